@@ -1,0 +1,49 @@
+# lexkit developer commands. Everything installs into ./.venv; fixtures go to ./cache (both git-ignored).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: install dev fixtures fixtures-core test test-quick lint demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first: the local CPU build; a bare `torch` requirement would pull a multi-GB CUDA build.
+$(STAMP): $(PY) pyproject.toml setup.py
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q ".[test]"
+	touch $(STAMP)
+
+# The package itself is rebuilt every time, so tests always run against the current code as an installed wheel.
+install: $(STAMP)  ## install lexkit (wheel build, as CI tests it) and the test tools
+	$(PIP) install -q --no-deps --force-reinstall .
+
+dev: $(PY)  ## editable install for development (strict mode so type checkers see lexkit.*)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[test]" --config-settings editable_mode=strict
+
+fixtures: $(PY)  ## fetch the real tokenizers, models and corpora of resources.md into cache/fixtures
+	$(PY) scripts/fetch_fixtures.py --group all
+
+fixtures-core: $(PY)
+	$(PY) scripts/fetch_fixtures.py --group core
+
+lint: install
+	$(VENV)/bin/ruff check lexkit vocab transfer analysis cli tests bench scripts
+
+test: install fixtures lint  ## install everything, fetch fixtures, run the whole suite
+	$(VENV)/bin/pytest -q
+
+test-quick: install
+	$(VENV)/bin/pytest -q -m "not slow"
+
+demo: install  ## the main job on the embedded default corpus
+	$(VENV)/bin/lexkit demo
+
+bench: install fixtures  ## side-by-side benchmarks against the anchors (HF tokenizers, tiktoken, ...)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

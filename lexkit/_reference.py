@@ -1,0 +1,111 @@
+"""Slow, obviously-correct reference encoder: the oracle the fast paths are tested against.
+
+It runs the vocabulary's normalizer and pre-tokenizer in Python (`lexkit.components`) and applies BPE merges
+by rank exactly as HF ``tokenizers`` does: repeatedly merge the adjacent pair with the lowest rank, leftmost
+first. Handles byte-level vocabularies and character-level ones with byte fallback or an unknown token.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from lexkit.errors import EncodingError
+from lexkit.formats.hf import surface_scheme
+from lexkit.vocabulary import TokenKind, Vocabulary
+
+
+class ReferenceBPE:
+    """Merge-rank BPE over one vocabulary, in plain Python."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        from lexkit.components import build_normalizer, build_pre_tokenizer
+
+        self.vocabulary = vocabulary
+        self.scheme, self.replacement = surface_scheme(vocabulary)
+        self.normalizer = build_normalizer(vocabulary.normalizer)
+        self.pre_tokenizer = build_pre_tokenizer(vocabulary.pre_tokenizer)
+        self.ignore_merges = bool(vocabulary.model_options.get("ignore_merges", False))
+        self.byte_fallback = bool(vocabulary.model_options.get("byte_fallback", False))
+        self._cache: dict[bytes, list[int]] = {}
+
+    @cached_property
+    def _added(self) -> list[tuple[str, int]]:
+        """Non-special added tokens, matched verbatim before the pipeline (longest first)."""
+        added = [(t.text, t.id) for t in self.vocabulary.tokens if t.kind == TokenKind.ADDED]
+        return sorted(added, key=lambda item: -len(item[0]))
+
+    @cached_property
+    def _result_of(self) -> dict[tuple[int, int], int]:
+        return {(m[0], m[1]): self.vocabulary.merge_result(m) for m in self.vocabulary.merges}
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of ``text`` (special-token text is treated as ordinary text)."""
+        for content, token_id in self._added:
+            if content in text:
+                head, _, tail = text.partition(content)
+                return [*self.encode(head), token_id, *self.encode(tail)] if head else [token_id, *self.encode(tail)]
+        if not text:
+            return []
+        ids: list[int] = []
+        for piece in self.pre_tokenizer.pre_tokenize(self.normalizer.normalize(text)):
+            ids += self.encode_piece(self._piece_bytes(piece))
+        return ids
+
+    def _piece_bytes(self, piece: str) -> bytes:
+        if self.scheme == "byte-level":
+            from lexkit.formats._bytes_unicode import decode_surface
+
+            content = decode_surface(piece)
+            assert content is not None, "a ByteLevel pre-tokenizer only emits table characters"
+            return content
+        if self.scheme == "metaspace":
+            return piece.replace(self.replacement, " ").encode("utf-8")
+        return piece.encode("utf-8")
+
+    def encode_piece(self, content: bytes) -> list[int]:
+        """BPE on one pre-token's bytes."""
+        cached = self._cache.get(content)
+        if cached is not None:
+            return cached
+        vocabulary = self.vocabulary
+        whole = vocabulary.id_of(content)
+        if self.ignore_merges and whole is not None:
+            return [whole]
+        symbols = self._initial_symbols(content)
+        ranks = vocabulary.merge_ranks
+        while len(symbols) > 1:
+            best = min(
+                ((ranks[pair], position) for position, pair in enumerate(zip(symbols, symbols[1:]))
+                 if pair in ranks),
+                default=None,
+            )
+            if best is None:
+                break
+            position = best[1]
+            merged = self._result_of[(symbols[position], symbols[position + 1])]
+            symbols[position:position + 2] = [merged]
+        self._cache[content] = symbols
+        return symbols
+
+    def _initial_symbols(self, content: bytes) -> list[int]:
+        """Single bytes (byte-level) or single characters, with byte fallback / unknown for the rest."""
+        vocabulary = self.vocabulary
+        if self.scheme == "byte-level":
+            try:
+                return [vocabulary.byte_ids[b] for b in content]
+            except KeyError as exc:
+                raise EncodingError(f"byte {exc.args[0]:#04x} has no token in this vocabulary") from None
+        symbols: list[int] = []
+        for char in content.decode("utf-8"):
+            token_id = vocabulary.id_of(char.encode("utf-8"))
+            if token_id is not None:
+                symbols.append(token_id)
+            elif self.byte_fallback:
+                symbols += [vocabulary.byte_ids[b] for b in char.encode("utf-8")]
+            elif vocabulary.unknown_id is not None:
+                if not (symbols and symbols[-1] == vocabulary.unknown_id
+                        and vocabulary.model_options.get("fuse_unk")):
+                    symbols.append(vocabulary.unknown_id)
+            else:
+                raise EncodingError(f"character {char!r} has no token and the vocabulary has no unknown token")
+        return symbols

@@ -1,0 +1,231 @@
+"""`Tokenizer` = a `Vocabulary` + its pipeline + an encoder chosen by name.
+
+Special tokens follow tiktoken's rule: their text in the input raises unless allowed (then it becomes the
+special id) or explicitly treated as ordinary text.
+"""
+
+from __future__ import annotations
+
+import regex
+from collections.abc import Collection, Sequence
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+from typing import Literal
+
+from lexkit.encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from lexkit.errors import EncodingError, LexkitError
+from lexkit.formats.hf import surface_scheme
+from lexkit.vocabulary import TokenKind, Vocabulary
+
+SpecialSet = Collection[str] | Literal["all"]
+
+
+class Tokenizer:
+    """Encode and decode text with a vocabulary.
+
+    >>> from lexkit.vocabulary import Vocabulary
+    >>> from lexkit.components import byte_level_pre_tokenizer, byte_level_decoder
+    >>> v = Vocabulary.from_merges([bytes([b]) for b in range(256)], [(b"h", b"i")],
+    ...     pre_tokenizer=byte_level_pre_tokenizer(), decoder=byte_level_decoder())
+    >>> tok = Tokenizer(v)
+    >>> tok.encode("hi!"), tok.decode(tok.encode("hi!"))
+    ([256, 33], 'hi!')
+    """
+
+    def __init__(self, vocabulary: Vocabulary, encoder: str | None = None) -> None:
+        self.vocabulary = vocabulary
+        self.encoder_name = encoder or DEFAULT_ENCODER[vocabulary.model]
+        self._encoder: Encoder = get_encoder(self.encoder_name, vocabulary)
+
+    def __repr__(self) -> str:
+        return f"Tokenizer({len(self.vocabulary)} tokens, encoder={self.encoder_name!r})"
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder object (its ``backend`` is the HF engine where one is used)."""
+        return self._encoder
+
+    # ----------------------------------------------------------------------------------------------------------
+    # encoding
+    @cached_property
+    def _special_pattern(self) -> regex.Pattern[str] | None:
+        names = sorted((t.text for t in self.vocabulary.tokens if t.kind == TokenKind.SPECIAL), key=len,
+                       reverse=True)  # subtle: longest first, so overlapping specials resolve to the longest
+        return regex.compile("|".join(regex.escape(n) for n in names)) if names else None
+
+    def _resolve(self, allowed: SpecialSet, disallowed: SpecialSet) -> tuple[set[str], set[str]]:
+        specials = {t.text for t in self.vocabulary.tokens if t.kind == TokenKind.SPECIAL}
+        allowed_set = specials if allowed == "all" else set(allowed)
+        unknown = allowed_set - specials
+        if unknown:
+            raise EncodingError(
+                f"allowed_special names {sorted(unknown)[:5]}, which are not special tokens of this vocabulary"
+            )
+        disallowed_set = (specials - allowed_set) if disallowed == "all" else set(disallowed)
+        return allowed_set, disallowed_set
+
+    def _check_disallowed(self, text: str, disallowed: set[str]) -> None:
+        if not disallowed or self._special_pattern is None:
+            return
+        for match in self._special_pattern.finditer(text):
+            if match.group() in disallowed:
+                raise EncodingError(
+                    f"the text contains the special token {match.group()!r} at character {match.start()}. "
+                    "To encode it as the special token pass allowed_special={" + repr(match.group()) + "} (or "
+                    "allowed_special='all'); to encode it as ordinary text pass disallowed_special=()"
+                )
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = False,
+    ) -> list[int]:
+        """Token ids of ``text``.
+
+        Args:
+            text: the input.
+            allowed_special: special-token texts to encode as their special id (``"all"`` for every one).
+            disallowed_special: special-token texts whose presence raises (default: all not allowed);
+                pass ``()`` to encode them as ordinary text.
+            add_special_tokens: run the post-processor (e.g. BERT's ``[CLS] ... [SEP]``, Llama's BOS).
+
+        Raises:
+            EncodingError: the text contains a disallowed special token.
+        """
+        allowed, disallowed = self._resolve(allowed_special, disallowed_special)
+        self._check_disallowed(text, disallowed)
+        if not allowed or self._special_pattern is None:
+            return self._encoder.encode_ordinary(text, add_special_tokens=add_special_tokens)
+        ids: list[int] = []
+        start = 0
+        specials = self.vocabulary.special_tokens
+        for match in self._special_pattern.finditer(text):
+            if match.group() not in allowed:
+                continue
+            if match.start() > start:
+                ids += self._encoder.encode_ordinary(text[start:match.start()])
+            ids.append(specials[match.group()])
+            start = match.end()
+        if start < len(text):
+            ids += self._encoder.encode_ordinary(text[start:])
+        return ids
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Token ids of ``text`` with special-token texts treated as ordinary text."""
+        return self._encoder.encode_ordinary(text)
+
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = False,
+    ) -> list[list[int]]:
+        """`encode` over many texts; the fast path encodes them in parallel."""
+        allowed, disallowed = self._resolve(allowed_special, disallowed_special)
+        if allowed and self._special_pattern is not None:
+            return [self.encode(t, allowed_special=allowed, disallowed_special=disallowed,
+                                add_special_tokens=add_special_tokens) for t in texts]
+        if disallowed and self._special_pattern is not None:
+            for text in texts:
+                self._check_disallowed(text, disallowed)
+        return self._encoder.encode_ordinary_batch(texts, add_special_tokens=add_special_tokens)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # decoding
+    def token_to_bytes(self, token_id: int) -> bytes:
+        """The exact content of one token.
+
+        Raises:
+            LexkitError: the id is outside the vocabulary.
+        """
+        if not 0 <= token_id < len(self.vocabulary):
+            raise LexkitError(f"token id {token_id} is outside the vocabulary (0..{len(self.vocabulary) - 1})")
+        return self.vocabulary.tokens[token_id].content
+
+    @cached_property
+    def _decode_rules(self) -> tuple[str, bool, bytes]:
+        """(scheme, strip one leading space, continuation prefix) derived from the pipeline."""
+        scheme, _ = surface_scheme(self.vocabulary)
+        prefix = b""
+        if self.vocabulary.model == "wordpiece":
+            prefix = str(self.vocabulary.model_options.get("continuing_subword_prefix", "##")).encode()
+        strip = False
+        if scheme == "metaspace":
+            from lexkit.formats.hf import _walk
+
+            for component in _walk(self.vocabulary.decoder):
+                if component.get("type") == "Metaspace":
+                    strip = component.get("prepend_scheme", "always") != "never" and component.get(
+                        "add_prefix_space", True)
+                if component.get("type") == "Strip" and component.get("start", 0) > 0:
+                    strip = True
+        return scheme, strip, prefix
+
+    def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
+        """The bytes ``ids`` stand for, with the decoder's word-boundary rules (dummy prefix, ``##``)."""
+        _, strip, prefix = self._decode_rules
+        tokens = self.vocabulary.tokens
+        parts: list[bytes] = []
+        for position, token_id in enumerate(ids):
+            token = tokens[token_id] if 0 <= token_id < len(tokens) else None
+            if token is None:
+                raise LexkitError(f"token id {token_id} at position {position} is outside the vocabulary")
+            if skip_special_tokens and token.kind == TokenKind.SPECIAL:
+                continue
+            content = token.content
+            if prefix and token.kind == TokenKind.NORMAL:
+                if content.startswith(prefix):
+                    content = content[len(prefix):]
+                elif parts:
+                    content = b" " + content
+            parts.append(content)
+        out = b"".join(parts)
+        if strip and out.startswith(b" "):
+            out = out[1:]
+        return out
+
+    def decode(self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False) -> str:
+        """The text ``ids`` stand for; invalid UTF-8 (a token sequence cut mid-character) becomes U+FFFD."""
+        return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode("utf-8", errors=errors)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # files
+    def save(self, directory: str | PathLike[str], *, allow_lossy: bool = True) -> Path:
+        """Write ``lexkit.json`` (authoritative) and ``tokenizer.json`` where expressible, atomically.
+
+        ``tokenizer.json`` is skipped (with the reason logged) when the encoder or alphabet cannot be expressed
+        in it; with ``allow_lossy=False`` a lossy export raises instead.
+        """
+        from lexkit._io import atomic_directory
+        from lexkit.formats import native
+        from lexkit.formats.hf import save_hf
+
+        directory = Path(directory)
+        with atomic_directory(directory) as staging:
+            native.save(self.vocabulary, staging / native.FILENAME)
+            if self.vocabulary.alphabet.kind == "bytes":
+                save_hf(self.vocabulary, staging / "tokenizer.json", allow_lossy=allow_lossy)
+        return directory
+
+    @classmethod
+    def load(cls, path: str | PathLike[str], *, encoder: str | None = None) -> Tokenizer:
+        """Load from a folder or file: ``lexkit.json``, ``tokenizer.json``, a sentencepiece ``.model`` or
+        ``.tiktoken`` ranks (GPT-2 pattern unless a ``pattern`` is recorded beside it).
+
+        Raises:
+            FormatError: nothing loadable at ``path``.
+        """
+        from lexkit.formats import load_vocabulary
+
+        vocabulary = load_vocabulary(path)
+        recorded = vocabulary.metadata.get("encoder")
+        return cls(vocabulary, encoder=encoder or (recorded if isinstance(recorded, str) else None))
+
+
+
