@@ -6,12 +6,13 @@ special id) or explicitly treated as ordinary text.
 
 from __future__ import annotations
 
-import regex
 from collections.abc import Collection, Sequence
 from functools import cached_property
 from os import PathLike
 from pathlib import Path
 from typing import Literal
+
+import regex
 
 from lexkit.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from lexkit.errors import EncodingError, LexkitError

@@ -1,0 +1,32 @@
+"""Shared helpers for the benchmarks: where fixtures live, and reading a text sample."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fixtures_dir() -> Path:
+    """The fixture cache (``make fixtures``), or ``$LEXKIT_FIXTURES``."""
+    path = Path(os.environ.get("LEXKIT_FIXTURES", ROOT / "cache" / "fixtures"))
+    if not path.exists():
+        raise SystemExit(f"{path}: no fixtures; run `make fixtures` first")
+    return path
+
+
+def load_text(path: Path | None, megabytes: float) -> list[str]:
+    """The first ``megabytes`` of a text file as lines (default: the English mix ``corpus_10M.txt``)."""
+    path = path or fixtures_dir() / "corpus" / "corpus_10M.txt"
+    if not path.exists():
+        raise SystemExit(f"{path}: missing; run `make fixtures` (it builds the English corpus)")
+    limit = int(megabytes * 1e6)
+    lines, total = [], 0
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            lines.append(line)
+            total += len(line.encode("utf-8"))
+            if total >= limit:
+                break
+    return lines

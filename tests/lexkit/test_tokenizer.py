@@ -1,0 +1,113 @@
+"""Tokenizer behaviour: special-token rules, decoding, saving and loading, encoder selection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tokenizers import Tokenizer as HFTokenizer, decoders, models, pre_tokenizers, trainers
+
+from lexkit import EncodingError, FormatError, LexkitError, Tokenizer
+from lexkit.embedded import default_corpus
+from lexkit.formats.hf import from_hf
+
+
+@pytest.fixture(scope="module")
+def hf_bpe() -> HFTokenizer:
+    """A byte-level BPE trained by HF on the embedded prose, with two overlapping specials."""
+    hf = HFTokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1500, special_tokens=["<|end|>", "<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    hf.train_from_iterator(default_corpus("prose"), trainer)
+    return hf
+
+
+@pytest.fixture(scope="module")
+def tok(hf_bpe: HFTokenizer) -> Tokenizer:
+    return Tokenizer(from_hf(hf_bpe.to_str()))
+
+
+def test_ids_match_hf_and_decode_round_trips(tok, hf_bpe):
+    text = "The quick brown fox — naïve café 😀 日本語\n\tdef f(x): return x**2  "
+    assert tok.encode(text) == hf_bpe.encode(text).ids
+    assert tok.decode(tok.encode(text)) == text
+    assert tok.encode_batch([text, "", "a"]) == [hf_bpe.encode(t).ids for t in [text, "", "a"]]
+
+
+def test_special_tokens_raise_by_default_with_the_fix_in_the_message(tok):
+    with pytest.raises(EncodingError, match="allowed_special"):
+        tok.encode("a <|endoftext|> b")
+    with pytest.raises(EncodingError):
+        tok.encode_batch(["fine", "a <|end|>"])
+
+
+def test_allowed_specials_and_longest_match(tok):
+    specials = tok.vocabulary.special_tokens
+    ids = tok.encode("x<|endoftext|>y", allowed_special="all")
+    assert specials["<|endoftext|>"] in ids and specials["<|end|>"] not in ids
+    ordinary = tok.encode("x<|endoftext|>y", disallowed_special=())
+    assert all(i not in specials.values() for i in ordinary)
+    assert tok.decode(ordinary) == "x<|endoftext|>y"
+    with pytest.raises(EncodingError, match="not special tokens"):
+        tok.encode("x", allowed_special={"<nope>"})
+
+
+def test_decode_skips_specials_on_request(tok):
+    ids = tok.encode("a<|end|>b", allowed_special="all")
+    assert tok.decode(ids) == "a<|end|>b"
+    assert tok.decode(ids, skip_special_tokens=True) == "ab"
+    with pytest.raises(LexkitError, match="outside the vocabulary"):
+        tok.decode([10**9])
+
+
+def test_decode_of_a_cut_character_uses_replacement(tok):
+    ids = tok.encode("日")
+    assert tok.decode_bytes(ids) == "日".encode()
+    assert "\ufffd" in tok.decode(ids[:1]) or len(ids) == 1
+
+
+def test_save_and_load_round_trip(tok, tmp_path):
+    out = tok.save(tmp_path / "tok")
+    assert sorted(p.name for p in out.iterdir()) == ["lexkit.json", "tokenizer.json"]
+    again = Tokenizer.load(out)
+    assert again.encode("hello world") == tok.encode("hello world")
+    assert Tokenizer.load(out / "tokenizer.json").encode("hello world") == tok.encode("hello world")
+    assert (out / "lexkit.json").read_bytes() == (tok.save(tmp_path / "tok2") / "lexkit.json").read_bytes()
+    HFTokenizer.from_file(str(out / "tokenizer.json"))  # loads in HF as is
+
+
+def test_failed_save_leaves_no_output(tok, tmp_path, monkeypatch):
+    import lexkit.formats.hf as hf
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(hf, "save_hf", broken)
+    with pytest.raises(OSError):
+        tok.save(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_errors_name_the_file(tmp_path):
+    broken = tmp_path / "tokenizer.json"
+    broken.write_text('{"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0')
+    with pytest.raises(FormatError, match=r"tokenizer.json: line 1 column \d+: invalid JSON"):
+        Tokenizer.load(broken)
+    with pytest.raises(FormatError, match="no such file"):
+        Tokenizer.load(tmp_path / "missing.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FormatError, match="no lexkit.json"):
+        Tokenizer.load(tmp_path / "empty")
+    bad_merge = {"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a", "b"]]}}
+    with pytest.raises(FormatError, match="'b', which is not in the vocabulary"):
+        from_hf(json.dumps(bad_merge))
+
+
+def test_unknown_encoder_lists_the_registered_ones(tok):
+    with pytest.raises(LexkitError, match="registered encoders: bpe"):
+        Tokenizer(tok.vocabulary, encoder="nope")
+    with pytest.raises(LexkitError, match="works on unigram"):
+        Tokenizer(tok.vocabulary, encoder="unigram")
