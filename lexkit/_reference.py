@@ -18,12 +18,11 @@ class ReferenceBPE:
     """Merge-rank BPE over one vocabulary, in plain Python."""
 
     def __init__(self, vocabulary: Vocabulary) -> None:
-        from lexkit.components import build_normalizer, build_pre_tokenizer
+        from lexkit.components import build_pipeline
 
         self.vocabulary = vocabulary
         self.scheme, self.replacement = surface_scheme(vocabulary)
-        self.normalizer = build_normalizer(vocabulary.normalizer)
-        self.pre_tokenizer = build_pre_tokenizer(vocabulary.pre_tokenizer)
+        self.pipeline = build_pipeline(vocabulary.normalizer, vocabulary.pre_tokenizer)
         self.ignore_merges = bool(vocabulary.model_options.get("ignore_merges", False))
         self.byte_fallback = bool(vocabulary.model_options.get("byte_fallback", False))
         self._cache: dict[bytes, list[int]] = {}
@@ -47,7 +46,7 @@ class ReferenceBPE:
         if not text:
             return []
         ids: list[int] = []
-        for piece in self.pre_tokenizer.pre_tokenize(self.normalizer.normalize(text)):
+        for piece in self.pipeline.pre_tokenize(text):
             ids += self.encode_piece(self._piece_bytes(piece))
         return ids
 

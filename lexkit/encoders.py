@@ -41,6 +41,12 @@ class Encoder:
         """`encode_ordinary` over many texts (fast paths run them in parallel)."""
         return [self.encode_ordinary(t, add_special_tokens=add_special_tokens) for t in texts]
 
+    def post_process(self, ids: list[int]) -> list[int]:
+        """Add what the post-processor adds around one sequence (BOS, ``[CLS] ... [SEP]``)."""
+        if self.vocabulary.post_processor is None:
+            return ids
+        raise NotImplementedError(f"encoder {self.name!r} cannot run the post-processor")
+
 
 class HFEncoder(Encoder):
     """An encoder whose fast path is the HF ``tokenizers`` engine running the exported ``tokenizer.json``."""
@@ -65,6 +71,18 @@ class HFEncoder(Encoder):
     def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         ids: list[int] = self.backend.encode(text, add_special_tokens=add_special_tokens).ids
         return ids
+
+    @cached_property
+    def _affixes(self) -> tuple[list[int], list[int]]:
+        """The ids the post-processor puts before and after a single sequence, found by probing the engine."""
+        plain = self.backend.encode("a", add_special_tokens=False).ids
+        full = self.backend.encode("a", add_special_tokens=True).ids
+        start = next(i for i in range(len(full) - len(plain) + 1) if full[i:i + len(plain)] == plain)
+        return full[:start], full[start + len(plain):]
+
+    def post_process(self, ids: list[int]) -> list[int]:
+        prefix, suffix = self._affixes
+        return [*prefix, *ids, *suffix]
 
     def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
         fast: Any = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)

@@ -113,7 +113,7 @@ class Tokenizer:
             start = match.end()
         if start < len(text):
             ids += self._encoder.encode_ordinary(text[start:])
-        return ids
+        return self._encoder.post_process(ids) if add_special_tokens else ids
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Token ids of ``text`` with special-token texts treated as ordinary text."""

@@ -259,6 +259,8 @@ def to_hf(vocabulary: Vocabulary, *, allow_lossy: bool = False) -> JSON:
     model.update(options)
     if vocabulary.model == "unigram":
         model["vocab"] = [[surfaces[i], vocabulary.tokens[i].score or 0.0] for i in sorted(surfaces)]
+        if "byte_fallback" in model:  # subtle: HF writes Unigram's vocab between unk_id and byte_fallback
+            model["byte_fallback"] = model.pop("byte_fallback")
     else:
         model["vocab"] = {surfaces[i]: i for i in sorted(surfaces)}
     if vocabulary.model == "bpe":

@@ -112,3 +112,14 @@ def test_unknown_encoder_lists_the_registered_ones(tok):
         Tokenizer(tok.vocabulary, encoder="nope")
     with pytest.raises(LexkitError, match="works on unigram"):
         Tokenizer(tok.vocabulary, encoder="unigram")
+
+
+def test_post_processor_runs_with_allowed_specials(tok):
+    template = {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "<|end|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                "special_tokens": {"<|end|>": {"id": "<|end|>", "ids": [0], "tokens": ["<|end|>"]}}}
+    bos = Tokenizer(tok.vocabulary.replace(post_processor=template))
+    plain = bos.encode("hi <|endoftext|>", allowed_special="all")
+    assert bos.encode("hi <|endoftext|>", allowed_special="all", add_special_tokens=True) == [0, *plain]
+    assert bos.encode("hi", add_special_tokens=True) == [0, *bos.encode("hi")]
