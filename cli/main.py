@@ -87,13 +87,15 @@ def train(inputs: tuple[str, ...], algorithm: str, vocab_size: int, output: Path
     from lexkit.vocab import BPEConfig
     from lexkit.vocab import train as train_vocabulary
 
+    from lexkit.corpus import Corpus
+
     config = BPEConfig(
         vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special_tokens,
         pre_tokenizer=pre_tokenizer, normalizer=normalizer, max_token_length=max_token_length,
     )
     start = time.perf_counter()
     vocabulary = train_vocabulary(
-        list(inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
+        Corpus(*inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
         workers=workers, progress=not no_progress,
     )
     Tokenizer(vocabulary).save(output)

@@ -1,0 +1,207 @@
+"""Train BPE on pre-token counts exactly as HF ``tokenizers``' ``BpeTrainer`` does.
+
+This module reproduces the parts of ``BpeTrainer::do_train`` (``tokenizers/src/models/bpe/trainer.rs``)
+that run before and after the merge loop: how ids are given to special tokens and to the alphabet, how
+words become symbol sequences, and how the merge list is stored. The merge loop itself is
+`lexkit.vocab._merge_engine.learn_merges`. Everything here works on HF *surface strings*: for byte-level
+BPE, each byte is the GPT-2 byte-to-unicode character, exactly as ``ByteLevel.pre_tokenize_str`` returns
+it; for character-level BPE, plain characters.
+
+Id order (HF's, and the tie-break order of the merge loop):
+1. special tokens, in the given order, skipping repeats;
+2. the alphabet: every character of the words plus the ``initial_alphabet`` characters, optionally cut
+   to the ``limit_alphabet`` most frequent (initial-alphabet characters count as infinitely frequent),
+   then sorted by code point. For byte-level BPE this is the order of the GPT-2 characters, not of the
+   byte values (``!`` gets the first id after the specials, byte 0x00 maps to U+0100 and comes after
+   every printable Latin-1 byte);
+3. with ``continuing_subword_prefix`` / ``end_of_word_suffix``, the decorated variants of characters
+   (``##a``, ``a</w>``), in order of first appearance while the words are read;
+4. merge results, in merge order; a merged string that already exists keeps its id.
+
+Where HF is not deterministic, lexkit picks one documented order: HF reads the words in hash-map order, so
+the ids of decorated variants (step 3) change from run to run (observed with tokenizers 0.23.3); lexkit
+reads them in the order of the ``word_counts`` mapping. HF's ``limit_alphabet`` drops equally frequent
+characters in hash order; lexkit drops the larger code points first.
+
+Stored merges: HF turns its merge list into a map from pair to (rank, id), so a pair merged twice keeps
+only its last rank, and the saved ``merges`` list is that map sorted by rank. `train_bpe_like_hf` returns
+the merges by the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+from lexkit.vocab._merge_engine import learn_merges
+
+__all__ = ["HFBPEResult", "hf_alphabet", "stored_merges", "train_bpe_like_hf"]
+
+
+class HFBPEResult(NamedTuple):
+    """What HF's ``BpeTrainer`` puts into the model of ``tokenizer.json``.
+
+    Attributes:
+        vocab: every token string in id order (``vocab[i]`` has id ``i``); specials included.
+        merges: the stored merges as string pairs, in rank order, one per distinct pair.
+    """
+
+    vocab: list[str]
+    merges: list[tuple[str, str]]
+
+
+def hf_alphabet(
+    word_counts: Mapping[str, int],
+    *,
+    initial_alphabet: Iterable[str] = (),
+    limit_alphabet: int | None = None,
+) -> list[str]:
+    """The alphabet characters HF keeps, in id order (HF's ``compute_alphabet``).
+
+    Args:
+        word_counts: pre-token string -> count.
+        initial_alphabet: characters always kept; like HF's Python binding, only the first character of
+            each string is used.
+        limit_alphabet: keep at most this many characters, the most frequent ones (the initial alphabet
+            counts as infinitely frequent, so it can still be cut when it alone exceeds the limit).
+
+    Returns:
+        The kept characters sorted by code point.
+    """
+    frequency: dict[str, float] = {}
+    for word, count in word_counts.items():
+        for char in word:
+            frequency[char] = frequency.get(char, 0) + count
+    for text in initial_alphabet:
+        if text:
+            frequency[text[0]] = float("inf")
+    kept = list(frequency)
+    if limit_alphabet is not None and len(kept) > limit_alphabet:
+        # Most frequent first; among equals, the smaller code point (HF's order here is random).
+        kept.sort(key=lambda char: (-frequency[char], ord(char)))
+        kept = kept[:limit_alphabet]
+    return sorted(kept, key=ord)
+
+
+def train_bpe_like_hf(
+    word_counts: Mapping[str, int],
+    *,
+    vocab_size: int,
+    min_frequency: int = 0,
+    special_tokens: Sequence[str] = (),
+    initial_alphabet: Iterable[str] = (),
+    limit_alphabet: int | None = None,
+    max_token_length: int | None = None,
+    continuing_subword_prefix: str | None = None,
+    end_of_word_suffix: str | None = None,
+    progress: bool = False,
+) -> HFBPEResult:
+    """Train BPE on pre-token counts with HF ``BpeTrainer``'s settings and exact results.
+
+    Args:
+        word_counts: pre-token surface string -> count, e.g. counted from HF's
+            ``pre_tokenizer.pre_tokenize_str`` over the corpus.
+        vocab_size: HF's ``vocab_size``: specials + alphabet + merge results.
+        min_frequency: HF's ``min_frequency``: stop when the best pair is rarer.
+        special_tokens: HF's ``special_tokens`` contents; they take the first ids.
+        initial_alphabet: HF's ``initial_alphabet`` (e.g. ``ByteLevel.alphabet()``).
+        limit_alphabet: HF's ``limit_alphabet``.
+        max_token_length: HF's ``max_token_length``, with HF's exclusive semantics (see the engine).
+        continuing_subword_prefix: HF's ``continuing_subword_prefix``: marks every non-initial character
+            and is dropped from the right part when two symbols are joined.
+        end_of_word_suffix: HF's ``end_of_word_suffix``: marks the last character of each word.
+        progress: show a progress bar of the merges on stderr.
+
+    Returns:
+        The vocabulary in id order and the merges as HF stores them.
+
+    Raises:
+        ValueError: for a count below 1 or an invalid limit (from the engine).
+
+    >>> result = train_bpe_like_hf({"ba": 1, "cd": 1, "ab": 1}, vocab_size=7)
+    >>> result.vocab, result.merges
+    (['a', 'b', 'c', 'd', 'ab', 'ba', 'cd'], [('a', 'b'), ('b', 'a'), ('c', 'd')])
+    """
+    vocab: list[str] = []
+    ids: dict[str, int] = {}
+
+    def intern(text: str) -> int:
+        token_id = ids.get(text)
+        if token_id is None:
+            token_id = ids[text] = len(vocab)
+            vocab.append(text)
+        return token_id
+
+    for special in special_tokens:
+        intern(special)
+    for char in hf_alphabet(word_counts, initial_alphabet=initial_alphabet, limit_alphabet=limit_alphabet):
+        intern(char)
+
+    words: list[list[int]] = []
+    counts: list[int] = []
+    for word, count in word_counts.items():
+        symbols: list[int] = []
+        last = len(word) - 1
+        for position, char in enumerate(word):
+            # subtle: HF tests the bare character (a special token with the same text counts as present),
+            # and skips characters cut from the alphabet, which joins their neighbours.
+            if char not in ids:
+                continue
+            text = char
+            if position and continuing_subword_prefix is not None:
+                text = continuing_subword_prefix + text
+            if position == last and end_of_word_suffix is not None:
+                text = text + end_of_word_suffix
+            symbols.append(intern(text))
+        words.append(symbols)
+        counts.append(count)
+
+    prefix = continuing_subword_prefix
+    if prefix:
+
+        def join(left: str, right: str) -> str:
+            return left + (right[len(prefix) :] if right.startswith(prefix) else right)
+
+    else:
+
+        def join(left: str, right: str) -> str:
+            return left + right
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=max(vocab_size - len(vocab), 0), desc="BPE merges", unit="merge")
+    try:
+        result = learn_merges(
+            words,
+            counts,
+            vocab,
+            vocab_size=vocab_size,
+            join=join,
+            min_frequency=min_frequency,
+            max_token_length=max_token_length,
+            length_rule="hf",
+            on_merge=None if bar is None else lambda *_: bar.update(),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    keys = result.keys
+    return HFBPEResult(
+        vocab=list(keys),
+        merges=[(keys[left], keys[right]) for left, right in stored_merges(result.merges)],
+    )
+
+
+def stored_merges(merges: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """The merge list as HF stores it: each distinct pair once, at the rank of its last merge.
+
+    HF's trainer collects ``(pair, (rank, id))`` into a hash map, so a later rank overwrites an earlier
+    one; ``tokenizer.json`` lists the map sorted by rank.
+
+    >>> stored_merges([(0, 1, 5), (2, 3, 6), (0, 1, 5)])
+    [(2, 3), (0, 1)]
+    """
+    last_rank = {(left, right): rank for rank, (left, right, _) in enumerate(merges)}
+    return sorted(last_rank, key=last_rank.__getitem__)

@@ -1,0 +1,379 @@
+"""The incremental pair-merge engine shared by every BPE-family trainer.
+
+Input: distinct words as sequences of integer symbol ids, one count per word, and a key per symbol (the
+symbol's content: a string, bytes, a tuple of codebook units...). Output: the ordered merges. The engine
+never looks inside a key except through ``join``, so any integer alphabet works (bytes, characters,
+codebook ids).
+
+The loop is a faithful re-implementation of the merge loop of Hugging Face ``tokenizers``' ``BpeTrainer``
+(``tokenizers/src/models/bpe/trainer.rs``, ``do_train``, and ``word.rs``, ``Word::merge``), so that plain
+BPE reproduces HF's merge list exactly when the caller numbers the initial symbols the way HF does
+(``lexkit.vocab._hf_compat`` does that). What is mirrored, deliberately including HF's quirks:
+
+- Priority: highest pair count first; equal counts go to the smaller ``(left_id, right_id)``.
+- Lazy max-heap: a popped entry whose count is stale is pushed back with the current count.
+- Each heap entry carries its own set of word indices (HF's ``Merge::pos``). A pair pushed at several
+  steps has several entries, and merging it only touches the words of the entry that was popped; a later
+  entry of the same pair then merges the rest and records the same merge a second time.
+- Merging a pair never decrements that pair's own count (HF's ``Word::merge`` reports changes for the
+  neighbouring pairs only), so a later entry of the same pair sees the undiminished count.
+- A merged key that already exists reuses its id (HF's ``word_to_id`` lookup); the merge is recorded anyway.
+- Stop rules: the number of ids reaches ``vocab_size``; the best count is below 1 or below
+  ``min_frequency``; no entry left. Counts are compared as HF's unsigned 64-bit integers, so a pair
+  count driven negative (possible only with ``max_token_length``, see below) wraps and wins the next pop.
+- ``max_token_length`` with ``length_rule="hf"``: a pair formed by a merge is counted only when its joined
+  length is *strictly below* the limit, and pairs of the initial words are always counted, so HF tokens
+  have at most ``limit - 1`` units except initial two-unit pairs (HF's off-by-one, see
+  huggingface/tokenizers#1461 for the neighbouring report that a limit of 1 is ignored).
+  ``length_rule="inclusive"`` (lexkit's default) allows at most ``max_token_length`` units everywhere.
+
+- Lengths for ``max_token_length`` are measured per occurrence, as HF's ``Symbol::len``: an initial symbol
+  has its given length, a merged occurrence the sum of its two parts. (An id can have several: a merge may
+  rebuild the key of a special token or of an initial symbol.)
+
+Not mirrored: HF counts in 32-bit integers (overflow past 2**31 per pair, huggingface/tokenizers#1170);
+Python integers do not overflow. When two entries of the same pair hold the same count, Rust's
+``BinaryHeap`` pops them in an order that depends on hash-map iteration order (random per process); the
+engine pops the older entry first. That needs the same pair to be pushed at two steps, which needs the
+same key to arise from two different pairs: plain byte-level BPE never showed it (see the tests).
+
+Performance notes (why the data structures look like this): a pair is one Python ``int``
+``(left << shift) | right`` rather than a tuple, so dictionary operations hash small integers and never
+allocate tuples; a heap entry is one packed ``int`` too (tuple comparisons cost several times more); words
+are plain lists edited in place; occurrences in a word are found with ``list.count``/``list.index`` (C
+loops) instead of a Python loop over every symbol.
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+__all__ = ["MergeResult", "StopReason", "learn_merges"]
+
+K = TypeVar("K", bound=Hashable)
+
+_U64 = 1 << 64
+_COUNT_CAP = 1 << 66  # above every count, including HF's wrapped negative ones (below 2**64)
+_SEQUENCE_BITS = 48  # heap entries pushed in one run: at most 2**48
+_SEQUENCE_MASK = (1 << _SEQUENCE_BITS) - 1
+
+StopReason = Literal["vocab_size", "max_merges", "min_frequency", "exhausted"]
+LengthRule = Literal["inclusive", "hf"]
+
+
+@dataclass(frozen=True)
+class MergeResult(Generic[K]):
+    """The outcome of `learn_merges`.
+
+    Attributes:
+        merges: ``(left_id, right_id, result_id)`` in rank order. A ``result_id`` may occur more than once
+            (the same key reached through another pair, or the same pair merged again from a second heap
+            entry); the first occurrence is the defining merge.
+        keys: the key of every id: the caller's initial keys followed by one joined key per new id.
+        lengths: the length in units of every id: the initial lengths, then for each new id the sum of the
+            lengths of the two parts that first produced it.
+        stop_reason: why training ended: ``"vocab_size"`` (the number of ids reached ``vocab_size``),
+            ``"max_merges"``, ``"min_frequency"`` (the best pair count fell below ``min_frequency``),
+            or ``"exhausted"`` (no pair with a positive count left).
+    """
+
+    merges: list[tuple[int, int, int]]
+    keys: list[K]
+    lengths: list[int]
+    stop_reason: StopReason
+
+
+def learn_merges(
+    words: Sequence[Sequence[int]],
+    counts: Sequence[int],
+    keys: Sequence[K],
+    *,
+    vocab_size: int,
+    join: Callable[[K, K], K] = operator.add,
+    lengths: Sequence[int] | None = None,
+    min_frequency: int = 0,
+    max_token_length: int | None = None,
+    length_rule: LengthRule = "inclusive",
+    max_merges: int | None = None,
+    on_merge: Callable[[int, int, int, int], None] | None = None,
+) -> MergeResult[K]:
+    """Learn BPE merges over integer symbols with HF ``BpeTrainer``'s exact selection rules.
+
+    Args:
+        words: the distinct words (pre-tokens), each a sequence of symbol ids in ``range(len(keys))``.
+        counts: the occurrence count of each word (positive integers), same length as ``words``.
+        keys: the content of each initial symbol, indexed by id; keys must be distinct. Ids present here but
+            absent from every word (special tokens, unused alphabet entries) count towards ``vocab_size``
+            and are reused when a merge produces their key, exactly as in HF.
+        vocab_size: stop once this many ids exist (initial symbols included), HF's stopping rule.
+        join: builds the key of a merged symbol from its two parts (default ``+``, right for ``str``,
+            ``bytes`` and ``tuple`` keys). When the joined key already exists its id is reused.
+        lengths: the length in units of each initial symbol (default 1 each), for ``max_token_length``.
+        min_frequency: stop when the best pair occurs fewer times than this.
+        max_token_length: the longest merged symbol allowed, in units; None for no limit.
+        length_rule: ``"inclusive"`` allows merged symbols of at most ``max_token_length`` units;
+            ``"hf"`` reproduces HF's rule (strictly shorter than the limit, initial pairs exempt).
+        max_merges: stop after this many merges; None for no limit.
+        on_merge: called after each merge as ``on_merge(left_id, right_id, result_id, count)`` (progress
+            bars, logging, variants that watch the merge stream).
+
+    Returns:
+        The merges in rank order, the key and length of every id, and why training stopped.
+
+    Raises:
+        ValueError: when the inputs are inconsistent (mismatched lengths, duplicate keys, an id outside
+            ``range(len(keys))``, a non-positive count, a bad limit).
+
+    >>> result = learn_merges([[0, 1, 2], [1, 2]], [1, 3], ["a", "b", "c"], vocab_size=10)
+    >>> result.merges, result.keys[3:], result.stop_reason
+    ([(1, 2, 3), (0, 3, 4)], ['bc', 'abc'], 'exhausted')
+    """
+    num_keys = len(keys)
+    _check_inputs(words, counts, keys, lengths, num_keys, min_frequency, max_token_length, max_merges)
+    id_keys: list[K] = list(keys)
+    key_ids: dict[K, int] = {key: token_id for token_id, key in enumerate(id_keys)}
+    unit_lengths: list[int] = [1] * num_keys if lengths is None else list(lengths)
+    # Largest id the run can create: new ids are only made while fewer than vocab_size ids exist.
+    shift = max(vocab_size, num_keys, 2).bit_length()
+    mask = (1 << shift) - 1
+    pair_mask = (1 << (2 * shift)) - 1
+
+    # `limit`: a pair is counted only if its joined length is strictly below it (HF compares with `<`).
+    if max_token_length is None:
+        limit = None
+    else:
+        limit = max_token_length if length_rule == "hf" else max_token_length + 1
+    initial_limit = limit if length_rule == "inclusive" else None
+
+    # Word store: lists edited in place. subtle: words with fewer than two symbols can never change, so
+    # they are kept out of every index but still occupy their slot so indices match the caller's.
+    word_symbols: list[list[int]] = [list(word) for word in words]
+    word_counts: list[int] = list(counts)
+    # Per-occurrence lengths, parallel to word_symbols, kept only when a limit needs them.
+    word_lengths = None
+    if limit is not None:
+        word_lengths = [[unit_lengths[symbol] for symbol in word] for word in word_symbols]
+
+    pair_counts, pair_words = _count_initial_pairs(
+        word_symbols, word_counts, shift, unit_lengths, initial_limit
+    )
+    # A heap entry is one int, (_COUNT_CAP - count, pair, sequence number) packed from high bits to low, so
+    # the min-heap pops the highest count, then the smaller (left, right) like HF, then the older entry of
+    # the same pair. Its word indices live in `entry_words` under the sequence number. (Packed ints compare
+    # several times faster than tuples, and the heap is the second-hottest part of the loop.)
+    count_shift = 2 * shift + _SEQUENCE_BITS
+    low_mask = (1 << count_shift) - 1
+    entry_words: dict[int, set[int]] = {}
+    heap: list[int] = []
+    for sequence, (pair, positions) in enumerate(pair_words.items()):
+        heap.append(((_COUNT_CAP - pair_counts[pair]) << count_shift) | (pair << _SEQUENCE_BITS) | sequence)
+        entry_words[sequence] = positions
+    heapq.heapify(heap)
+    sequence = len(heap)
+
+    merges: list[tuple[int, int, int]] = []
+    heappush, heappop = heapq.heappush, heapq.heappop
+    stop_reason: StopReason = "exhausted"
+    while True:
+        if len(id_keys) >= vocab_size:
+            stop_reason = "vocab_size"
+            break
+        if max_merges is not None and len(merges) >= max_merges:
+            stop_reason = "max_merges"
+            break
+        if not heap:
+            break
+        entry = heappop(heap)
+        pair = (entry >> _SEQUENCE_BITS) & pair_mask
+        count = pair_counts[pair]
+        if count < 0:
+            # subtle: HF reads the count through `as u64`, so a negative count becomes huge and the pair is
+            # merged next. Counts only go negative when one id has occurrences of different lengths and a
+            # length limit skipped the increment but not the later decrement.
+            count += _U64
+        if _COUNT_CAP - (entry >> count_shift) != count:
+            # Stale entry: HF pushes it back with the current count (and keeps its word set).
+            heappush(heap, ((_COUNT_CAP - count) << count_shift) | (entry & low_mask))
+            continue
+        if count < 1:
+            break  # every remaining entry is stale at zero: nothing left to merge
+        if count < min_frequency:
+            stop_reason = "min_frequency"
+            break
+        positions = entry_words.pop(entry & _SEQUENCE_MASK)
+
+        left, right = pair >> shift, pair & mask
+        merged_key = join(id_keys[left], id_keys[right])
+        merged = key_ids.get(merged_key)
+        if merged is None:
+            merged = len(id_keys)
+            id_keys.append(merged_key)
+            key_ids[merged_key] = merged
+            unit_lengths.append(unit_lengths[left] + unit_lengths[right])
+        merges.append((left, right, merged))
+
+        created = _merge_words(
+            word_symbols, word_counts, positions, left, right, merged, pair_counts, shift, word_lengths, limit
+        )
+        for new_pair, new_positions in created.items():
+            new_count = pair_counts[new_pair]
+            if new_count > 0:
+                fresh = ((_COUNT_CAP - new_count) << count_shift) | (new_pair << _SEQUENCE_BITS) | sequence
+                heappush(heap, fresh)
+                entry_words[sequence] = new_positions
+                sequence += 1
+        if on_merge is not None:
+            on_merge(left, right, merged, count)
+
+    return MergeResult(merges=merges, keys=id_keys, lengths=unit_lengths, stop_reason=stop_reason)
+
+
+def _check_inputs(
+    words: Sequence[Sequence[int]],
+    counts: Sequence[int],
+    keys: Sequence[Hashable],
+    lengths: Sequence[int] | None,
+    num_keys: int,
+    min_frequency: int,
+    max_token_length: int | None,
+    max_merges: int | None,
+) -> None:
+    """Raise `ValueError` with the offending value when the inputs of `learn_merges` disagree."""
+    if len(words) != len(counts):
+        raise ValueError(
+            f"got {len(words)} words but {len(counts)} counts; pass exactly one count per distinct word"
+        )
+    if len(set(keys)) != num_keys:
+        raise ValueError(
+            "keys contain duplicates; each initial symbol id needs a distinct key so that merged keys map "
+            "back to one id (deduplicate the alphabet before numbering it)"
+        )
+    if lengths is not None and len(lengths) != num_keys:
+        raise ValueError(f"got {len(lengths)} lengths for {num_keys} keys; pass one length per key")
+    if counts and min(counts) < 1:
+        raise ValueError(f"word counts must be positive, got {min(counts)}; drop words that never occur")
+    used = [bound for word in words if word for bound in (min(word), max(word))]
+    if used and (min(used) < 0 or max(used) >= num_keys):
+        bad = min(used) if min(used) < 0 else max(used)
+        raise ValueError(f"symbol id {bad} is outside range({num_keys}); every id needs a key in `keys`")
+    if min_frequency < 0:
+        raise ValueError(f"min_frequency must be >= 0, got {min_frequency}")
+    if max_token_length is not None and max_token_length < 1:
+        raise ValueError(f"max_token_length must be >= 1 or None, got {max_token_length}")
+    if max_merges is not None and max_merges < 0:
+        raise ValueError(f"max_merges must be >= 0 or None, got {max_merges}")
+
+
+def _count_initial_pairs(
+    word_symbols: list[list[int]],
+    word_counts: list[int],
+    shift: int,
+    unit_lengths: list[int],
+    limit: int | None,
+) -> tuple[dict[int, int], dict[int, set[int]]]:
+    """Count every adjacent pair of the initial words (HF's ``count_pairs``).
+
+    Returns the pair-count table and, for each pair, the indices of the words where it occurs. With a
+    ``limit``, pairs whose joined length is not below it are left out.
+    """
+    pair_counts: dict[int, int] = {}
+    pair_words: dict[int, set[int]] = {}
+    for index, symbols in enumerate(word_symbols):
+        if len(symbols) < 2:
+            continue
+        count = word_counts[index]
+        previous = symbols[0]
+        for symbol in symbols[1:]:
+            if limit is None or unit_lengths[previous] + unit_lengths[symbol] < limit:
+                pair = (previous << shift) | symbol
+                pair_counts[pair] = pair_counts.get(pair, 0) + count
+                seen = pair_words.get(pair)
+                if seen is None:
+                    pair_words[pair] = {index}
+                else:
+                    seen.add(index)
+            previous = symbol
+    return pair_counts, pair_words
+
+
+def _merge_words(
+    word_symbols: list[list[int]],
+    word_counts: list[int],
+    positions: set[int],
+    left: int,
+    right: int,
+    merged: int,
+    pair_counts: dict[int, int],
+    shift: int,
+    word_lengths: list[list[int]] | None,
+    limit: int | None,
+) -> dict[int, set[int]]:
+    """Replace every non-overlapping ``left right`` by ``merged`` in the given words (HF's ``Word::merge``).
+
+    Occurrences are taken left to right, so ``a a a`` with the pair ``(a, a)`` merges once. For each one,
+    the neighbouring pairs lose the word's count and the pairs formed with ``merged`` gain it; with a
+    ``limit``, a gained pair is skipped when its joined length (from ``word_lengths``, kept in step with the
+    symbols) is not below it. The merged pair's own count is left as it is (HF does the same; see the
+    module docstring).
+
+    Returns:
+        For each pair that gained an occurrence, the word indices where it did (HF's ``where_to_update``).
+    """
+    created: dict[int, set[int]] = {}
+    merged_from = merged << shift  # (x << shift) | y with x fixed: the prefixes of the touched pairs
+    right_from = right << shift
+    same = left == right
+    lengths: list[int] = []
+    merged_length = 0
+    for index in positions:
+        symbols = word_symbols[index]
+        remaining = symbols.count(left)
+        if not remaining:
+            continue  # stale position: an earlier merge already consumed the pair here
+        count = word_counts[index]
+        if word_lengths is not None:
+            lengths = word_lengths[index]
+        position = -1
+        while remaining:
+            position = symbols.index(left, position + 1)
+            remaining -= 1
+            if position + 1 >= len(symbols) or symbols[position + 1] != right:
+                continue
+            # The pair starts at `position`: replace it in place.
+            if limit is not None:
+                merged_length = lengths[position] + lengths[position + 1]
+                lengths[position] = merged_length
+                del lengths[position + 1]
+            if position:
+                before = symbols[position - 1]
+                pair = (before << shift) | left
+                pair_counts[pair] = pair_counts.get(pair, 0) - count
+                if limit is None or lengths[position - 1] + merged_length < limit:
+                    pair = (before << shift) | merged
+                    pair_counts[pair] = pair_counts.get(pair, 0) + count
+                    seen = created.get(pair)
+                    if seen is None:
+                        created[pair] = {index}
+                    else:
+                        seen.add(index)
+            symbols[position] = merged
+            del symbols[position + 1]
+            if same:
+                remaining -= 1  # subtle: the right half was also an occurrence of `left`
+            if position + 1 < len(symbols):
+                after = symbols[position + 1]
+                pair = right_from | after
+                pair_counts[pair] = pair_counts.get(pair, 0) - count
+                if limit is None or merged_length + lengths[position + 1] < limit:
+                    pair = merged_from | after
+                    pair_counts[pair] = pair_counts.get(pair, 0) + count
+                    seen = created.get(pair)
+                    if seen is None:
+                        created[pair] = {index}
+                    else:
+                        seen.add(index)
+    return created

@@ -1,0 +1,126 @@
+"""Plain byte-level BPE (Sennrich et al. 2016; GPT-2's byte-level variant), HF-identical merges.
+
+Counting (normalize, pre-tokenize, count pre-tokens) runs in parallel in `lexkit.corpus`; the merge loop is
+the shared engine in `lexkit.vocab._merge_engine`, which reproduces HF ``tokenizers``' ``BpeTrainer`` merge list
+exactly (same id order, tie-breaking and duplicate-result handling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from lexkit._version import __version__
+from lexkit.errors import VocabularyError
+from lexkit.formats._bytes_unicode import bytes_to_unicode, decode_surface
+from lexkit.vocabulary import AddedTokenOptions, Token, TokenKind, Vocabulary
+
+PreTokenizerName = Literal["gpt2", "cl100k", "o200k", "whitespace", "none"]
+NormalizerName = Literal["none", "nfkc", "lowercase", "nfkc-lowercase"]
+ALPHABET_SIZE = 256
+
+
+@dataclass(frozen=True)
+class BPEConfig:
+    """Settings of a byte-level BPE training run (HF ``BpeTrainer`` names and semantics).
+
+    Args:
+        vocab_size: target number of tokens, specials and the 256 bytes included.
+        min_frequency: stop when the most frequent pair occurs fewer times.
+        special_tokens: special tokens, given ids 0.. in this order.
+        pre_tokenizer: pre-token boundaries: GPT-2, cl100k or o200k regex, whitespace, or none (whole lines).
+        normalizer: text normalization before pre-tokenization.
+        max_token_length: longest token in characters of the byte-level surface, as HF counts it.
+        split_digits: put every digit in its own pre-token first.
+    """
+
+    vocab_size: int
+    min_frequency: int = 2
+    special_tokens: tuple[str, ...] = ()
+    pre_tokenizer: PreTokenizerName = "gpt2"
+    normalizer: NormalizerName = "none"
+    max_token_length: int | None = None
+    split_digits: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "special_tokens", tuple(self.special_tokens))
+        floor = ALPHABET_SIZE + len(self.special_tokens)
+        if self.vocab_size < floor:
+            raise VocabularyError(
+                f"vocab size {self.vocab_size} is below the alphabet size: byte-level BPE needs 256 byte tokens "
+                f"plus {len(self.special_tokens)} special tokens = {floor}; pass --vocab-size {floor} or more"
+            )
+        if len(set(self.special_tokens)) != len(self.special_tokens) or "" in self.special_tokens:
+            raise VocabularyError(f"special tokens must be distinct and non-empty; got {self.special_tokens}")
+        if self.min_frequency < 0:
+            raise VocabularyError(f"min_frequency must be >= 0; got {self.min_frequency}")
+        if self.max_token_length is not None and self.max_token_length < 1:
+            raise VocabularyError(f"max_token_length must be >= 1; got {self.max_token_length}")
+
+    def components(self) -> dict[str, Any]:
+        """The HF component JSON (normalizer, pre_tokenizer, decoder) these settings stand for."""
+        from lexkit import components as c
+
+        normalizers = {
+            "none": None, "nfkc": c.nfkc_normalizer(), "lowercase": c.lowercase_normalizer(),
+            "nfkc-lowercase": c.sequence([c.nfkc_normalizer(), c.lowercase_normalizer()]),
+        }
+        if self.pre_tokenizer in ("gpt2", "cl100k", "o200k", "none"):
+            pre = c.byte_level_pre_tokenizer(self.pre_tokenizer)
+        else:
+            pre = c.sequence([c.whitespace_pre_tokenizer(), c.byte_level_pre_tokenizer("none")])
+        if self.split_digits:
+            pre = c.sequence([c.digits_pre_tokenizer(individual_digits=True), pre])
+        return {"normalizer": normalizers[self.normalizer], "pre_tokenizer": pre,
+                "decoder": c.byte_level_decoder()}
+
+
+class BPETrainer:
+    """Trains a byte-level BPE `Vocabulary` from pre-token counts."""
+
+    name = "bpe"
+
+    def __init__(self, config: BPEConfig) -> None:
+        self.config = config
+
+    def train_from_counts(self, counts: Mapping[str, int], *, progress: bool = False) -> Vocabulary:
+        """Learn merges from pre-token counts (byte-level surface strings, as HF's trainer counts them)."""
+        from lexkit.vocab._hf_compat import train_bpe_like_hf
+
+        config = self.config
+        surfaces, merges = train_bpe_like_hf(
+            counts, vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+            special_tokens=list(config.special_tokens), max_token_length=config.max_token_length,
+            initial_alphabet=list(bytes_to_unicode().values()), progress=progress,
+        )
+        return self._vocabulary(surfaces, merges, counts)
+
+    def _vocabulary(self, surfaces: list[str], merges: list[tuple[str, str]],
+                    counts: Mapping[str, int]) -> Vocabulary:
+        specials = set(self.config.special_tokens)
+        tokens = []
+        for token_id, surface in enumerate(surfaces):
+            if surface in specials:
+                options = AddedTokenOptions(in_model_vocab=True)
+                tokens.append(Token(token_id, surface.encode("utf-8"), TokenKind.SPECIAL, added=options))
+            else:
+                content = decode_surface(surface)
+                assert content is not None, "byte-level training only produces table characters"
+                tokens.append(Token(token_id, content))
+        ids = {s: i for i, s in enumerate(surfaces)}
+        return Vocabulary(
+            tokens=tuple(tokens), merges=tuple((ids[a], ids[b]) for a, b in merges),
+            metadata=self._metadata(counts), **self.config.components(),
+        )
+
+    def _metadata(self, counts: Mapping[str, int]) -> dict[str, Any]:
+        digest = hashlib.sha256()
+        for word in sorted(counts):
+            digest.update(f"{word}\x00{counts[word]}\x00".encode())
+        return {
+            "trainer": self.name, "config": asdict(self.config), "lexkit_version": __version__,
+            "tie_break": "hf-bpe-trainer", "counts_sha256": digest.hexdigest(), "pre_tokens": len(counts),
+        }
