@@ -40,6 +40,8 @@ def main() -> None:
     from tokenizers import Tokenizer as HFTokenizer
 
     from lexkit import Tokenizer
+    from lexkit.components import GPT2_PATTERN
+    from lexkit.formats.tiktoken import read_ranks
 
     lines = load_text(args.corpus, args.mb)
     megabytes = sum(len(line.encode("utf-8")) for line in lines) / 1e6
@@ -47,10 +49,8 @@ def main() -> None:
     hf = HFTokenizer.from_file(str(tokenizer_json))
     lexkit_tok = Tokenizer.load(tokenizer_json)
     lexkit_tok.encode("warm up")
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(fixtures_dir() / "tiktoken"))
-    ranks = tiktoken.load.load_tiktoken_bpe(str(fixtures_dir() / "whisper" / "gpt2.tiktoken"))
-    gpt2_pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-    tik = tiktoken.Encoding("gpt2", pat_str=gpt2_pattern, mergeable_ranks=ranks,
+    ranks = read_ranks(fixtures_dir() / "whisper" / "gpt2.tiktoken")
+    tik = tiktoken.Encoding("gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
                             special_tokens={"<|endoftext|>": 50256})
 
     contenders: dict[str, Callable[[], object]] = {

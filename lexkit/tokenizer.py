@@ -133,8 +133,12 @@ class Tokenizer:
             return [self.encode(t, allowed_special=allowed, disallowed_special=disallowed,
                                 add_special_tokens=add_special_tokens) for t in texts]
         if disallowed and self._special_pattern is not None:
-            for text in texts:
-                self._check_disallowed(text, disallowed)
+            # One C-level search over the whole batch; only on a hit do we look text by text.
+            # subtle: joined with "\x00", no match can span two texts unless a special itself holds "\x00".
+            joined_safe = not any("\x00" in name for name in disallowed)
+            if not joined_safe or self._special_pattern.search("\x00".join(texts)):
+                for text in texts:
+                    self._check_disallowed(text, disallowed)
         return self._encoder.encode_ordinary_batch(texts, add_special_tokens=add_special_tokens)
 
     # ----------------------------------------------------------------------------------------------------------
