@@ -21,7 +21,8 @@ Id order (HF's, and the tie-break order of the merge loop):
 Where HF is not deterministic, lexkit picks one documented order: HF reads the words in hash-map order, so
 the ids of decorated variants (step 3) change from run to run (observed with tokenizers 0.23.3); lexkit
 reads them in the order of the ``word_counts`` mapping. HF's ``limit_alphabet`` drops equally frequent
-characters in hash order; lexkit drops the larger code points first.
+characters in hash order (all initial-alphabet characters are equally frequent); lexkit drops the larger
+code points first.
 
 Stored merges: HF turns its merge list into a map from pair to (rank, id), so a pair merged twice keeps
 only its last rank, and the saved ``merges`` list is that map sorted by rank. `train_bpe_like_hf` returns
@@ -104,7 +105,8 @@ def train_bpe_like_hf(
         vocab_size: HF's ``vocab_size``: specials + alphabet + merge results.
         min_frequency: HF's ``min_frequency``: stop when the best pair is rarer.
         special_tokens: HF's ``special_tokens`` contents; they take the first ids.
-        initial_alphabet: HF's ``initial_alphabet`` (e.g. ``ByteLevel.alphabet()``).
+        initial_alphabet: HF's ``initial_alphabet``. Byte-level BPE with all 256 bytes passes HF's
+            ``ByteLevel.alphabet()``, i.e. ``lexkit.formats._bytes_unicode.bytes_to_unicode().values()``.
         limit_alphabet: HF's ``limit_alphabet``.
         max_token_length: HF's ``max_token_length``, with HF's exclusive semantics (see the engine).
         continuing_subword_prefix: HF's ``continuing_subword_prefix``: marks every non-initial character
@@ -137,24 +139,26 @@ def train_bpe_like_hf(
     for char in hf_alphabet(word_counts, initial_alphabet=initial_alphabet, limit_alphabet=limit_alphabet):
         intern(char)
 
+    # subtle: HF tests the bare character (a special token with the same text counts as present), and skips
+    # characters cut from the alphabet, which joins their neighbours.
     words: list[list[int]] = []
-    counts: list[int] = []
-    for word, count in word_counts.items():
-        symbols: list[int] = []
-        last = len(word) - 1
-        for position, char in enumerate(word):
-            # subtle: HF tests the bare character (a special token with the same text counts as present),
-            # and skips characters cut from the alphabet, which joins their neighbours.
-            if char not in ids:
-                continue
-            text = char
-            if position and continuing_subword_prefix is not None:
-                text = continuing_subword_prefix + text
-            if position == last and end_of_word_suffix is not None:
-                text = text + end_of_word_suffix
-            symbols.append(intern(text))
-        words.append(symbols)
-        counts.append(count)
+    if continuing_subword_prefix is None and end_of_word_suffix is None:
+        words = [[ids[char] for char in word if char in ids] for word in word_counts]
+    else:
+        for word in word_counts:
+            symbols: list[int] = []
+            last = len(word) - 1
+            for position, char in enumerate(word):
+                if char not in ids:
+                    continue
+                text = char
+                if position and continuing_subword_prefix is not None:
+                    text = continuing_subword_prefix + text
+                if position == last and end_of_word_suffix is not None:
+                    text = text + end_of_word_suffix
+                symbols.append(intern(text))
+            words.append(symbols)
+    counts = list(word_counts.values())
 
     prefix = continuing_subword_prefix
     if prefix:

@@ -23,10 +23,9 @@ BPE reproduces HF's merge list exactly when the caller numbers the initial symbo
   count driven negative (possible only with ``max_token_length``, see below) wraps and wins the next pop.
 - ``max_token_length`` with ``length_rule="hf"``: a pair formed by a merge is counted only when its joined
   length is *strictly below* the limit, and pairs of the initial words are always counted, so HF tokens
-  have at most ``limit - 1`` units except initial two-unit pairs (HF's off-by-one, see
-  huggingface/tokenizers#1461 for the neighbouring report that a limit of 1 is ignored).
+  have at most ``limit - 1`` units except initial two-unit pairs (HF's off-by-one; it is also why
+  huggingface/tokenizers#1461 finds a limit of 1 ignored: the initial pairs still merge).
   ``length_rule="inclusive"`` (lexkit's default) allows at most ``max_token_length`` units everywhere.
-
 - Lengths for ``max_token_length`` are measured per occurrence, as HF's ``Symbol::len``: an initial symbol
   has its given length, a merged occurrence the sum of its two parts. (An id can have several: a merge may
   rebuild the key of a special token or of an initial symbol.)
@@ -34,7 +33,7 @@ BPE reproduces HF's merge list exactly when the caller numbers the initial symbo
 Not mirrored: HF counts in 32-bit integers (overflow past 2**31 per pair, huggingface/tokenizers#1170);
 Python integers do not overflow. When two entries of the same pair hold the same count, Rust's
 ``BinaryHeap`` pops them in an order that depends on hash-map iteration order (random per process); the
-engine pops the older entry first. That needs the same pair to be pushed at two steps, which needs the
+engine pops the entry that was pushed first. That needs the same pair to be pushed at two steps, which needs the
 same key to arise from two different pairs: plain byte-level BPE never showed it (see the tests).
 
 Performance notes (why the data structures look like this): a pair is one Python ``int``
