@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from lexkit.vocabulary import Vocabulary
+from lexkit.vocabulary import Merge, Vocabulary
 
 
 def show(content: bytes) -> str:
@@ -67,7 +67,7 @@ def describe(vocabulary: Vocabulary, *, top: int = 10) -> VocabularySummary:
     tokens = vocabulary.tokens
     longest = sorted(tokens, key=lambda t: (-len(t.content), t.id))[:top]
 
-    def merge_view(merge: tuple[int, ...]) -> tuple[str, str, str]:
+    def merge_view(merge: Merge) -> tuple[str, str, str]:
         left, right = tokens[merge[0]].content, tokens[merge[1]].content
         return show(left), show(right), show(left + right)
 

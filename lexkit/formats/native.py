@@ -83,7 +83,7 @@ def loads(text: str, *, name: str = "<string>") -> Vocabulary:
         tokens = tuple(_token_from_json(i, t) for i, t in enumerate(data["tokens"]))
         return Vocabulary(
             tokens=tokens,
-            merges=tuple(tuple(m) for m in data["merges"]),  # type: ignore[misc]
+            merges=tuple(tuple(m) for m in data["merges"]),
             alphabet=Alphabet(**data["alphabet"]),
             model=data.get("model", "bpe"),
             model_options=data.get("model_options") or {},
