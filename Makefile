@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install dev fixtures fixtures-core test test-quick lint demo bench clean
+.PHONY: install dev fixtures fixtures-core system-deps test test-quick lint demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,15 @@ fixtures: $(PY)  ## fetch the real tokenizers, models and corpora of resources.m
 fixtures-core: $(PY)
 	$(PY) scripts/fetch_fixtures.py --group core
 
+# Debian's chromium + chromedriver: the report tests open the HTML in a real headless browser.
+system-deps:
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || \
+	  { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+
 lint: install
 	$(VENV)/bin/ruff check lexkit vocab transfer analysis cli tests bench scripts
 
-test: install fixtures lint  ## install everything, fetch fixtures, run the whole suite
+test: install system-deps fixtures lint  ## install everything, fetch fixtures, run the whole suite
 	$(VENV)/bin/pytest -q
 
 test-quick: install

@@ -1,7 +1,8 @@
-"""``lexkit demo``: train BPE on the embedded corpus and compare its token efficiency with real tokenizers.
+"""``lexkit demo``: train on the embedded corpus and write a token-efficiency report against real tokenizers.
 
-Every tenth document of the embedded corpus is held out for measuring. GPT-2 and o200k join the comparison
-when ``make fixtures`` has fetched them (``$LEXKIT_FIXTURES`` or ``./cache/fixtures``).
+Every tenth document of the embedded corpus is held out for measuring. Each registered trainer in `DEMO_TRAINERS`
+trains at the same vocabulary size; GPT-2 and o200k join the comparison when ``make fixtures`` has fetched them
+(``$LEXKIT_FIXTURES`` or ``./cache/fixtures``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lexkit.analysis.efficiency import EfficiencySummary, measure, table
-
 from lexkit import Tokenizer
-from lexkit._io import atomic_write_text
-from lexkit.embedded import PROVENANCE, default_corpus
+from lexkit.analysis.report import AnalysisReport, analyze, load_tokenizer, write_report
+from lexkit.embedded import PROVENANCE, code_documents, prose_documents
 
 
 def fixtures_dir() -> Path:
@@ -25,61 +24,71 @@ def fixtures_dir() -> Path:
     return Path(os.environ.get("LEXKIT_FIXTURES", "cache/fixtures"))
 
 
-def _reference_tokenizers() -> list[tuple[str, Callable[[list[str]], list[list[int]]], int]]:
-    """(name, encode_batch, vocab size) of the real tokenizers present in the fixture cache."""
-    found: list[tuple[str, Callable[[list[str]], list[list[int]]], int]] = []
+def _reference_specs() -> list[str]:
+    """Loader specs (see `load_tokenizer`) of the real tokenizers present in the fixture cache."""
+    specs = []
     gpt2 = fixtures_dir() / "gpt2" / "tokenizer.json"
     if gpt2.exists():
-        tok = Tokenizer.load(gpt2)
-        found.append(("gpt2", lambda texts: tok.encode_batch(texts, disallowed_special=()), len(tok.vocabulary)))
-    cache = fixtures_dir() / "tiktoken"
-    if cache.exists():
-        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache.resolve()))
-        import tiktoken
+        specs.append(f"gpt2={gpt2}")
+    if (fixtures_dir() / "tiktoken").exists():
+        specs.append("o200k=tiktoken:o200k_base")
+    return specs
 
-        try:
-            o200k = tiktoken.get_encoding("o200k_base")
-        except Exception:  # noqa: BLE001 - a broken cache only means one fewer comparison
-            return found
-        found.append(("o200k_base", o200k.encode_ordinary_batch, o200k.n_vocab))
-    return found
+
+def _configs(vocab_size: int) -> dict[str, Any]:
+    """One configuration per demo trainer (the BPE family as it exists), at the same size."""
+    from lexkit.vocab import TRAINERS
+
+    specials = ("<|endoftext|>",)
+    configs = {}
+    for algorithm in ("bpe", "scaffold-bpe", "lbpe"):
+        if algorithm in TRAINERS:
+            config_type = TRAINERS[algorithm][0]
+            configs[algorithm] = config_type(vocab_size=vocab_size, special_tokens=specials)
+    return configs
 
 
 def run_demo(output: Path, *, vocab_size: int = 8000, echo: Callable[[str], Any] | None = print) -> dict[str, Any]:
-    """Train, save and compare; returns the summary that is also written to ``output/summary.json``."""
-    from lexkit.vocab import BPEConfig, train
+    """Train, save, measure and report; returns the headline figures (also in ``output/report/report.json``)."""
+    from lexkit.vocab import train
 
     say = echo or (lambda _line: None)
-    documents = default_corpus("mixed")
-    held_out = documents[::10]
-    training = [d for i, d in enumerate(documents) if i % 10]
-    say(f"embedded corpus: {len(training)} training / {len(held_out)} held-out documents ({PROVENANCE})")
-    start = time.perf_counter()
-    config = BPEConfig(vocab_size=vocab_size, special_tokens=("<|endoftext|>",))
-    vocabulary = train(_lines(training), config, progress=echo is not None)
-    seconds = time.perf_counter() - start
-    tokenizer = Tokenizer(vocabulary)
-    tokenizer.save(output / "bpe")
-    say(f"trained byte-level BPE: {len(vocabulary)} tokens in {seconds:.1f}s -> {output / 'bpe'}")
-
-    summaries: list[EfficiencySummary] = [
-        measure(f"lexkit-bpe-{vocab_size // 1000}k", lambda t: tokenizer.encode_batch(t, disallowed_special=()),
-                held_out, vocab_size=len(vocabulary))
-    ]
-    for name, encode_batch, size in _reference_tokenizers():
-        summaries.append(measure(name, encode_batch, held_out, vocab_size=size))
-    if len(summaries) == 1:
+    prose, code = prose_documents(), code_documents()
+    held_prose, held_code = prose[::10], code[::10]
+    training = [d for i, d in enumerate(prose) if i % 10] + [d for i, d in enumerate(code) if i % 10]
+    say(f"embedded corpus: {len(training)} training / {len(held_prose) + len(held_code)} held-out documents "
+        f"({PROVENANCE})")
+    lines = [line for d in training for line in d.splitlines(keepends=True)]
+    tokenizers: dict[str, Tokenizer] = {}
+    timings = {}
+    for algorithm, config in _configs(vocab_size).items():
+        start = time.perf_counter()
+        vocabulary = train(lines, config, algorithm=algorithm, progress=echo is not None)
+        timings[algorithm] = round(time.perf_counter() - start, 2)
+        tokenizer = Tokenizer(vocabulary, encoder=vocabulary.metadata.get("encoder"))
+        tokenizer.save(output / algorithm)
+        name = f"lexkit-{algorithm}-{vocab_size // 1000}k"
+        tokenizers[name] = tokenizer
+        say(f"trained {algorithm}: {len(vocabulary)} tokens in {timings[algorithm]:.1f}s -> {output / algorithm}")
+    for spec in _reference_specs():
+        name, tokenizer = load_tokenizer(spec)
+        tokenizers[name] = tokenizer
+    if len(tokenizers) == len(timings):
         say("(run `make fixtures` to compare with GPT-2 and o200k)")
-    rows = table(summaries)
-    for row in rows:
-        say(row)
-    report = {"corpus": PROVENANCE, "training_documents": len(training), "held_out_documents": len(held_out),
-              "training_seconds": round(seconds, 2), "tokenizers": [s.to_json() for s in summaries]}
-    atomic_write_text(output / "summary.json", json.dumps(report, indent=2) + "\n")
-    atomic_write_text(output / "summary.md", "```\n" + "\n".join(rows) + "\n```\n")
-    say(f"summary written to {output / 'summary.json'} and {output / 'summary.md'}")
-    return report
+    report = analyze(tokenizers, {"prose": lambda: iter(held_prose), "code": lambda: iter(held_code)},
+                     progress=False)
+    report.extra["training_seconds"] = timings
+    index = write_report(report, output / "report")
+    for line in _headline(report):
+        say(line)
+    say(f"report written to {index}")
+    return json.loads((output / "report" / "report.json").read_text(encoding="utf-8"))
 
 
-def _lines(documents: list[str]) -> list[str]:
-    return [line for d in documents for line in d.splitlines(keepends=True)]
+def _headline(report: AnalysisReport) -> list[str]:
+    head = f"{'tokenizer':<24} {'vocab':>8}" + "".join(f" {c + ' B/tok':>12}" for c in report.corpora)
+    rows = [head, "-" * len(head)]
+    for name in report.tokenizers:
+        rows.append(f"{name:<24} {report.get(name, report.corpora[0]).vocab_size:>8}"
+                    + "".join(f" {report.get(name, c).bytes_per_token:>12.3f}" for c in report.corpora))
+    return rows

@@ -207,3 +207,13 @@ def demo(output: Path, vocab_size: int, as_json: bool) -> None:
     report = run_demo(output, vocab_size=vocab_size, echo=click.echo if not as_json else None)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def _register() -> None:
+    """Attach the commands that live in their own modules."""
+    from lexkit.cli.analyze import analyze
+
+    main.add_command(analyze)
+
+
+_register()

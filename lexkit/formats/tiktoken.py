@@ -201,7 +201,7 @@ def derive_merges(ranks: Mapping[bytes, int]) -> tuple[Merge, ...]:
                 ambiguous.append(token)
         merges.extend(local)
     if ambiguous:
-        logger.warning(
+        logger.info(
             "%d tokens (e.g. %s) are reachable by two overlapping splits; where both splits are adjacent at once "
             "tiktoken merges the leftmost while a merge list picks the earlier merge, so ids can differ on rare "
             "inputs (check with a tiktoken.Encoding built by to_tiktoken_encoding)",

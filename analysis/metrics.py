@@ -1,0 +1,309 @@
+"""Intrinsic token-efficiency metrics (trainers.md section 9; "Greed is All You Need", Uzan et al. 2024).
+
+`measure_corpus` streams a corpus through a tokenizer once and keeps only per-id counts and totals, so memory stays
+flat however large the corpus is. The metric functions below work on those counts:
+
+- bytes, characters per token; fertility (tokens per whitespace-run word, and the benchmark's ``split(" ")``);
+- Rényi efficiency (Zouhar et al. 2023) with alpha = 2.5 over the observed token types;
+- vocabulary utilisation, token-length and rank-frequency distributions with a Zipf fit;
+- frequency imbalance (Gini, share of tokens below the median frequency, scaffold share);
+- digit grouping on a probe set, % fewer tokens between tokenizers, morphological boundary F1 against a gold file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import regex
+
+from lexkit.errors import CorpusError
+from lexkit.tokenizer import Tokenizer
+from lexkit.vocabulary import TokenKind
+
+_WORD = regex.compile(r"\S+")
+RENYI_ALPHA = 2.5
+
+
+@dataclass
+class CorpusCounts:
+    """Totals and per-id token counts of one tokenizer over one corpus (the streaming state)."""
+
+    vocab_size: int
+    texts: int = 0
+    tokens: int = 0
+    bytes: int = 0
+    characters: int = 0
+    words: int = 0
+    words_greed: int = 0  # line.split(" ") per line, as the Greed benchmark counts (empty strings included)
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if self.counts.size == 0:
+            self.counts = np.zeros(self.vocab_size, dtype=np.int64)
+
+    def add(self, texts: Sequence[str], ids: Sequence[Sequence[int]]) -> None:
+        """Fold one batch of texts and their token ids into the totals."""
+        for text, token_ids in zip(texts, ids):
+            self.texts += 1
+            self.tokens += len(token_ids)
+            self.bytes += len(text.encode("utf-8"))
+            self.characters += len(text)
+            self.words += len(_WORD.findall(text))
+            self.words_greed += sum(len(line.split(" ")) for line in text.splitlines()) if text.strip() else 0
+        flat = np.fromiter((i for token_ids in ids for i in token_ids), dtype=np.int64)
+        if flat.size:
+            self.counts += np.bincount(flat, minlength=self.vocab_size)[: self.vocab_size]
+
+
+def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: int = 512,
+                   progress: Callable[[int], Any] | None = None) -> CorpusCounts:
+    """Encode ``texts`` (streamed, in batches) and return the counts.
+
+    Args:
+        tokenizer: any lexkit tokenizer (HF, tiktoken and sentencepiece files load into one).
+        texts: the corpus, one text item at a time (lines or documents).
+        batch_size: texts per ``encode_batch`` call.
+        progress: called with the number of bytes of each finished batch.
+
+    Raises:
+        CorpusError: the corpus yielded no text.
+    """
+    counts = CorpusCounts(vocab_size=len(tokenizer.vocabulary))
+    batch: list[str] = []
+
+    def flush() -> None:
+        counts.add(batch, tokenizer.encode_batch(batch, disallowed_special=()))
+        if progress is not None:
+            progress(sum(len(t.encode("utf-8")) for t in batch))
+        batch.clear()
+
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    if counts.texts == 0:
+        raise CorpusError("the corpus is empty: no text to measure; check the corpus path")
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# metrics over counts
+def renyi_efficiency(counts: np.ndarray, alpha: float = RENYI_ALPHA, *, k: int | None = None) -> float:
+    """Rényi efficiency: H_alpha(p) / log2(K), p the unigram distribution of produced tokens.
+
+    Args:
+        counts: occurrences per token id.
+        alpha: the Rényi order (2.5 as the literature uses; the scorer package defaults to 3.0).
+        k: the normaliser K; default the number of distinct observed token types.
+
+    >>> round(renyi_efficiency(np.array([5, 5, 5, 5])), 6)
+    1.0
+    """
+    observed = counts[counts > 0].astype(np.float64)
+    types = k if k is not None else observed.size
+    if types <= 1:
+        return 0.0
+    p = observed / observed.sum()
+    entropy = math.log2(float(np.sum(p**alpha))) / (1.0 - alpha)
+    return entropy / math.log2(types)
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 = all equal, towards 1 = concentrated on few).
+
+    >>> gini(np.array([1, 1, 1, 1]))
+    0.0
+    """
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    if x.size == 0 or x.sum() == 0:
+        return 0.0
+    n = x.size
+    ranks = np.arange(1, n + 1)
+    return float((2 * np.sum(ranks * x) / (n * x.sum())) - (n + 1) / n)
+
+
+def share_below_median(values: np.ndarray) -> float:
+    """Share of entries strictly below the median value."""
+    if values.size == 0:
+        return 0.0
+    return float(np.mean(values < np.median(values)))
+
+
+@dataclass(frozen=True)
+class ZipfFit:
+    """Least-squares fit of log frequency against log rank: f ~ C * rank^-exponent."""
+
+    exponent: float
+    r_squared: float
+
+
+def zipf_fit(counts: np.ndarray) -> ZipfFit:
+    """Fit Zipf's law to the non-zero counts."""
+    freqs = np.sort(counts[counts > 0])[::-1].astype(np.float64)
+    if freqs.size < 2:
+        return ZipfFit(0.0, 0.0)
+    x = np.log(np.arange(1, freqs.size + 1))
+    y = np.log(freqs)
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (slope * x + intercept)
+    total = y - y.mean()
+    r2 = 1.0 - float(residual @ residual) / float(total @ total) if float(total @ total) else 0.0
+    return ZipfFit(float(-slope), r2)
+
+
+def model_token_ids(tokenizer: Tokenizer) -> np.ndarray:
+    """Ids that count as vocabulary for imbalance figures: normal tokens (scaffolds included)."""
+    return np.array([t.id for t in tokenizer.vocabulary.tokens if t.kind == TokenKind.NORMAL], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class CorpusMetrics:
+    """The figures of one (tokenizer, corpus) pair."""
+
+    tokenizer: str
+    corpus: str
+    vocab_size: int
+    tokens: int
+    bytes: int
+    characters: int
+    words: int
+    bytes_per_token: float
+    chars_per_token: float
+    fertility: float
+    fertility_greed: float
+    renyi_efficiency: float
+    utilisation: float
+    gini: float
+    share_below_median: float
+    scaffold_share: float
+    zipf_exponent: float
+    zipf_r_squared: float
+    mean_token_bytes: float
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (floats rounded to 4 places)."""
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(self).items()}
+
+
+def summarize(tokenizer_name: str, corpus_name: str, tokenizer: Tokenizer, counts: CorpusCounts) -> CorpusMetrics:
+    """Turn streaming counts into the metric set."""
+    normal = model_token_ids(tokenizer)
+    vocabulary_counts = counts.counts[normal] if normal.size else counts.counts
+    scaffold_ids = [t.id for t in tokenizer.vocabulary.tokens if t.scaffold]
+    lengths = np.array([len(t.content) for t in tokenizer.vocabulary.tokens], dtype=np.float64)
+    zipf = zipf_fit(counts.counts)
+    tokens = max(counts.tokens, 1)
+    return CorpusMetrics(
+        tokenizer=tokenizer_name, corpus=corpus_name, vocab_size=tokenizer.vocabulary.model_size,
+        tokens=counts.tokens, bytes=counts.bytes, characters=counts.characters, words=counts.words,
+        bytes_per_token=counts.bytes / tokens, chars_per_token=counts.characters / tokens,
+        fertility=counts.tokens / max(counts.words, 1), fertility_greed=counts.tokens / max(counts.words_greed, 1),
+        renyi_efficiency=renyi_efficiency(counts.counts),
+        utilisation=float(np.count_nonzero(counts.counts)) / max(tokenizer.vocabulary.model_size, 1),
+        gini=gini(vocabulary_counts), share_below_median=share_below_median(vocabulary_counts),
+        scaffold_share=len(scaffold_ids) / max(len(tokenizer.vocabulary), 1),
+        zipf_exponent=zipf.exponent, zipf_r_squared=zipf.r_squared,
+        mean_token_bytes=float(lengths @ counts.counts) / tokens,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# probes
+DIGIT_PROBES = tuple(str(n) for n in (7, 42, 365, 1234, 12345, 123456, 1234567, 31415926, 2024, 1000000, 99999))
+
+
+def digit_grouping(tokenizer: Tokenizer, probes: Sequence[str] = DIGIT_PROBES) -> dict[str, Any]:
+    """How numbers split: ``single`` digits, ``l2r`` (1-3 digit groups from the left), ``r2l`` (from the right),
+    ``other``; with each probe's pieces.
+    """
+    kinds: dict[str, int] = {"single": 0, "l2r": 0, "r2l": 0, "other": 0}
+    pieces: dict[str, list[str]] = {}
+    for number in probes:
+        parts = [tokenizer.token_to_bytes(i).decode("utf-8", "replace").strip() for i in tokenizer.encode(number)]
+        parts = [p for p in parts if p]
+        pieces[number] = parts
+        lengths = [len(p) for p in parts]
+        if all(n == 1 for n in lengths) and len(number) > 1:
+            kinds["single"] += 1
+        elif lengths == _groups(len(number), from_left=True):
+            kinds["l2r"] += 1
+        elif lengths == _groups(len(number), from_left=False):
+            kinds["r2l"] += 1
+        else:
+            kinds["other"] += 1
+    return {"kinds": kinds, "pieces": pieces}
+
+
+def _groups(n: int, *, from_left: bool) -> list[int]:
+    full, rest = divmod(n, 3)
+    if from_left:
+        return [3] * full + ([rest] if rest else [])
+    return ([rest] if rest else []) + [3] * full
+
+
+def percent_fewer_tokens(tokens: int, reference_tokens: int) -> float:
+    """How many % fewer tokens than the reference (negative: more)."""
+    return 100.0 * (1.0 - tokens / reference_tokens) if reference_tokens else 0.0
+
+
+def morph_boundary_f1(tokenizer: Tokenizer, gold_path: Path) -> dict[str, float | int]:
+    """Boundary F1 against a gold segmentation file (``word<TAB>morph morph ...`` per line).
+
+    Each word is encoded with a leading space (the word-start marker of byte-level and metaspace vocabularies);
+    predicted boundaries are the inner character offsets between its pieces; words that are one vocabulary token
+    are skipped, as in the Greed benchmark. Micro F1 = tp / (tp + (fp + fn) / 2).
+    """
+    tp = fp = fn = used = 0
+    for number, line in enumerate(gold_path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        word, _, morphs_text = line.partition("\t")
+        morphs = morphs_text.split()
+        if not morphs or "".join(morphs) != word:
+            raise CorpusError(
+                f"{gold_path}: line {number}: morphs {morphs} do not spell the word {word!r}; "
+                "use `word<TAB>morph morph ...` with morphs that concatenate to the word"
+            )
+        ids = tokenizer.encode(" " + word, disallowed_special=())
+        if len(ids) == 1:
+            continue
+        pieces = [tokenizer.token_to_bytes(i).decode("utf-8", "replace") for i in ids]
+        offsets, position = set(), 0
+        for piece in pieces[:-1]:
+            position += len(piece)
+            offsets.add(position - 1)  # minus the leading space
+        gold, position = set(), 0
+        for morph in morphs[:-1]:
+            position += len(morph)
+            gold.add(position)
+        offsets.discard(0)
+        tp += len(offsets & gold)
+        fp += len(offsets - gold)
+        fn += len(gold - offsets)
+        used += 1
+    f1 = tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0
+    return {"f1": round(f1, 4), "words": used, "tp": tp, "fp": fp, "fn": fn}
+
+
+def segmentation_difference(tokenizer: Tokenizer, encoders: Sequence[str], words: Sequence[str],
+                            ) -> dict[str, dict[str, float]]:
+    """Inference-method comparison on one vocabulary: tokens per word under each encoder, and the share of words
+    segmented differently from the first encoder.
+    """
+    reference = Tokenizer(tokenizer.vocabulary, encoder=encoders[0])
+    base = reference.encode_batch([" " + w for w in words], disallowed_special=())
+    out: dict[str, dict[str, float]] = {}
+    for name in encoders:
+        other = Tokenizer(tokenizer.vocabulary, encoder=name)
+        segs = other.encode_batch([" " + w for w in words], disallowed_special=())
+        differ = sum(1 for a, b in zip(base, segs) if a != b)
+        out[name] = {"tokens_per_word": sum(map(len, segs)) / max(len(words), 1),
+                     "differs_from_" + encoders[0]: differ / max(len(words), 1)}
+    return out

@@ -1,0 +1,275 @@
+"""Analysis reports: compute metrics for many tokenizers over many corpora, render HTML, Markdown and JSON.
+
+Computing returns an `AnalysisReport` (plain data); rendering is separate. Plots (token-length histogram,
+rank-frequency on log-log with the Zipf fit, per-corpus bars) are drawn with matplotlib, imported only when a
+report is rendered, and embedded in ``index.html`` as PNG so the folder is self-contained.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lexkit._io import atomic_directory, atomic_write_bytes, atomic_write_text
+from lexkit.analysis.metrics import (
+    CorpusMetrics,
+    digit_grouping,
+    measure_corpus,
+    percent_fewer_tokens,
+    summarize,
+    zipf_fit,
+)
+from lexkit.errors import LexkitError
+from lexkit.tokenizer import Tokenizer
+
+HEADLINE = "bytes_per_token"
+
+
+@dataclass
+class AnalysisReport:
+    """Every figure of one analysis run."""
+
+    metrics: list[CorpusMetrics]
+    digits: dict[str, dict[str, Any]]
+    length_histograms: dict[str, list[int]]  # tokenizer -> vocabulary token counts by length in bytes (0..32+)
+    rank_frequency: dict[str, list[int]]  # tokenizer -> sorted non-zero counts over all corpora (top 20,000)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokenizers(self) -> list[str]:
+        """Tokenizer names in the order given."""
+        return list(dict.fromkeys(m.tokenizer for m in self.metrics))
+
+    @property
+    def corpora(self) -> list[str]:
+        """Corpus names in the order given."""
+        return list(dict.fromkeys(m.corpus for m in self.metrics))
+
+    def get(self, tokenizer: str, corpus: str) -> CorpusMetrics:
+        """The metrics of one pair."""
+        return next(m for m in self.metrics if m.tokenizer == tokenizer and m.corpus == corpus)
+
+    def comparison(self) -> dict[str, dict[str, float]]:
+        """Cross-tokenizer comparison: % fewer tokens than each other tokenizer, summed over all corpora."""
+        totals = {t: sum(m.tokens for m in self.metrics if m.tokenizer == t) for t in self.tokenizers}
+        return {a: {b: round(percent_fewer_tokens(totals[a], totals[b]), 2) for b in self.tokenizers if b != a}
+                for a in self.tokenizers}
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole report as JSON-ready data."""
+        return {"metrics": [m.to_json() for m in self.metrics], "digits": self.digits,
+                "comparison_percent_fewer_tokens": self.comparison(),
+                "length_histograms": self.length_histograms,
+                "zipf": {t: vars(zipf_fit(np.array(c))) for t, c in self.rank_frequency.items()}, **self.extra}
+
+
+def load_tokenizer(spec: str) -> tuple[str, Tokenizer]:
+    """``NAME=PATH``, ``PATH`` or ``tiktoken:ENCODING`` (e.g. ``tiktoken:o200k_base``) -> (name, tokenizer).
+
+    Raises:
+        LexkitError: the file or encoding cannot be loaded.
+    """
+    name, _, target = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    if target.startswith("tiktoken:"):
+        encoding_name = target.split(":", 1)[1]
+        from lexkit.formats.tiktoken import from_tiktoken
+
+        fixtures = Path(os.environ.get("LEXKIT_FIXTURES", "cache/fixtures")) / "tiktoken"
+        if fixtures.exists():
+            os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(fixtures.resolve()))
+        import tiktoken
+
+        try:
+            encoding = tiktoken.get_encoding(encoding_name)
+        except Exception as exc:  # noqa: BLE001 - tiktoken raises many kinds for a missing cache
+            raise LexkitError(
+                f"tiktoken encoding {encoding_name!r} could not be loaded ({type(exc).__name__}); set "
+                "TIKTOKEN_CACHE_DIR to a folder holding its ranks (make fixtures puts them in cache/fixtures/tiktoken)"
+            ) from None
+        return name or encoding_name, Tokenizer(from_tiktoken(encoding))
+    path = Path(target)
+    default = path.parent.name if path.name in ("tokenizer.json", "lexkit.json", "tokenizer.model") else path.stem
+    return name or default, Tokenizer.load(path)
+
+
+def analyze(
+    tokenizers: Mapping[str, Tokenizer],
+    corpora: Mapping[str, Callable[[], Iterable[str]]],
+    *,
+    batch_size: int = 512,
+    progress: bool = True,
+) -> AnalysisReport:
+    """Measure every tokenizer on every corpus (each corpus streamed once per tokenizer).
+
+    Args:
+        tokenizers: name -> tokenizer.
+        corpora: name -> a function returning a fresh iterator of text items (lines or documents).
+        batch_size: texts per encode call.
+        progress: show a progress bar per pass on stderr.
+    """
+    from tqdm.auto import tqdm
+
+    metrics: list[CorpusMetrics] = []
+    totals: dict[str, np.ndarray] = {}
+    for corpus_name, open_corpus in corpora.items():
+        for tokenizer_name, tokenizer in tokenizers.items():
+            with tqdm(desc=f"{tokenizer_name} on {corpus_name}", unit="B", unit_scale=True,
+                      disable=not progress, leave=False) as bar:
+                counts = measure_corpus(tokenizer, open_corpus(), batch_size=batch_size, progress=bar.update)
+            metrics.append(summarize(tokenizer_name, corpus_name, tokenizer, counts))
+            running = totals.setdefault(tokenizer_name, np.zeros_like(counts.counts))
+            running += counts.counts
+    histograms = {}
+    for name, tokenizer in tokenizers.items():
+        lengths = np.array([min(len(t.content), 32) for t in tokenizer.vocabulary.tokens], dtype=np.int64)
+        histograms[name] = np.bincount(lengths, minlength=33).tolist()
+    return AnalysisReport(
+        metrics=metrics,
+        digits={name: digit_grouping(tok) for name, tok in tokenizers.items()},
+        length_histograms=histograms,
+        rank_frequency={n: np.sort(c[c > 0])[::-1][:20000].tolist() for n, c in totals.items()},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# rendering
+def _plots(report: AnalysisReport) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images: dict[str, bytes] = {}
+
+    def save(name: str, fig: Any) -> None:
+        buffer = io.BytesIO()
+        fig.tight_layout()
+        fig.savefig(buffer, format="png", dpi=110)
+        plt.close(fig)
+        images[name] = buffer.getvalue()
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, hist in report.length_histograms.items():
+        counts = np.array(hist, dtype=np.float64)
+        ax.step(np.arange(len(counts)), counts / max(counts.sum(), 1), where="mid", label=name)
+    ax.set(xlabel="token length (bytes; 32 = 32 or more)", ylabel="share of vocabulary",
+           title="Token-length distribution")
+    ax.legend(fontsize=7)
+    save("token_lengths.png", fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, freqs in report.rank_frequency.items():
+        if not freqs:
+            continue
+        fit = zipf_fit(np.array(freqs))
+        ax.loglog(np.arange(1, len(freqs) + 1), freqs, label=f"{name} (Zipf s={fit.exponent:.2f})", lw=1)
+    ax.set(xlabel="rank", ylabel="frequency", title="Rank-frequency (log-log) with Zipf exponent")
+    ax.legend(fontsize=7)
+    save("rank_frequency.png", fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / max(len(report.tokenizers), 1)
+    for i, name in enumerate(report.tokenizers):
+        values = [report.get(name, c).bytes_per_token for c in report.corpora]
+        ax.bar(np.arange(len(report.corpora)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(report.corpora)) + width * (len(report.tokenizers) - 1) / 2, report.corpora)
+    ax.set(ylabel="bytes per token (higher = fewer tokens)", title="Compression per corpus")
+    ax.legend(fontsize=7)
+    save("bytes_per_token.png", fig)
+    return images
+
+
+_COLUMNS = [("tokens", "tokens", "{:,}"), ("bytes_per_token", "bytes/token", "{:.3f}"),
+            ("chars_per_token", "chars/token", "{:.3f}"), ("fertility", "tokens/word", "{:.3f}"),
+            ("renyi_efficiency", "Rényi eff. (α=2.5)", "{:.3f}"), ("utilisation", "vocab used", "{:.1%}"),
+            ("gini", "Gini", "{:.3f}"), ("share_below_median", "below median", "{:.1%}"),
+            ("mean_token_bytes", "mean token bytes", "{:.2f}"), ("zipf_exponent", "Zipf s", "{:.2f}")]
+
+
+def _headline_rows(report: AnalysisReport) -> list[list[str]]:
+    rows = [["tokenizer", "vocab", *(f"{c} bytes/token" for c in report.corpora)]]
+    for name in report.tokenizers:
+        first = report.get(name, report.corpora[0])
+        rows.append([name, f"{first.vocab_size:,}",
+                     *(f"{report.get(name, c).bytes_per_token:.3f}" for c in report.corpora)])
+    return rows
+
+
+def _corpus_rows(report: AnalysisReport, corpus: str) -> list[list[str]]:
+    rows = [["tokenizer", *(label for _, label, _ in _COLUMNS)]]
+    for name in report.tokenizers:
+        m = report.get(name, corpus)
+        rows.append([name, *(fmt.format(getattr(m, key)) for key, _, fmt in _COLUMNS)])
+    return rows
+
+
+def render_markdown(report: AnalysisReport) -> str:
+    """The report as Markdown (tables; long lists folded in ``<details>``)."""
+
+    def table(rows: list[list[str]]) -> str:
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
+
+    parts = ["# Token-efficiency report", "", "## Headline: bytes per token (higher = fewer tokens)", "",
+             table(_headline_rows(report)), ""]
+    for corpus in report.corpora:
+        parts += [f"## Corpus `{corpus}`", "", table(_corpus_rows(report, corpus)), ""]
+    parts += ["## Digit grouping", "", table([["tokenizer", "single", "left-to-right", "right-to-left", "other"]] + [
+        [n, *(str(d["kinds"][k]) for k in ("single", "l2r", "r2l", "other"))] for n, d in report.digits.items()]), ""]
+    comparison = report.comparison()
+    parts += ["<details><summary>% fewer tokens than each other tokenizer (all corpora)</summary>", "",
+              table([["tokenizer", *report.tokenizers]] + [
+                  [a, *(f"{comparison[a][b]:+.1f}%" if b != a else "—" for b in report.tokenizers)]
+                  for a in report.tokenizers]), "", "</details>", ""]
+    return "\n".join(parts)
+
+
+def render_html(report: AnalysisReport, images: Mapping[str, bytes]) -> str:
+    """The report as one self-contained HTML page (no scripts)."""
+
+    def table(rows: list[list[str]]) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    sections = [f"<h2>Headline: bytes per token</h2>{table(_headline_rows(report))}"]
+    sections += [f"<h2>Corpus <code>{html.escape(c)}</code></h2>{table(_corpus_rows(report, c))}"
+                 for c in report.corpora]
+    digit_rows = [["tokenizer", "single", "left-to-right", "right-to-left", "other", "1234567 splits as"]] + [
+        [n, *(str(d["kinds"][k]) for k in ("single", "l2r", "r2l", "other")),
+         " | ".join(d["pieces"].get("1234567", []))] for n, d in report.digits.items()]
+    sections.append(f"<h2>Digit grouping</h2>{table(digit_rows)}")
+    figures = "".join(
+        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        f"</figure>" for name, data in images.items())
+    sections.append(f"<h2>Plots</h2>{figures}")
+    style = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}"
+             "table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}"
+             "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}"
+             "th:first-child,td:first-child{text-align:left}thead{background:#f3f3f3}"
+             "figure{display:inline-block;margin:.5rem}img{max-width:560px}")
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>lexkit token-efficiency report"
+            f"</title><style>{style}</style></head><body><h1>lexkit token-efficiency report</h1>"
+            f"<p>{len(report.tokenizers)} tokenizers × {len(report.corpora)} corpora.</p>{''.join(sections)}"
+            "</body></html>\n")
+
+
+def write_report(report: AnalysisReport, output: Path) -> Path:
+    """Write ``index.html``, ``report.md``, ``report.json`` and the plot PNGs into ``output`` atomically."""
+    images = _plots(report)
+    with atomic_directory(Path(output)) as staging:
+        atomic_write_text(staging / "index.html", render_html(report, images))
+        atomic_write_text(staging / "report.md", render_markdown(report))
+        atomic_write_text(staging / "report.json", json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+        for name, data in images.items():
+            atomic_write_bytes(staging / name, data)
+    return Path(output) / "index.html"

@@ -1,0 +1,58 @@
+"""``lexkit analyze``: token-efficiency report for several tokenizers over several corpora."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import click
+
+from lexkit.corpus import Corpus, iter_texts
+from lexkit.errors import LexkitError
+
+
+@click.command()
+@click.option("-t", "--tokenizer", "tokenizers", multiple=True, required=True,
+              help="NAME=PATH, PATH, or tiktoken:ENCODING (repeatable).")
+@click.option("-c", "--corpus", "corpora", multiple=True, required=True,
+              help="NAME=PATH (file, folder or glob; streamed line by line; repeatable).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Report folder: index.html, report.md, report.json, plots.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=None,
+              help="Read at most this many bytes of each corpus.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the headline figures as JSON.")
+def analyze(tokenizers: tuple[str, ...], corpora: tuple[str, ...], output: Path, max_bytes: int | None,
+            no_progress: bool, as_json: bool) -> None:
+    """Compare tokenizers on corpora: bytes/chars per token, fertility, Rényi efficiency, imbalance, digits."""
+    from lexkit.analysis.report import analyze as run_analysis
+    from lexkit.analysis.report import load_tokenizer, write_report
+
+    loaded = dict(load_tokenizer(spec) for spec in tokenizers)
+    sources = {}
+    for spec in corpora:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise LexkitError(f"--corpus {spec!r} must be NAME=PATH, e.g. --corpus prose=corpus.txt")
+        sources[name] = _opener(Corpus(path), max_bytes)
+    report = run_analysis(loaded, sources, progress=not no_progress)
+    index = write_report(report, output)
+    if as_json:
+        click.echo(json.dumps([m.to_json() for m in report.metrics], indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"report: {index} (also report.md, report.json)")
+
+
+def _opener(corpus: Corpus, max_bytes: int | None) -> Callable[[], Iterator[str]]:
+    """A function returning a fresh, optionally truncated, text stream of ``corpus``."""
+
+    def open_corpus() -> Iterator[str]:
+        total = 0
+        for text in iter_texts(corpus):
+            yield text
+            total += len(text.encode("utf-8"))
+            if max_bytes is not None and total >= max_bytes:
+                return
+
+    return open_corpus

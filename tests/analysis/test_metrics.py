@@ -1,0 +1,84 @@
+"""Intrinsic metrics: hand-checked values, streaming equality, probes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lexkit import CorpusError, Tokenizer
+from lexkit.analysis import metrics as m
+from lexkit.embedded import iter_lines
+from lexkit.vocab import BPEConfig, train
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer(train(list(iter_lines("prose")), BPEConfig(vocab_size=1000), progress=False, workers=1))
+
+
+def test_renyi_efficiency_matches_the_formula():
+    counts = np.array([6, 3, 1, 0])
+    p = np.array([0.6, 0.3, 0.1])
+    expected = math.log2(np.sum(p**2.5)) / (1 - 2.5) / math.log2(3)
+    assert m.renyi_efficiency(counts) == pytest.approx(expected)
+    assert m.renyi_efficiency(np.array([4, 4])) == pytest.approx(1.0)
+    assert m.renyi_efficiency(np.array([9])) == 0.0
+
+
+def test_gini_and_median_share():
+    assert m.gini(np.array([0, 0, 0, 10])) == pytest.approx(0.75)
+    assert m.gini(np.array([3, 3, 3])) == 0.0
+    assert m.share_below_median(np.array([1, 2, 3, 4, 100])) == pytest.approx(0.4)
+
+
+def test_zipf_fit_recovers_an_exact_power_law():
+    counts = (1e6 * np.arange(1, 500, dtype=np.float64) ** -1.2).astype(np.int64)
+    fit = m.zipf_fit(counts)
+    assert fit.exponent == pytest.approx(1.2, abs=0.01) and fit.r_squared > 0.999
+
+
+def test_streaming_counts_equal_one_pass_and_batch_size_does_not_matter(tok):
+    lines = list(iter_lines("code"))[:3000]
+    small = m.measure_corpus(tok, iter(lines), batch_size=7)
+    large = m.measure_corpus(tok, iter(lines), batch_size=5000)
+    ids = tok.encode_batch(lines, disallowed_special=())
+    assert small.tokens == large.tokens == sum(map(len, ids))
+    assert np.array_equal(small.counts, large.counts)
+    assert small.bytes == sum(len(x.encode()) for x in lines)
+    summary = m.summarize("t", "c", tok, small)
+    assert summary.bytes_per_token == pytest.approx(small.bytes / small.tokens)
+    assert 0 < summary.utilisation <= 1 and 0 < summary.renyi_efficiency < 1
+
+
+def test_empty_corpus_raises(tok):
+    with pytest.raises(CorpusError, match="empty"):
+        m.measure_corpus(tok, iter([]))
+
+
+def test_digit_grouping_classifies_real_tokenizers(tok):
+    result = m.digit_grouping(tok)
+    assert sum(result["kinds"].values()) == len(m.DIGIT_PROBES)
+    assert "".join(result["pieces"]["1234567"]) == "1234567"
+    assert m._groups(7, from_left=True) == [3, 3, 1] and m._groups(7, from_left=False) == [1, 3, 3]
+
+
+def test_percent_fewer_tokens():
+    assert m.percent_fewer_tokens(80, 100) == pytest.approx(20.0)
+    assert m.percent_fewer_tokens(120, 100) == pytest.approx(-20.0)
+
+
+def test_morph_boundary_f1(tok, tmp_path):
+    gold = tmp_path / "gold.tsv"
+    gold.write_text("# word<TAB>morphs\nunhappiness\tun happi ness\nreadable\tread able\n", encoding="utf-8")
+    result = m.morph_boundary_f1(tok, gold)
+    assert result["tp"] + result["fn"] >= 1 and 0.0 <= result["f1"] <= 1.0
+    gold.write_text("cats\tdog s\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="line 1"):
+        m.morph_boundary_f1(tok, gold)
+
+
+def test_segmentation_difference_of_an_encoder_with_itself_is_zero(tok):
+    result = m.segmentation_difference(tok, ["bpe", "bpe"], ["reading", "tokenizers", "unbelievable"])
+    assert result["bpe"]["differs_from_bpe"] == 0.0
