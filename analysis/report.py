@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from lexkit._io import atomic_directory, atomic_write_bytes, atomic_write_text
 from lexkit.analysis.metrics import (
     CorpusMetrics,
     digit_grouping,
@@ -28,6 +26,8 @@ from lexkit.analysis.metrics import (
     summarize,
     zipf_fit,
 )
+
+from lexkit._io import atomic_directory, atomic_write_bytes, atomic_write_text
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 

@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-
-from lexkit import Tokenizer
 from lexkit.analysis.report import analyze, load_tokenizer, write_report
 from lexkit.cli.main import main
-from lexkit.embedded import default_corpus, iter_lines
 from lexkit.vocab import BPEConfig, train
+
+from lexkit import Tokenizer
+from lexkit.embedded import default_corpus, iter_lines
 
 
 @pytest.fixture(scope="module")
