@@ -12,6 +12,7 @@ flat however large the corpus is. The metric functions below work on those count
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,13 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import regex
-
 from lexkit.errors import CorpusError
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind
 
-_WORD = regex.compile(r"\S+")
 RENYI_ALPHA = 2.5
 
 
@@ -46,21 +44,25 @@ class CorpusCounts:
         if self.counts.size == 0:
             self.counts = np.zeros(self.vocab_size, dtype=np.int64)
 
-    def add(self, texts: Sequence[str], ids: Sequence[Sequence[int]]) -> None:
-        """Fold one batch of texts and their token ids into the totals."""
-        for text, token_ids in zip(texts, ids):
-            self.texts += 1
-            self.tokens += len(token_ids)
-            self.bytes += len(text.encode("utf-8"))
-            self.characters += len(text)
-            self.words += len(_WORD.findall(text))
-            self.words_greed += sum(len(line.split(" ")) for line in text.splitlines()) if text.strip() else 0
-        flat = np.fromiter((i for token_ids in ids for i in token_ids), dtype=np.int64)
+    def add(self, texts: Sequence[str], ids: Sequence[Sequence[int]]) -> int:
+        """Fold one batch of texts and their token ids into the totals; returns the batch's bytes."""
+        joined = "".join(texts)
+        size = len(joined.encode("utf-8"))
+        self.texts += len(texts)
+        self.bytes += size
+        self.characters += len(joined)
+        # str.split() splits on runs of Unicode whitespace: the same words as the regex \S+, at C speed.
+        self.words += sum(len(text.split()) for text in texts)
+        self.words_greed += sum(len(line.split(" ")) for text in texts if text.strip()
+                                for line in text.splitlines())
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64)
+        self.tokens += int(flat.size)
         if flat.size:
             self.counts += np.bincount(flat, minlength=self.vocab_size)[: self.vocab_size]
+        return size
 
 
-def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: int = 512,
+def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: int = 4096,
                    progress: Callable[[int], Any] | None = None) -> CorpusCounts:
     """Encode ``texts`` (streamed, in batches) and return the counts.
 
@@ -77,9 +79,9 @@ def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: in
     batch: list[str] = []
 
     def flush() -> None:
-        counts.add(batch, tokenizer.encode_batch(batch, disallowed_special=()))
+        size = counts.add(batch, tokenizer.encode_batch(batch, disallowed_special=()))
         if progress is not None:
-            progress(sum(len(t.encode("utf-8")) for t in batch))
+            progress(size)
         batch.clear()
 
     for text in texts:

@@ -105,7 +105,7 @@ def analyze(
     tokenizers: Mapping[str, Tokenizer],
     corpora: Mapping[str, Callable[[], Iterable[str]]],
     *,
-    batch_size: int = 512,
+    batch_size: int = 4096,
     progress: bool = True,
 ) -> AnalysisReport:
     """Measure every tokenizer on every corpus (each corpus streamed once per tokenizer).

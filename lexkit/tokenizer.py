@@ -55,8 +55,12 @@ class Tokenizer:
                        reverse=True)  # subtle: longest first, so overlapping specials resolve to the longest
         return regex.compile("|".join(regex.escape(n) for n in names)) if names else None
 
+    @cached_property
+    def _special_names(self) -> frozenset[str]:
+        return frozenset(t.text for t in self.vocabulary.tokens if t.kind == TokenKind.SPECIAL)
+
     def _resolve(self, allowed: SpecialSet, disallowed: SpecialSet) -> tuple[set[str], set[str]]:
-        specials = {t.text for t in self.vocabulary.tokens if t.kind == TokenKind.SPECIAL}
+        specials = set(self._special_names)
         allowed_set = specials if allowed == "all" else set(allowed)
         unknown = allowed_set - specials
         if unknown:
