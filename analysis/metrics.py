@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from lexkit.errors import CorpusError
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind

@@ -18,16 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lexkit._io import atomic_directory, atomic_write_bytes, atomic_write_text
 from lexkit.analysis.metrics import (
     CorpusMetrics,
     digit_grouping,
     measure_corpus,
+    morph_boundary_f1,
     percent_fewer_tokens,
+    segmentation_difference,
     summarize,
     zipf_fit,
 )
-
-from lexkit._io import atomic_directory, atomic_write_bytes, atomic_write_text
+from lexkit.encoders import encoders_for
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 
@@ -107,6 +110,8 @@ def analyze(
     *,
     batch_size: int = 4096,
     progress: bool = True,
+    gold: Path | None = None,
+    probe_words: int = 5000,
 ) -> AnalysisReport:
     """Measure every tokenizer on every corpus (each corpus streamed once per tokenizer).
 
@@ -115,6 +120,8 @@ def analyze(
         corpora: name -> a function returning a fresh iterator of text items (lines or documents).
         batch_size: texts per encode call.
         progress: show a progress bar per pass on stderr.
+        gold: a gold segmentation file (``word<TAB>morph morph ...``) for morphological boundary F1.
+        probe_words: distinct words of the first corpus used to compare inference methods on one vocabulary.
     """
     from tqdm.auto import tqdm
 
@@ -132,12 +139,48 @@ def analyze(
     for name, tokenizer in tokenizers.items():
         lengths = np.array([min(len(t.content), 32) for t in tokenizer.vocabulary.tokens], dtype=np.int64)
         histograms[name] = np.bincount(lengths, minlength=33).tolist()
-    return AnalysisReport(
+    report = AnalysisReport(
         metrics=metrics,
         digits={name: digit_grouping(tok) for name, tok in tokenizers.items()},
         length_histograms=histograms,
         rank_frequency={n: np.sort(c[c > 0])[::-1][:20000].tolist() for n, c in totals.items()},
     )
+    words = _distinct_words(next(iter(corpora.values()))(), probe_words) if corpora else []
+    methods = {}
+    for name, tok in tokenizers.items():
+        usable = _usable_encoders(tok)
+        if len(usable) > 1 and words:
+            methods[name] = segmentation_difference(tok, usable, words)
+    if methods:
+        report.extra["inference_methods"] = methods
+    if gold is not None:
+        report.extra["morph_alignment"] = {name: morph_boundary_f1(tok, gold) for name, tok in tokenizers.items()}
+    return report
+
+
+def _usable_encoders(tokenizer: Tokenizer) -> list[str]:
+    """The tokenizer's own encoder first, then every other registered encoder that accepts its vocabulary."""
+    usable = [tokenizer.encoder_name]
+    for name in encoders_for(tokenizer.vocabulary):
+        if name in usable:
+            continue
+        try:
+            Tokenizer(tokenizer.vocabulary, encoder=name)
+        except LexkitError:
+            continue
+        usable.append(name)
+    return usable
+
+
+def _distinct_words(texts: Iterable[str], limit: int) -> list[str]:
+    """The first ``limit`` distinct whitespace-separated words of a corpus, in order of appearance."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        for word in text.split():
+            seen.setdefault(word, None)
+            if len(seen) >= limit:
+                return list(seen)
+    return list(seen)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -212,6 +255,22 @@ def _corpus_rows(report: AnalysisReport, corpus: str) -> list[list[str]]:
     return rows
 
 
+def _extra_tables(report: AnalysisReport) -> list[tuple[str, list[list[str]]]]:
+    """Inference-method comparison and morphological alignment, when computed."""
+    tables = []
+    for name, methods in report.extra.get("inference_methods", {}).items():
+        first = next(iter(methods))
+        rows = [["encoder", "tokens/word", f"words segmented differently from {first}"]]
+        rows += [[m, f"{v['tokens_per_word']:.3f}", f"{v['differs_from_' + first]:.1%}"] for m, v in methods.items()]
+        tables.append((f"Inference methods on {name}'s vocabulary", rows))
+    morph = report.extra.get("morph_alignment")
+    if morph:
+        rows = [["tokenizer", "boundary F1", "words", "tp", "fp", "fn"]]
+        rows += [[n, f"{r['f1']:.3f}", *(str(r[k]) for k in ("words", "tp", "fp", "fn"))] for n, r in morph.items()]
+        tables.append(("Morphological boundary alignment", rows))
+    return tables
+
+
 def render_markdown(report: AnalysisReport) -> str:
     """The report as Markdown (tables; long lists folded in ``<details>``)."""
 
@@ -225,6 +284,7 @@ def render_markdown(report: AnalysisReport) -> str:
         parts += [f"## Corpus `{corpus}`", "", table(_corpus_rows(report, corpus)), ""]
     parts += ["## Digit grouping", "", table([["tokenizer", "single", "left-to-right", "right-to-left", "other"]] + [
         [n, *(str(d["kinds"][k]) for k in ("single", "l2r", "r2l", "other"))] for n, d in report.digits.items()]), ""]
+    parts += [f"## {title}\n\n{table(rows)}\n" for title, rows in _extra_tables(report)]
     comparison = report.comparison()
     parts += ["<details><summary>% fewer tokens than each other tokenizer (all corpora)</summary>", "",
               table([["tokenizer", *report.tokenizers]] + [
@@ -248,6 +308,7 @@ def render_html(report: AnalysisReport, images: Mapping[str, bytes]) -> str:
         [n, *(str(d["kinds"][k]) for k in ("single", "l2r", "r2l", "other")),
          " | ".join(d["pieces"].get("1234567", []))] for n, d in report.digits.items()]
     sections.append(f"<h2>Digit grouping</h2>{table(digit_rows)}")
+    sections += [f"<h2>{html.escape(title)}</h2>{table(rows)}" for title, rows in _extra_tables(report)]
     figures = "".join(
         f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
         f"</figure>" for name, data in images.items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _resources
 from click.testing import CliRunner
+
 from lexkit.cli.main import main
 
 

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from lexkit.analysis import metrics as m
-from lexkit.vocab import BPEConfig, train
 
 from lexkit import CorpusError, Tokenizer
+from lexkit.analysis import metrics as m
 from lexkit.embedded import iter_lines
+from lexkit.vocab import BPEConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from lexkit.analysis.report import analyze, load_tokenizer, write_report
-from lexkit.cli.main import main
-from lexkit.vocab import BPEConfig, train
 
 from lexkit import Tokenizer
+from lexkit.analysis.report import analyze, load_tokenizer, write_report
+from lexkit.cli.main import main
 from lexkit.embedded import default_corpus, iter_lines
+from lexkit.vocab import BPEConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +77,13 @@ def test_analyze_command_and_bad_corpus_spec(tmp_path):
     Tokenizer(train(list(iter_lines("prose")), BPEConfig(vocab_size=400), progress=False, workers=1)).save(tok_dir)
     corpus = tmp_path / "c.txt"
     corpus.write_text("".join(list(iter_lines("prose"))[:500]), encoding="utf-8")
+    gold = tmp_path / "gold.tsv"
+    gold.write_text("unhappiness\tun happi ness\nreadable\tread able\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["analyze", "-t", f"mine={tok_dir}", "-c", f"prose={corpus}",
-                                       "-o", str(tmp_path / "r"), "--no-progress", "--json"])
+                                       "-o", str(tmp_path / "r"), "--no-progress", "--json", "--gold", str(gold)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)[0]["tokenizer"] == "mine"
+    assert "Morphological boundary alignment" in (tmp_path / "r" / "report.md").read_text()
     bad = CliRunner().invoke(main, ["analyze", "-t", str(tok_dir), "-c", str(corpus), "-o", str(tmp_path / "x")])
     assert bad.exit_code == 1 and "NAME=PATH" in bad.output and not (tmp_path / "x").exists()
     assert load_tokenizer(f"x={tok_dir / 'lexkit.json'}")[0] == "x"
