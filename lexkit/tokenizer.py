@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from functools import cached_property
 from os import PathLike
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import regex
 
@@ -18,6 +18,11 @@ from lexkit.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from lexkit.errors import EncodingError, LexkitError
 from lexkit.formats.hf import surface_scheme
 from lexkit.vocabulary import TokenKind, Vocabulary
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lexkit.grids import GridEncoding, VisualEncoder
 
 SpecialSet = Collection[str] | Literal["all"]
 
@@ -144,6 +149,28 @@ class Tokenizer:
                 for text in texts:
                     self._check_disallowed(text, disallowed)
         return self._encoder.encode_ordinary_batch(texts, add_special_tokens=add_special_tokens)
+
+    def encode_grid(self, grid: Any) -> GridEncoding:
+        """Visual BPE: token ids and positions of one 2-D code grid (needs the ``visual`` encoder).
+
+        Raises:
+            LexkitError: this tokenizer's encoder does not take grids.
+        """
+        return self._grid_encoder().encode_grid(grid)
+
+    def decode_grid(self, ids: Sequence[int], height: int, width: int) -> np.ndarray:
+        """Visual BPE: the exact code grid (height x width) that ``ids`` stand for."""
+        return self._grid_encoder().decode_grid(ids, height, width)
+
+    def _grid_encoder(self) -> VisualEncoder:
+        from lexkit.grids import VisualEncoder
+
+        if not isinstance(self._encoder, VisualEncoder):
+            raise LexkitError(
+                f"encoder {self.encoder_name!r} encodes text, not code grids; load a visual-bpe vocabulary "
+                "(its lexkit.json records encoder 'visual')"
+            )
+        return self._encoder
 
     # ----------------------------------------------------------------------------------------------------------
     # decoding
