@@ -1,0 +1,242 @@
+"""Byte-level sampling: exactness on a Markov source, and SmolLM2-135M measurements on this machine.
+
+Parts (``--part``, default all):
+- ``markov``: max |lexkit - truth| of next-byte probabilities and the naive estimator's bias, over every prefix of an
+  order-2 Markov source tokenized by the toy BPE, toy MPE, and GPT-2's real vocabulary over {a, b, space}.
+- ``gap``: byte-level prefix log-probability of real text (sum over covers) vs its canonical encoding's.
+- ``midtoken``: next-byte distributions after prompts that end mid-token (exact vs naive).
+- ``speed``: greedy generation, bytes/s and model calls per byte.
+- ``table``: CPython stdlib lines cut mid-identifier: P(true next byte) and P(true next 4 bytes) under the exact
+  method, naive prompting and token healing.
+Usage: python bench/bench_sampling.py [--part markov gap midtoken speed table] [--threads 1] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fixtures_dir  # noqa: E402
+
+from lexkit import Tokenizer  # noqa: E402
+from lexkit.sampling import (  # noqa: E402
+    EOS,
+    ByteLM,
+    OracleLM,
+    TokenizerAdapter,
+    load_byte_lm,
+    markov_strings,
+    naive_next_byte,
+)
+from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe, toy_mpe  # noqa: E402
+
+PARTS = ("markov", "gap", "midtoken", "speed", "table")
+
+
+def _show(b: int) -> str:
+    return "EOS" if b == EOS else repr(bytes([b]))[1:]
+
+
+def markov(length_toy: int, length_gpt2: int) -> dict[str, dict[str, float]]:
+    """Exactness over every prefix of the source; naive bias as total variation per state."""
+    gpt2 = TokenizerAdapter.from_tokenizer(Tokenizer.load(fixtures_dir() / "gpt2" / "tokenizer.json"))
+    setups = {
+        "toy-bpe": (b"ab", length_toy, TokenizerAdapter(TOY_TOKENS, toy_bpe), TOY_EOS + 1, TOY_EOS),
+        "toy-mpe": (b"ab", length_toy, TokenizerAdapter(TOY_TOKENS, toy_mpe), TOY_EOS + 1, TOY_EOS),
+        "gpt2-ab_": (b"ab ", length_gpt2, gpt2, len(gpt2), 50256),
+    }
+    results = {}
+    for name, (alphabet, length, adapter, size, eos) in setups.items():
+        start = time.perf_counter()
+        strings, transition = markov_strings(alphabet, length, order=2, seed=0)
+        oracle = OracleLM(strings, adapter.encode, vocab_size=size, eos_id=eos)
+        byte_lm = ByteLM(oracle, adapter)
+        worst, tvs, kls, nodes = 0.0, [], [], 0
+        stack = [byte_lm.start(b"")]
+        while stack:
+            state = stack.pop()
+            nodes += 1
+            truth = np.zeros(EOS + 1)
+            if len(state.data) == length:
+                truth[EOS] = 1.0
+            else:
+                truth[list(alphabet)] = transition(state.data)
+            exact = np.exp(byte_lm.next_byte_logprobs(state))
+            worst = max(worst, float(np.abs(exact - truth).max()))
+            if state.data:
+                naive = naive_next_byte(oracle, adapter, state.data)
+                tvs.append(0.5 * float(np.abs(naive - truth).sum()))
+                support = truth > 0
+                with np.errstate(divide="ignore"):
+                    kls.append(float(np.sum(truth[support] * (np.log(truth[support]) - np.log(naive[support])))))
+            if len(state.data) < length:
+                stack += [byte_lm.push(state, b) for b in alphabet]
+        finite = [k for k in kls if np.isfinite(k)]
+        results[name] = {
+            "strings": len(strings), "prefixes": nodes, "max_abs_error": worst,
+            "naive_tv_max": max(tvs), "naive_tv_mean": float(np.mean(tvs)),
+            "naive_kl_mean_finite": float(np.mean(finite)), "naive_kl_infinite_states": len(kls) - len(finite),
+            "seconds": time.perf_counter() - start,
+        }
+        print(f"markov {name}: {results[name]}", flush=True)
+    return results
+
+
+def gap(byte_lm: ByteLM, texts: list[str]) -> list[dict[str, float]]:
+    """log P_bytes(X starts with text) (BTR, sum over covers) minus log P_tok(T starts with encode(text))."""
+    out = []
+    for text in texts:
+        data = text.encode("utf-8")
+        byte_lp = byte_lm.logprob(data)
+        token_lp = float(byte_lm.lm.next_token_logprobs([byte_lm.adapter.encode(data)])[0][0])
+        state = byte_lm.start(data)
+        row = {"bytes": len(data), "tokens": len(byte_lm.adapter.encode(data)), "byte_logprob": byte_lp,
+               "canonical_logprob": token_lp, "gap_nats": byte_lp - token_lp, "covers": len(byte_lm.covers(state))}
+        out.append(row)
+        print(f"gap {text[:40]!r}...: {row}", flush=True)
+    return out
+
+
+def midtoken(byte_lm: ByteLM, prompts: list[str]) -> list[dict[str, object]]:
+    """Top next bytes after prompts that end inside a token: exact vs naive."""
+    out = []
+    for prompt in prompts:
+        exact = byte_lm.next_byte_probs(prompt)
+        naive = naive_next_byte(byte_lm.lm, byte_lm.adapter, prompt)
+        row = {"prompt": prompt,
+               "exact_top": [(_show(b), round(float(exact[b]), 4)) for b in np.argsort(-exact)[:5]],
+               "naive_top": [(_show(b), round(float(naive[b]), 4)) for b in np.argsort(-naive)[:5]]}
+        out.append(row)
+        print(f"midtoken {row}", flush=True)
+    return out
+
+
+def speed(byte_lm: ByteLM, prompt: str, max_bytes: int) -> dict[str, float]:
+    """Greedy generation: bytes per second and model calls per byte (the prompt's start excluded)."""
+    state = byte_lm.start(prompt)
+    calls = byte_lm.lm.forward_calls
+    start = time.perf_counter()
+    out, unchecked = bytearray(), 0.0
+    for _ in range(max_bytes):
+        logprobs = byte_lm.next_byte_logprobs(state)
+        b = int(np.argmax(logprobs))
+        if b == EOS:
+            break
+        out.append(b)
+        state = byte_lm.push(state, b)
+        unchecked = max(unchecked, state.unchecked)
+    seconds = time.perf_counter() - start
+    row = {"bytes": len(out), "seconds": seconds, "bytes_per_s": len(out) / seconds,
+           "calls_per_byte": (byte_lm.lm.forward_calls - calls) / max(len(out), 1),
+           "max_unchecked_mass": unchecked, "text": out.decode("utf-8", "replace")}
+    print(f"speed {row}", flush=True)
+    return row
+
+
+def stdlib_cuts(count: int, seed: int) -> list[tuple[str, str]]:
+    """(prompt, true continuation) pairs: a stdlib line cut inside an identifier, with two lines of context."""
+    import re
+    import sysconfig
+
+    rng = np.random.default_rng(seed)
+    files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+    pairs: list[tuple[str, str]] = []
+    while len(pairs) < count:
+        lines = files[int(rng.integers(len(files)))].read_text(encoding="utf-8", errors="replace").splitlines()
+        k = int(rng.integers(2, max(3, len(lines))))
+        if k >= len(lines):
+            continue
+        words = [m for m in re.finditer(r"[A-Za-z_][A-Za-z0-9_]{5,}", lines[k])]
+        if not words:
+            continue
+        word = words[int(rng.integers(len(words)))]
+        cut = word.start() + int(rng.integers(2, len(word.group()) - 2))
+        context = "\n".join(lines[k - 2:k]) + "\n" + lines[k][:cut]
+        pairs.append((context, lines[k][cut:cut + 4]))
+    return pairs
+
+
+def table(byte_lm: ByteLM, pairs: list[tuple[str, str]]) -> dict[str, dict[str, float]]:
+    """Mean log-probability and mean probability of the true next byte / next 4 bytes under each method."""
+    results: dict[str, dict[str, list[float]]] = {m: {"lp1": [], "lp4": [], "calls": []}
+                                                   for m in ("exact", "naive", "healing")}
+    for prompt, truth in pairs:
+        target = truth.encode("utf-8")[:4]
+        for method, scores in results.items():
+            calls = byte_lm.lm.forward_calls
+            state = byte_lm.start(prompt, init=method)  # type: ignore[arg-type]
+            total = 0.0
+            for position, b in enumerate(target):
+                total += float(byte_lm.next_byte_logprobs(state)[b])
+                if position == 0:
+                    scores["lp1"].append(total)
+                if position + 1 < len(target):
+                    state = byte_lm.push(state, b)
+            scores["lp4"].append(total)
+            scores["calls"].append(byte_lm.lm.forward_calls - calls)
+    summary = {}
+    for method, scores in results.items():
+        lp1, lp4 = np.array(scores["lp1"]), np.array(scores["lp4"])
+        summary[method] = {"mean_logp_next_byte": float(lp1.mean()), "mean_p_next_byte": float(np.exp(lp1).mean()),
+                           "mean_logp_next_4_bytes": float(lp4.mean()), "mean_p_next_4_bytes": float(np.exp(lp4).mean()),
+                           "p_next_byte_below_1e-3": int((lp1 < np.log(1e-3)).sum()),
+                           "mean_model_calls": float(np.mean(scores["calls"])), "cuts": len(lp1)}
+        print(f"table {method}: {summary[method]}", flush=True)
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--model", type=Path, default=None,
+                        help="transformers folder (default: the SmolLM2 GGUF fixture, recipe R1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")
+    parser.add_argument("--mask-floor", type=float, default=1e-6,
+                        help="candidate next tokens below this probability skip the canonicality check")
+    parser.add_argument("--cuts", type=int, default=20, help="stdlib lines cut mid-identifier for the table")
+    parser.add_argument("--gap-bytes", type=int, default=100, help="bytes of each text for the gap part")
+    parser.add_argument("--markov-length", type=int, nargs=2, default=(12, 8), metavar=("TOY", "GPT2"))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    results: dict[str, object] = {}
+    if "markov" in args.part:
+        results["markov"] = markov(*args.markov_length)
+    if set(args.part) - {"markov"}:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        start = time.perf_counter()
+        if args.model is not None:
+            byte_lm = load_byte_lm(args.model, device="cpu", bos_id=0, mask_floor=args.mask_floor)
+        else:
+            gguf = fixtures_dir() / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+            byte_lm = load_byte_lm(gguf.parent, gguf_file=gguf.name, device="cpu", bos_id=0,
+                                   mask_floor=args.mask_floor)
+        print(f"model loaded in {time.perf_counter() - start:.1f} s", flush=True)
+        if "gap" in args.part:
+            from lexkit.embedded import prose_documents
+
+            docs = prose_documents()
+            texts = [docs[k][:args.gap_bytes] for k in (3, 40, 70)]
+            texts.append("def read_config(path):\n    with open(path) as handle:\n        return json.load(h")
+            results["gap"] = gap(byte_lm, texts)
+        if "midtoken" in args.part:
+            results["midtoken"] = midtoken(byte_lm, ["import numpy as np\ndef hello_wor", "The capital of Fra",
+                                                     "for i in ran", "print(json.dum", "https://www.goo"])
+        if "speed" in args.part:
+            results["speed"] = speed(byte_lm, "def fibonacci(n):\n", 120)
+        if "table" in args.part:
+            results["table"] = table(byte_lm, stdlib_cuts(args.cuts, seed=0))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

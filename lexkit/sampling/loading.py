@@ -1,0 +1,67 @@
+"""Build a `ByteLM` from a transformers model folder (or a GGUF file) in one call."""
+
+from __future__ import annotations
+
+import json
+import logging
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from lexkit.errors import FormatError, require
+from lexkit.sampling.adapter import TokenizerAdapter
+from lexkit.sampling.bytelm import ByteLM
+from lexkit.sampling.lm import HFCausalLM
+
+logger = logging.getLogger(__name__)
+
+
+def load_byte_lm(
+    path: str | PathLike[str],
+    *,
+    gguf_file: str | None = None,
+    device: str = "auto",
+    bos_id: int | None | str = "auto",
+    mask_invalid: bool = True,
+    mask_floor: float = 0.0,
+) -> ByteLM:
+    """A byte-level LM for the causal LM and tokenizer stored at ``path``.
+
+    The tokenizer is read into a lexkit `Tokenizer` (``tokenizer.json`` in the folder; for a GGUF file, the
+    tokenizer transformers rebuilds from it), so token ids match the model's.
+
+    Args:
+        path: a transformers model folder (``config.json``, weights, ``tokenizer.json``), or the folder holding
+            ``gguf_file``.
+        gguf_file: load this GGUF file inside ``path`` (needs the ``gguf`` package).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        bos_id: the id put before every prefix (``"auto"``: the model's BOS); see `HFCausalLM`.
+        mask_invalid, mask_floor: see `ByteLM`.
+
+    Raises:
+        FormatError: the folder has no ``tokenizer.json`` and no GGUF file was named.
+        MissingDependencyError: torch or transformers (or gguf) is missing.
+    """
+    from lexkit.formats.hf import from_hf
+    from lexkit.tokenizer import Tokenizer
+
+    torch: Any = require("torch")
+    transformers: Any = require("transformers")
+    folder = Path(path)
+    if gguf_file is not None:
+        require("gguf")
+        hf_tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+        vocabulary = from_hf(json.loads(hf_tokenizer.backend_tokenizer.to_str()))
+        model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
+    else:
+        if not (folder / "tokenizer.json").exists():
+            raise FormatError(
+                f"{folder} has no tokenizer.json, which byte-level sampling reads to know each token's bytes; "
+                "pass a transformers model folder saved with its fast tokenizer, or gguf_file=NAME for a GGUF file"
+            )
+        vocabulary = from_hf(folder / "tokenizer.json")
+        model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    lm = HFCausalLM(model, device=device, bos_id=bos_id)
+    adapter = TokenizerAdapter.from_tokenizer(Tokenizer(vocabulary), size=lm.vocab_size)
+    logger.info("loaded %s: %d token ids, longest token %d bytes", folder, lm.vocab_size, adapter.max_token_bytes)
+    return ByteLM(lm, adapter, mask_invalid=mask_invalid, mask_floor=mask_floor)

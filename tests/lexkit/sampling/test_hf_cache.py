@@ -1,0 +1,82 @@
+"""The KV-cache path of `HFCausalLM` equals the no-cache path, on a tiny random LlamaForCausalLM built in-test."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lexkit.sampling import ByteLM, HFCausalLM, TokenizerAdapter
+from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
+
+
+@pytest.fixture(scope="module")
+def tiny_llama():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=TOY_EOS + 2, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, bos_token_id=TOY_EOS + 1, eos_token_id=TOY_EOS,
+    )
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def test_cache_path_equals_no_cache_path(tiny_llama):
+    adapter = TokenizerAdapter(TOY_TOKENS, toy_bpe)
+    cached_lm = HFCausalLM(tiny_llama, device="cpu")
+    plain_lm = HFCausalLM(tiny_llama, device="cpu", use_cache=False)
+    cached, plain = ByteLM(cached_lm, adapter), ByteLM(plain_lm, adapter)
+    text = b"aabbabaaababbbaa"
+    state_c, state_p = cached.start(b"ab"), plain.start(b"ab")
+    for byte in text:
+        np.testing.assert_allclose(cached.next_byte_logprobs(state_c), plain.next_byte_logprobs(state_p),
+                                   atol=1e-5)
+        assert abs(state_c.prefix_logprob - state_p.prefix_logprob) < 1e-4
+        state_c, state_p = cached.push(state_c, byte), plain.push(state_p, byte)
+    # one model call per pushed byte (plus the prompt's splits and T_n)
+    assert cached_lm.forward_calls == plain_lm.forward_calls
+    assert cached_lm.tokens_run < plain_lm.tokens_run
+
+
+def test_prefix_logprobs_match_teacher_forcing(tiny_llama):
+    import torch
+
+    lm = HFCausalLM(tiny_llama, device="cpu")
+    ids = [0, 3, 1, 5, 2]
+    with torch.no_grad():
+        logits = tiny_llama(torch.tensor([[TOY_EOS + 1, *ids]])).logits[0].double()
+    expected = torch.log_softmax(logits, -1)
+    total = float(sum(expected[k, ids[k]] for k in range(len(ids))))
+    # ask for a different prefix first so the cache must be cropped and reused
+    lm.next_token_logprobs([[0, 3, 4, 4]])
+    prefix_lp, rows = lm.next_token_logprobs([ids, ids[:2]])
+    assert abs(prefix_lp[0] - total) < 1e-5
+    np.testing.assert_allclose(rows[0], expected[-1].numpy(), atol=1e-5)
+    np.testing.assert_allclose(rows[1], expected[2].numpy(), atol=1e-5)
+
+
+def test_cli_sample_on_a_saved_tiny_model(tmp_path):
+    """`lexkit sample` end to end: a tiny random Llama saved with GPT-2's tokenizer.json."""
+    import shutil
+
+    import torch
+    import transformers
+    from _resources import gpt2_tokenizer_json
+    from click.testing import CliRunner
+
+    from lexkit.cli.sample import sample
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=50257, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=1, bos_token_id=50256,
+                                      eos_token_id=50256)
+    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path)
+    shutil.copy(gpt2_tokenizer_json(), tmp_path / "tokenizer.json")
+    result = CliRunner().invoke(sample, ["--model", str(tmp_path), "--prompt", "def hello_wor", "--max-bytes", "4",
+                                         "--temperature", "0", "--mask-floor", "1e-3", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["prompt"] == "def hello_wor" and payload["bytes"] <= 4
+    assert payload["model_calls"] >= 1
