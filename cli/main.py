@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -20,7 +20,7 @@ from lexkit import LexkitError, Tokenizer
 from lexkit._version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
-ALGORITHMS = ("bpe",)
+ALGORITHMS = ("bpe", "scaffold-bpe", "lbpe", "visual-bpe")
 PRE_TOKENIZERS = ("gpt2", "cl100k", "o200k", "whitespace", "metaspace", "none")
 NORMALIZERS = ("none", "nfkc", "lowercase", "nfkc-lowercase")
 
@@ -64,46 +64,81 @@ def json_option(func: F) -> F:
 
 # --------------------------------------------------------------------------------------------------------------
 @main.command()
-@click.argument("inputs", nargs=-1, required=True)
-@click.option("-a", "--algorithm", type=click.Choice(ALGORITHMS), default="bpe", help="Training algorithm.")
-@click.option("-n", "--vocab-size", type=click.IntRange(min=1), required=True, help="Target vocabulary size.")
+@click.argument("inputs", nargs=-1)
+@click.option("--codes", type=click.Path(path_type=Path), default=None,
+              help="visual-bpe: an .npy of N x H x W codebook ids (instead of INPUTS).")
+@click.option("-a", "--algorithm", type=click.Choice(ALGORITHMS), default="bpe",
+              help="Training algorithm: plain BPE, Scaffold-BPE (arXiv 2404.17808) or LBPE (arXiv 2411.05504).")
+@click.option("-n", "--vocab-size", type=click.IntRange(min=1), required=True,
+              help="Target vocabulary size (embedding rows; Scaffold-BPE's scaffold tokens come on top).")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder (lexkit.json + tokenizer.json), written atomically.")
+              help="Output folder (lexkit.json + tokenizer.json where expressible), written atomically.")
 @click.option("--min-frequency", type=click.IntRange(min=0), default=2, help="Stop when the best pair is rarer.")
 @click.option("--special-token", "special_tokens", multiple=True, help="A special token (repeatable).")
 @click.option("--pre-tokenizer", type=click.Choice(PRE_TOKENIZERS), default="gpt2", help="Pre-tokenization.")
 @click.option("--normalizer", type=click.Choice(NORMALIZERS), default="none", help="Normalization.")
 @click.option("--max-token-length", type=click.IntRange(min=1), default=None, help="Longest token (characters).")
+@click.option("--no-reactivation", is_flag=True,
+              help="scaffold-bpe: mark scaffold tokens for good instead of re-activating them.")
+@click.option("--lbpe-inference", type=click.Choice(("long-first", "longest-token")), default="long-first",
+              help="lbpe: merges re-ranked by token length, or the longest token anywhere (no tokenizer.json).")
 @click.option("--text-column", default="text", help="Column to read from HF datasets.")
 @click.option("--utf8-errors", type=click.Choice(("error", "replace", "skip")), default="error",
               help="What to do with invalid UTF-8 in the corpus.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Counting processes (default: all cores).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @json_option
-def train(inputs: tuple[str, ...], algorithm: str, vocab_size: int, output: Path, min_frequency: int,
+def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_size: int, output: Path, min_frequency: int,
           special_tokens: tuple[str, ...], pre_tokenizer: str, normalizer: str, max_token_length: int | None,
-          text_column: str, utf8_errors: str, workers: int | None, no_progress: bool, as_json: bool) -> None:
+          no_reactivation: bool, lbpe_inference: str, text_column: str,
+          utf8_errors: Literal["error", "replace", "skip"], workers: int | None,
+          no_progress: bool, as_json: bool) -> None:
     """Train a vocabulary on INPUTS (files, globs, folders, or HF datasets as `hf:NAME_OR_PATH`)."""
-    from lexkit.vocab import BPEConfig
+    if algorithm == "visual-bpe" or codes is not None:
+        _train_visual(algorithm, codes, output, vocab_size, min_frequency, no_progress, as_json)
+        return
+    if not inputs:
+        raise LexkitError("no INPUTS given: pass corpus files, folders, globs or hf:DATASET after the options")
+    from lexkit.corpus import Corpus
+    from lexkit.vocab import TRAINERS
     from lexkit.vocab import train as train_vocabulary
 
-    from lexkit.corpus import Corpus
-
-    config = BPEConfig(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special_tokens,
-        pre_tokenizer=pre_tokenizer, normalizer=normalizer, max_token_length=max_token_length,
-    )
+    options: dict[str, Any] = {
+        "vocab_size": vocab_size, "min_frequency": min_frequency, "special_tokens": special_tokens,
+        "pre_tokenizer": pre_tokenizer, "normalizer": normalizer, "max_token_length": max_token_length,
+    }
+    if algorithm == "scaffold-bpe":
+        options["reactivate"] = not no_reactivation
+    elif algorithm == "lbpe":
+        options["inference"] = lbpe_inference
+    config = TRAINERS[algorithm][0](**options)
     start = time.perf_counter()
     vocabulary = train_vocabulary(
         Corpus(*inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
         workers=workers, progress=not no_progress,
     )
-    Tokenizer(vocabulary).save(output)
+    tokenizer = Tokenizer(vocabulary)
+    tokenizer.save(output)
+    written = sorted(p.name for p in output.iterdir() if p.name in ("lexkit.json", "tokenizer.json"))
     seconds = time.perf_counter() - start
-    result = {"output": str(output), "vocab_size": len(vocabulary), "merges": len(vocabulary.merges),
-              "seconds": round(seconds, 2)}
-    _emit(result, as_json, [f"trained {algorithm}: {len(vocabulary)} tokens, {len(vocabulary.merges)} merges "
-                            f"in {seconds:.1f}s -> {output}"])
+    result = {"output": str(output), "algorithm": algorithm, "encoder": tokenizer.encoder_name,
+              "vocab_size": vocabulary.model_size, "scaffold_tokens": len(vocabulary) - vocabulary.model_size,
+              "merges": len(vocabulary.merges), "files": written, "seconds": round(seconds, 2)}
+    scaffolds = f" (+{result['scaffold_tokens']} scaffold)" if result["scaffold_tokens"] else ""
+    _emit(result, as_json, [f"trained {algorithm}: {vocabulary.model_size} tokens{scaffolds}, "
+                            f"{len(vocabulary.merges)} merges in {seconds:.1f}s -> {output} ({', '.join(written)})"])
+
+
+def _train_visual(algorithm: str, codes: Path | None, output: Path, vocab_size: int, min_frequency: int,
+                  no_progress: bool, as_json: bool) -> None:
+    """``train --algorithm visual-bpe --codes FILE.npy``: 2-D merges on code grids."""
+    from lexkit.cli.visual import train_codes
+
+    if algorithm != "visual-bpe" or codes is None:
+        raise LexkitError("--codes goes with --algorithm visual-bpe (and visual-bpe needs --codes FILE.npy)")
+    result = train_codes(codes, output, vocab_size=vocab_size, min_frequency=max(min_frequency, 1),
+                         progress=not no_progress)
+    _emit(result, as_json, [f"trained visual-bpe: {result['vocab_size']} tokens -> {output}"])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -129,10 +164,18 @@ def _read_text(text: str | None, input_file: Path | None) -> str:
               help="Read the text from a file (default: TEXT or standard input).")
 @click.option("--encoder", default=None, help="Encoder name (default: the vocabulary's).")
 @click.option("--allow-special", is_flag=True, help="Encode special-token text as special tokens.")
+@click.option("--codes", type=click.Path(path_type=Path), default=None,
+              help="Encode the code grids of this .npy with a visual-bpe vocabulary (one line per grid).")
 @json_option
-def encode(tokenizer_path: Path, text: str | None, input_file: Path | None, encoder: str | None,
-           allow_special: bool, as_json: bool) -> None:
-    """Print the token ids of TEXT."""
+@click.pass_context
+def encode(ctx: click.Context, tokenizer_path: Path, text: str | None, input_file: Path | None,
+           encoder: str | None, allow_special: bool, codes: Path | None, as_json: bool) -> None:
+    """Print the token ids of TEXT (or of code grids with --codes)."""
+    if codes is not None:
+        from lexkit.cli.visual import visual_encode
+
+        ctx.invoke(visual_encode, codes=codes, tokenizer=tokenizer_path, as_json=as_json)
+        return
     tokenizer = Tokenizer.load(tokenizer_path, encoder=encoder)
     ids = tokenizer.encode(_read_text(text, input_file), allowed_special="all" if allow_special else frozenset())
     if as_json:
@@ -212,8 +255,11 @@ def demo(output: Path, vocab_size: int, as_json: bool) -> None:
 def _register() -> None:
     """Attach the commands that live in their own modules."""
     from lexkit.cli.analyze import analyze
+    from lexkit.cli.sample import sample
+    from lexkit.cli.visual import visual_analyze
 
-    main.add_command(analyze)
+    for command in (analyze, sample, visual_analyze):
+        main.add_command(command)
 
 
 _register()

@@ -1,8 +1,11 @@
-"""Slow, obviously-correct reference encoder: the oracle the fast paths are tested against.
+"""Slow, obviously-correct reference encoders: the oracles the fast paths are tested against.
 
-It runs the vocabulary's normalizer and pre-tokenizer in Python (`lexkit.components`) and applies BPE merges
-by rank exactly as HF ``tokenizers`` does: repeatedly merge the adjacent pair with the lowest rank, leftmost
-first. Handles byte-level vocabularies and character-level ones with byte fallback or an unknown token.
+`ReferenceBPE` runs the vocabulary's normalizer and pre-tokenizer in Python (`lexkit.components`) and applies
+BPE merges by rank exactly as HF ``tokenizers`` does: repeatedly merge the adjacent pair with the lowest rank,
+leftmost first. Handles byte-level vocabularies and character-level ones with byte fallback or an unknown token.
+The variants change one rule each, written the way the specs state it (``specs/trainers.md`` 3.3, 4, 8):
+`ReferenceLongFirst` ranks merges by merged-token length, `ReferenceScaffold` demolishes scaffold tokens
+recursively after BPE, `ReferenceLongestToken` recurses on the longest token anywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ class ReferenceBPE:
         """Non-special added tokens, matched verbatim before the pipeline (longest first)."""
         added = [(t.text, t.id) for t in self.vocabulary.tokens if t.kind == TokenKind.ADDED]
         return sorted(added, key=lambda item: -len(item[0]))
+
+    @cached_property
+    def ranks(self) -> dict[tuple[int, int], tuple[int, ...]]:
+        """The priority of each merge pair: lower merges first (here: its rank)."""
+        return {pair: (rank,) for pair, rank in self.vocabulary.merge_ranks.items()}
 
     @cached_property
     def _result_of(self) -> dict[tuple[int, int], int]:
@@ -71,7 +79,7 @@ class ReferenceBPE:
         if self.ignore_merges and whole is not None:
             return [whole]
         symbols = self._initial_symbols(content)
-        ranks = vocabulary.merge_ranks
+        ranks = self.ranks
         while len(symbols) > 1:
             best = min(
                 ((ranks[pair], position) for position, pair in enumerate(zip(symbols, symbols[1:]))
@@ -108,3 +116,55 @@ class ReferenceBPE:
             else:
                 raise EncodingError(f"character {char!r} has no token and the vocabulary has no unknown token")
         return symbols
+
+
+class ReferenceLongFirst(ReferenceBPE):
+    """LBPE reading B: the applicable merge building the longest token first, ties by rank, then leftmost."""
+
+    @cached_property
+    def ranks(self) -> dict[tuple[int, int], tuple[int, ...]]:
+        tokens = self.vocabulary.tokens
+        return {
+            pair: (-(len(tokens[pair[0]].content) + len(tokens[pair[1]].content)), rank)
+            for pair, rank in self.vocabulary.merge_ranks.items()
+        }
+
+
+class ReferenceScaffold(ReferenceBPE):
+    """Scaffold-BPE encoding: BPE with every merge, then each scaffold token replaced by the pieces of a
+    merge producing it, recursively; among several producing merges, the fewest pieces, then the smallest ids."""
+
+    def encode_piece(self, content: bytes) -> list[int]:
+        return [piece for token_id in super().encode_piece(content) for piece in self.demolish(token_id)]
+
+    def demolish(self, token_id: int) -> list[int]:
+        """The non-scaffold pieces standing for ``token_id`` (itself when it is not scaffold)."""
+        vocabulary = self.vocabulary
+        if not vocabulary.tokens[token_id].scaffold:
+            return [token_id]
+        options = [
+            self.demolish(merge[0]) + self.demolish(merge[1])
+            for merge in vocabulary.merges if vocabulary.merge_result(merge) == token_id
+        ]
+        return min(options, key=lambda pieces: (len(pieces), pieces))
+
+
+class ReferenceLongestToken(ReferenceBPE):
+    """FLOTA / LBPE reading A, as defined: the longest vocabulary token anywhere in the range (leftmost among
+    equals) is fixed, then the left and right remainders are split the same way."""
+
+    def encode_piece(self, content: bytes) -> list[int]:
+        vocabulary = self.vocabulary
+        ids = {
+            token.content: token.id for token in vocabulary.tokens[:vocabulary.model_size]
+            if token.kind == TokenKind.NORMAL and token.content
+        }
+        for length in range(len(content), 0, -1):
+            for start in range(len(content) - length + 1):
+                token_id = ids.get(content[start:start + length])
+                if token_id is not None:
+                    return [
+                        *self.encode_piece(content[:start]), token_id,
+                        *self.encode_piece(content[start + length:]),
+                    ]
+        return []

@@ -12,6 +12,16 @@ The counting unit is one *text item*, the sequence HF's trainer feeds to its nor
 
 HF aborts a file with invalid UTF-8 without saying where; lexkit reports the file and byte offset, or replaces or
 skips per the ``errors`` policy. Files are read in blocks cut at line ends, never whole.
+
+Counting speed: splitting is the cost (the ``regex`` module runs the GPT-2 pattern at about 7-10 MB/s). For the
+byte-level presets trainers use (``byte_level_pre_tokenizer("gpt2" | "cl100k" | "o200k")`` without a
+normalizer), items that are pure ASCII (``str.isascii`` is O(1)) are split with Python's ``re`` running the same
+pattern with every Unicode property replaced by its ASCII members (counting 1.5x faster for GPT-2's pattern,
+2.6x for cl100k/o200k on the English fixture); other items go through `lexkit.components`. The two are the same
+automaton on ASCII input (the member sets are computed from ``regex`` itself; ``tests/vocab/test_train.py``
+checks equality on real and adversarial text). HF's own Rust pre-tokenizer was measured and rejected: on 10 MB,
+``encode_batch`` with a ``WordLevel`` model took 2.0 s to split plus 0.7 s to read the offsets back, against
+1.0 s to split and count with ``regex`` (one core; this machine's two vCPUs do not run two processes in parallel).
 """
 
 from __future__ import annotations
@@ -22,12 +32,22 @@ import os
 import re
 import sys
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AnyStr, Literal
 
-from lexkit.components import TextPipeline, build_pipeline
+import regex
+
+from lexkit.components import (
+    CL100K_PATTERN,
+    GPT2_PATTERN,
+    O200K_PATTERN,
+    build_pipeline,
+    byte_level_pre_tokenizer,
+)
 from lexkit.errors import CorpusError, require
 
 if TYPE_CHECKING:
@@ -525,24 +545,113 @@ def iter_texts(
 #: read, non-empty items, skipped lines.
 _Result = tuple[int, Counter[str], int, int, _Skipped | None]
 
-# The pipeline and UTF-8 policy of a pool worker process, set once by `_init_worker`.
-_WORKER: tuple[TextPipeline, Errors] | None = None
+#: Counts the raw pre-tokens (before the pre-tokenizer's surface map) of a list of text items.
+RawCounter = Callable[[list[str]], Counter[str]]
+
+# The raw counter and UTF-8 policy of a pool worker process, set once by `_init_worker`.
+_WORKER: tuple[RawCounter, Errors] | None = None
 
 
 def _non_empty(texts: list[str]) -> int:
     return len(texts) - texts.count("")
 
 
-def _count(pipeline: TextPipeline, errors: Errors, task: _Task) -> _Result:
+# Unicode properties of the published patterns -> the pattern text standing for their ASCII members.
+_PROPERTY = regex.compile(r"\\p\{\w+\}|\\[sS]")
+
+
+def _ascii_members(prop: str) -> str:
+    """The ASCII characters a ``regex`` class escape matches, escaped for a ``re`` character class."""
+    probe = regex.compile(prop)
+    return "".join(re.escape(chr(code)) for code in range(128) if probe.fullmatch(chr(code)))
+
+
+def _ascii_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` for Python's ``re`` on ASCII-only text: each ``\\p{..}``/``\\s``/``\\S`` becomes its ASCII
+    members (inside a character class) or a class of them (outside one).
+
+    Only for the published split patterns, which have no nested classes, ``\\P{..}`` or POSIX classes.
+    """
+    out: list[str] = []
+    inside = False
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        match = _PROPERTY.match(pattern, position) if char == "\\" else None
+        if match is not None:
+            members = _ascii_members(match.group())
+            out.append(members if inside else f"[{members}]" if members else "(?!)")
+            position = match.end()
+            continue
+        if char == "\\":
+            out.append(pattern[position:position + 2])
+            position += 2
+            continue
+        if char == "[" and not inside:
+            inside = True
+        elif char == "]" and inside:
+            inside = False
+        out.append(char)
+        position += 1
+    return re.compile("".join(out))
+
+
+@cache
+def _ascii_splitters() -> dict[str, tuple[re.Pattern[str], regex.Pattern[str]]]:
+    """Preset pre-tokenizer JSON (as text) -> (``re`` pattern for ASCII items, ``regex`` pattern for the rest)."""
+    import json
+
+    out = {}
+    for name, pattern in (("gpt2", GPT2_PATTERN), ("cl100k", CL100K_PATTERN), ("o200k", O200K_PATTERN)):
+        key = json.dumps(byte_level_pre_tokenizer(name), sort_keys=True)  # type: ignore[arg-type]
+        out[key] = (_ascii_pattern(pattern), regex.compile(pattern, regex.MULTILINE))
+    return out
+
+
+def _fast_counter(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str, Any] | None) -> RawCounter | None:
+    """A faster raw counter (before the surface map) for the byte-level presets, or None for other pipelines.
+
+    Applies only without a normalizer and for exactly the JSON of ``byte_level_pre_tokenizer("gpt2" |
+    "cl100k" | "o200k")``: there each item's raw pre-tokens are the pattern's ``findall`` (the patterns
+    tile every text), which `_ascii_pattern` reproduces with ``re`` on ASCII items.
+    """
+    import json
+
+    if normalizer is not None or pre_tokenizer is None:
+        return None
+    found = _ascii_splitters().get(json.dumps(pre_tokenizer, sort_keys=True))
+    if found is None:
+        return None
+    ascii_findall, unicode_findall = found[0].findall, found[1].findall
+
+    def split(text: str) -> list[str]:
+        return ascii_findall(text) if text.isascii() else unicode_findall(text)
+
+    def count(texts: list[str]) -> Counter[str]:
+        return Counter(chain.from_iterable(map(split, texts)))
+
+    return count
+
+
+def _raw_counter(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str, Any] | None) -> RawCounter:
+    """The raw counter of a pipeline: `_fast_counter` where it applies, else `TextPipeline.count`."""
+    fast = _fast_counter(normalizer, pre_tokenizer)
+    if fast is not None:
+        return fast
+    pipeline = build_pipeline(normalizer, pre_tokenizer)
+    return lambda texts: pipeline.count(texts, surface=False)
+
+
+def _count(counter: RawCounter, errors: Errors, task: _Task) -> _Result:
     """Decode and count one work unit."""
     texts, skipped = _task_texts(task, errors)
     nbytes = len(task.block.data) if task.block is not None else sum(len(text.encode("utf-8")) for text in texts)
-    return task.source, pipeline.count(texts, surface=False), nbytes, _non_empty(texts), skipped
+    return task.source, counter(texts), nbytes, _non_empty(texts), skipped
 
 
 def _init_worker(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str, Any] | None, errors: Errors) -> None:
     global _WORKER
-    _WORKER = (build_pipeline(normalizer, pre_tokenizer), errors)
+    _WORKER = (_raw_counter(normalizer, pre_tokenizer), errors)
 
 
 def _count_in_worker(task: _Task) -> _Result:
@@ -602,6 +711,7 @@ def count_pre_tokens(
             f"workers={workers}, min_count={min_count} and block_bytes={block_bytes} must all be at least 1"
         )
     pipeline = build_pipeline(normalizer, pre_tokenizer)  # malformed components fail here, before any reading
+    counter = _raw_counter(normalizer, pre_tokenizer)
     plan = _plan(sources, binary)
     known_size = all(isinstance(unit, _TextFile) for _, unit in plan.units)
     total = sum(unit.path.stat().st_size for _, unit in plan.units if isinstance(unit, _TextFile))
@@ -617,7 +727,7 @@ def count_pre_tokens(
         with tqdm(total=total if known_size else None, unit="B", unit_scale=True, unit_divisor=1024,
                   desc="counting pre-tokens", disable=not progress, file=sys.stderr) as bar:
             for source, partial, nbytes, items, skipped in (
-                _pooled(pool, tasks, workers) if pool is not None else (_count(pipeline, errors, t) for t in tasks)
+                _pooled(pool, tasks, workers) if pool is not None else (_count(counter, errors, t) for t in tasks)
             ):
                 counts.update(partial)
                 tally.add(source, items, skipped)

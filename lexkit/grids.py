@@ -334,6 +334,7 @@ class VisualEncoder(Encoder):
 
     name = "visual"
     models = frozenset({"bpe"})
+    alphabets = frozenset({"grid_codebook"})
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         super().__init__(vocabulary)

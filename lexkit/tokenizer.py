@@ -6,6 +6,7 @@ special id) or explicitly treated as ordinary text.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from functools import cached_property
 from os import PathLike
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from lexkit.grids import GridEncoding, VisualEncoder
 
 SpecialSet = Collection[str] | Literal["all"]
+logger = logging.getLogger(__name__)
 
 
 class Tokenizer:
@@ -41,7 +43,8 @@ class Tokenizer:
 
     def __init__(self, vocabulary: Vocabulary, encoder: str | None = None) -> None:
         self.vocabulary = vocabulary
-        self.encoder_name = encoder or DEFAULT_ENCODER[vocabulary.model]
+        recorded = vocabulary.metadata.get("encoder")
+        self.encoder_name = encoder or (recorded if isinstance(recorded, str) else DEFAULT_ENCODER[vocabulary.model])
         self._encoder: Encoder = get_encoder(self.encoder_name, vocabulary)
 
     def __repr__(self) -> str:
@@ -232,21 +235,27 @@ class Tokenizer:
 
     # ----------------------------------------------------------------------------------------------------------
     # files
-    def save(self, directory: str | PathLike[str], *, allow_lossy: bool = True) -> Path:
-        """Write ``lexkit.json`` (authoritative) and ``tokenizer.json`` where expressible, atomically.
+    def save(self, directory: str | PathLike[str], *, allow_lossy: bool = False) -> Path:
+        """Write ``lexkit.json`` (authoritative) and, where this encoder has an exact form, ``tokenizer.json``.
 
-        ``tokenizer.json`` is skipped (with the reason logged) when the encoder or alphabet cannot be expressed
-        in it; with ``allow_lossy=False`` a lossy export raises instead.
+        The folder is replaced atomically. ``tokenizer.json`` is left out (the reason logged) when the encoder or
+        alphabet cannot be expressed in it, e.g. Scaffold-BPE's demerge; ``allow_lossy=True`` writes the closest
+        plain-BPE form instead.
         """
-        from lexkit._io import atomic_directory
-        from lexkit.formats import native
-        from lexkit.formats.hf import save_hf
+        from lexkit._io import atomic_directory, atomic_write_text
+        from lexkit.errors import LossyConversionError
+        from lexkit.formats import hf, native
 
         directory = Path(directory)
         with atomic_directory(directory) as staging:
             native.save(self.vocabulary, staging / native.FILENAME)
             if self.vocabulary.alphabet.kind == "bytes":
-                save_hf(self.vocabulary, staging / "tokenizer.json", allow_lossy=allow_lossy)
+                try:
+                    export = self._encoder.to_hf(allow_lossy=allow_lossy)
+                except LossyConversionError as exc:
+                    logger.info("%s: no tokenizer.json (%s)", directory, exc)
+                else:
+                    atomic_write_text(staging / "tokenizer.json", hf.dumps(export))
         return directory
 
     @classmethod

@@ -1,60 +1,117 @@
 """Trainers: one module per algorithm, all producing a `lexkit.Vocabulary`.
 
+Text trainers share one pipeline: `lexkit.corpus.count_pre_tokens` counts pre-tokens, then the trainer runs
+the shared merge engine on the counts. Registered algorithms (registry keys are CLI values):
+
+- ``bpe``: plain byte-level BPE, HF ``BpeTrainer``'s exact merges (`BPEConfig`, encoder ``bpe``);
+- ``scaffold-bpe``: Scaffold-BPE, arXiv 2404.17808 (`ScaffoldBPEConfig`, encoder ``scaffold``);
+- ``lbpe``: plain BPE training with LBPE's long-token-first encoding, arXiv 2411.05504 (`LBPEConfig`,
+  encoder ``long-first`` or ``longest-token``).
+
 >>> from lexkit.vocab import BPEConfig, train
 >>> vocabulary = train(["hello world"] * 10, BPEConfig(vocab_size=300, min_frequency=1), progress=False)
 >>> len(vocabulary)
 265
+>>> train(["hello world"] * 10, algorithm="lbpe", vocab_size=300, min_frequency=1, progress=False).metadata["encoder"]
+'long-first'
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from lexkit.vocab.bpe import BPEConfig as BPEConfig
-from lexkit.vocab.bpe import BPETrainer as BPETrainer
+from typing import Any, Literal
 
 from lexkit.errors import LexkitError
+from lexkit.vocab.bpe import BPEConfig as BPEConfig
+from lexkit.vocab.bpe import BPETrainer as BPETrainer
+from lexkit.vocab.lbpe import LBPEConfig as LBPEConfig
+from lexkit.vocab.lbpe import LBPETrainer as LBPETrainer
+from lexkit.vocab.scaffold import ScaffoldBPEConfig as ScaffoldBPEConfig
+from lexkit.vocab.scaffold import ScaffoldBPETrainer as ScaffoldBPETrainer
 from lexkit.vocabulary import Vocabulary
 
-TRAINERS: dict[str, tuple[type[Any], type[Any]]] = {"bpe": (BPEConfig, BPETrainer)}
+#: Algorithm name -> (configuration class, trainer class).
+TRAINERS: dict[str, tuple[type[Any], type[Any]]] = {
+    "bpe": (BPEConfig, BPETrainer),
+    "scaffold-bpe": (ScaffoldBPEConfig, ScaffoldBPETrainer),
+    "lbpe": (LBPEConfig, LBPETrainer),
+}
 
 
 def train(
     corpus: Any,
-    config: Any,
+    config: Any = None,
     *,
-    algorithm: str = "bpe",
+    algorithm: str | None = None,
     text_column: str = "text",
-    errors: str = "error",
+    errors: Literal["error", "replace", "skip"] = "error",
     workers: int | None = None,
     progress: bool = True,
+    **options: Any,
 ) -> Vocabulary:
     """Train a vocabulary on a corpus.
 
+    Pass either a configuration object (its class picks the algorithm) or ``algorithm=`` with the
+    configuration's fields as keywords (``vocab_size=...``).
+
     Args:
         corpus: a `lexkit.corpus.Corpus` (files, globs, folders, datasets), one path, or an iterable of texts.
-        config: the algorithm's configuration (e.g. `BPEConfig`).
-        algorithm: registry name (``bpe``).
+        config: the algorithm's configuration (`BPEConfig`, `ScaffoldBPEConfig`, `LBPEConfig`), or None.
+        algorithm: registry name (``bpe``, ``scaffold-bpe``, ``lbpe``); defaults to the one ``config``
+            belongs to, or ``bpe``.
         text_column: column read from HF datasets.
         errors: invalid UTF-8 policy: ``error``, ``replace`` or ``skip``.
         workers: counting processes (default: all cores).
         progress: show progress bars on stderr.
+        **options: configuration fields when ``config`` is None (``vocab_size`` is required then).
+
+    Returns:
+        The trained vocabulary; ``metadata["encoder"]`` names the encoder it is meant for.
 
     Raises:
-        LexkitError: unknown algorithm, or a configuration of the wrong type.
+        LexkitError: unknown algorithm, a configuration of another algorithm, or both ``config`` and options.
+        VocabularyError: invalid configuration values (e.g. a vocabulary size below the alphabet).
         CorpusError: the corpus is missing, empty, binary or not valid UTF-8.
     """
     from lexkit.corpus import count_pre_tokens
 
-    if algorithm not in TRAINERS:
-        raise LexkitError(f"unknown algorithm {algorithm!r}; available: {', '.join(TRAINERS)}")
-    config_type, trainer_type = TRAINERS[algorithm]
-    if not isinstance(config, config_type):
-        raise LexkitError(f"algorithm {algorithm!r} takes a {config_type.__name__}, not {type(config).__name__}")
+    config = _resolve_config(config, algorithm, options)
+    trainer_type = next(trainer for config_type, trainer in TRAINERS.values() if type(config) is config_type)
     components = config.components()
     counts = count_pre_tokens(
         corpus, normalizer=components["normalizer"],
         pre_tokenizer=components["pre_tokenizer"], workers=workers, progress=progress, errors=errors,
         text_column=text_column,
     )
-    return trainer_type(config).train_from_counts(counts, progress=progress)
+    vocabulary: Vocabulary = trainer_type(config).train_from_counts(counts, progress=progress)
+    return vocabulary
+
+
+def _resolve_config(config: Any, algorithm: str | None, options: dict[str, Any]) -> Any:
+    """The configuration object `train` runs, checked against ``algorithm``."""
+    if algorithm is not None and algorithm not in TRAINERS:
+        raise LexkitError(f"unknown algorithm {algorithm!r}; available: {', '.join(TRAINERS)}")
+    if config is None:
+        config_type = TRAINERS[algorithm or "bpe"][0]
+        if "vocab_size" not in options:
+            raise LexkitError(
+                f"no configuration given; pass a {config_type.__name__} or its fields, e.g. "
+                f"train(corpus, algorithm={algorithm or 'bpe'!r}, vocab_size=32000)"
+            )
+        try:
+            return config_type(**options)
+        except TypeError as exc:
+            raise LexkitError(f"{exc}; see help({config_type.__name__}) for the fields") from None
+    if options:
+        raise LexkitError(
+            f"got both a configuration and the options {sorted(options)}; put them in the configuration "
+            "(dataclasses.replace(config, ...))"
+        )
+    expected = TRAINERS[algorithm][0] if algorithm is not None else None
+    if expected is None:
+        expected = next((c for c, _ in TRAINERS.values() if type(config) is c), None)
+    if expected is None or type(config) is not expected:
+        raise LexkitError(
+            f"algorithm {algorithm or '?'!r} takes a {expected.__name__ if expected else 'registered configuration'}, "
+            f"not {type(config).__name__}; pass the matching configuration or the matching algorithm= name"
+        )
+    return config

@@ -31,12 +31,14 @@ the merges by the same rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from lexkit.vocab._merge_engine import learn_merges
+from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule, learn_merges
 
-__all__ = ["HFBPEResult", "hf_alphabet", "stored_merges", "train_bpe_like_hf"]
+__all__ = ["HFBPEResult", "HFWords", "hf_alphabet", "hf_words", "learn_with_progress", "stored_merges",
+           "train_bpe_like_hf"]
 
 
 class HFBPEResult(NamedTuple):
@@ -69,19 +71,104 @@ def hf_alphabet(
     Returns:
         The kept characters sorted by code point.
     """
+    initial = {text[0] for text in initial_alphabet if text}
+    seen = set("".join(word_counts))
+    if limit_alphabet is None or len(seen | initial) <= limit_alphabet:
+        return sorted(seen | initial, key=ord)  # nothing is cut, so frequencies do not matter
     frequency: dict[str, float] = {}
     for word, count in word_counts.items():
         for char in word:
             frequency[char] = frequency.get(char, 0) + count
-    for text in initial_alphabet:
-        if text:
-            frequency[text[0]] = float("inf")
-    kept = list(frequency)
-    if limit_alphabet is not None and len(kept) > limit_alphabet:
-        # Most frequent first; among equals, the smaller code point (HF's order here is random).
-        kept.sort(key=lambda char: (-frequency[char], ord(char)))
-        kept = kept[:limit_alphabet]
+    for char in initial:
+        frequency[char] = float("inf")
+    # Most frequent first; among equals, the smaller code point (HF's order here is random).
+    kept = sorted(frequency, key=lambda char: (-frequency[char], ord(char)))[:limit_alphabet]
     return sorted(kept, key=ord)
+
+
+class HFWords(NamedTuple):
+    """The symbol ids HF's ``BpeTrainer`` starts its merge loop from.
+
+    Attributes:
+        keys: every initial symbol string in id order: specials, the alphabet, then decorated variants.
+        words: each distinct pre-token as symbol ids, in the order of ``word_counts``.
+        counts: the count of each word.
+        join: joins two symbol strings as HF does (dropping the right part's continuation prefix).
+    """
+
+    keys: list[str]
+    words: list[list[int]]
+    counts: list[int]
+    join: Callable[[str, str], str]
+
+
+def hf_words(
+    word_counts: Mapping[str, int],
+    *,
+    special_tokens: Sequence[str] = (),
+    initial_alphabet: Iterable[str] = (),
+    limit_alphabet: int | None = None,
+    continuing_subword_prefix: str | None = None,
+    end_of_word_suffix: str | None = None,
+) -> HFWords:
+    """Number the specials and the alphabet and turn each pre-token into symbol ids, exactly as HF does.
+
+    Args:
+        word_counts: pre-token surface string -> count.
+        special_tokens: HF's ``special_tokens`` contents; they take the first ids.
+        initial_alphabet: HF's ``initial_alphabet``.
+        limit_alphabet: HF's ``limit_alphabet``.
+        continuing_subword_prefix: HF's ``continuing_subword_prefix``.
+        end_of_word_suffix: HF's ``end_of_word_suffix``.
+
+    Returns:
+        The initial keys, the words as ids, their counts and HF's join rule.
+    """
+    vocab: list[str] = []
+    ids: dict[str, int] = {}
+
+    def intern(text: str) -> int:
+        token_id = ids.get(text)
+        if token_id is None:
+            token_id = ids[text] = len(vocab)
+            vocab.append(text)
+        return token_id
+
+    for special in special_tokens:
+        intern(special)
+    for char in hf_alphabet(word_counts, initial_alphabet=initial_alphabet, limit_alphabet=limit_alphabet):
+        intern(char)
+
+    # subtle: HF tests the bare character (a special token with the same text counts as present), and skips
+    # characters cut from the alphabet, which joins their neighbours.
+    words: list[list[int]] = []
+    if continuing_subword_prefix is None and end_of_word_suffix is None:
+        # str.translate maps every character to the one whose code point is its id (or drops it) in C.
+        table = {ord(char): chr(ids[char]) if char in ids else None for char in set("".join(word_counts))}
+        words = [list(map(ord, word.translate(table))) for word in word_counts]
+    else:
+        for word in word_counts:
+            symbols: list[int] = []
+            last = len(word) - 1
+            for position, char in enumerate(word):
+                if char not in ids:
+                    continue
+                text = char
+                if position and continuing_subword_prefix is not None:
+                    text = continuing_subword_prefix + text
+                if position == last and end_of_word_suffix is not None:
+                    text = text + end_of_word_suffix
+                symbols.append(intern(text))
+            words.append(symbols)
+
+    join: Callable[[str, str], str] = operator.add
+    prefix = continuing_subword_prefix
+    if prefix:
+
+        def join(left: str, right: str) -> str:
+            return left + (right[len(prefix) :] if right.startswith(prefix) else right)
+
+    return HFWords(vocab, words, list(word_counts.values()), join)
 
 
 def train_bpe_like_hf(
@@ -124,78 +211,58 @@ def train_bpe_like_hf(
     >>> result.vocab, result.merges
     (['a', 'b', 'c', 'd', 'ab', 'ba', 'cd'], [('a', 'b'), ('b', 'a'), ('c', 'd')])
     """
-    vocab: list[str] = []
-    ids: dict[str, int] = {}
-
-    def intern(text: str) -> int:
-        token_id = ids.get(text)
-        if token_id is None:
-            token_id = ids[text] = len(vocab)
-            vocab.append(text)
-        return token_id
-
-    for special in special_tokens:
-        intern(special)
-    for char in hf_alphabet(word_counts, initial_alphabet=initial_alphabet, limit_alphabet=limit_alphabet):
-        intern(char)
-
-    # subtle: HF tests the bare character (a special token with the same text counts as present), and skips
-    # characters cut from the alphabet, which joins their neighbours.
-    words: list[list[int]] = []
-    if continuing_subword_prefix is None and end_of_word_suffix is None:
-        words = [[ids[char] for char in word if char in ids] for word in word_counts]
-    else:
-        for word in word_counts:
-            symbols: list[int] = []
-            last = len(word) - 1
-            for position, char in enumerate(word):
-                if char not in ids:
-                    continue
-                text = char
-                if position and continuing_subword_prefix is not None:
-                    text = continuing_subword_prefix + text
-                if position == last and end_of_word_suffix is not None:
-                    text = text + end_of_word_suffix
-                symbols.append(intern(text))
-            words.append(symbols)
-    counts = list(word_counts.values())
-
-    prefix = continuing_subword_prefix
-    if prefix:
-
-        def join(left: str, right: str) -> str:
-            return left + (right[len(prefix) :] if right.startswith(prefix) else right)
-
-    else:
-
-        def join(left: str, right: str) -> str:
-            return left + right
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=max(vocab_size - len(vocab), 0), desc="BPE merges", unit="merge")
-    try:
-        result = learn_merges(
-            words,
-            counts,
-            vocab,
-            vocab_size=vocab_size,
-            join=join,
-            min_frequency=min_frequency,
-            max_token_length=max_token_length,
-            length_rule="hf",
-            on_merge=None if bar is None else lambda *_: bar.update(),
-        )
-    finally:
-        if bar is not None:
-            bar.close()
+    prepared = hf_words(
+        word_counts, special_tokens=special_tokens, initial_alphabet=initial_alphabet,
+        limit_alphabet=limit_alphabet, continuing_subword_prefix=continuing_subword_prefix,
+        end_of_word_suffix=end_of_word_suffix,
+    )
+    result = learn_with_progress(
+        prepared, vocab_size=vocab_size, min_frequency=min_frequency, max_token_length=max_token_length,
+        progress=progress,
+    )
     keys = result.keys
     return HFBPEResult(
         vocab=list(keys),
         merges=[(keys[left], keys[right]) for left, right in stored_merges(result.merges)],
     )
+
+
+def learn_with_progress(
+    prepared: HFWords,
+    *,
+    vocab_size: int,
+    min_frequency: int = 0,
+    max_token_length: int | None = None,
+    scaffold: ScaffoldRule | None = None,
+    progress: bool = False,
+) -> MergeResult[str]:
+    """Run the engine on `hf_words` output with HF's length rule, optionally with a progress bar.
+
+    Args:
+        prepared: the output of `hf_words`.
+        vocab_size: the target size (non-scaffold ids with a ``scaffold`` rule).
+        min_frequency: stop when the best pair is rarer.
+        max_token_length: HF's ``max_token_length`` (exclusive, see the engine).
+        scaffold: Scaffold-BPE's rule, or None.
+        progress: show a progress bar of the merges on stderr.
+
+    Returns:
+        The engine's full result.
+    """
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=max(vocab_size - len(prepared.keys), 0), desc="BPE merges", unit="merge")
+    try:
+        return learn_merges(
+            prepared.words, prepared.counts, prepared.keys, vocab_size=vocab_size, join=prepared.join,
+            min_frequency=min_frequency, max_token_length=max_token_length, length_rule="hf",
+            scaffold=scaffold, on_merge=None if bar is None else lambda *_: bar.update(),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def stored_merges(merges: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:

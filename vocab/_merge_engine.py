@@ -40,18 +40,32 @@ Performance notes (why the data structures look like this): a pair is one Python
 ``(left << shift) | right`` rather than a tuple, so dictionary operations hash small integers and never
 allocate tuples; a heap entry is one packed ``int`` too (tuple comparisons cost several times more); words
 are plain lists edited in place; occurrences in a word are found with ``list.count``/``list.index`` (C
-loops) instead of a Python loop over every symbol.
+loops) instead of a Python loop over every symbol; the initial pair table is built with numpy (one sort of
+all adjacent pairs); the cyclic garbage collector is paused during training (the run allocates millions of
+lists and sets but no cycles, and collections would otherwise rescan them all, about 15 % of the run).
+
+Scaffold-BPE (Lian et al., "Scaffold-BPE: Enhancing Byte Pair Encoding for Large Language Models with
+Simple and Effective Scaffold Token Removal", arXiv 2404.17808, AAAI 2025) is the same loop with a
+`ScaffoldRule`: token items join pair items in the queue, components whose frequency falls below the queue
+head are marked scaffold, popped token items re-activate them, and the vocabulary size counts non-scaffold
+ids only (``specs/trainers.md`` section 3.2). Without a rule the loop is plain HF-identical BPE.
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
 import operator
-from collections.abc import Callable, Hashable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import Generic, Literal, TypeVar
 
-__all__ = ["MergeResult", "StopReason", "learn_merges"]
+import numpy as np
+
+__all__ = ["MergeResult", "ScaffoldRule", "StopReason", "learn_merges"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -59,9 +73,31 @@ _U64 = 1 << 64
 _COUNT_CAP = 1 << 66  # above every count, including HF's wrapped negative ones (below 2**64)
 _SEQUENCE_BITS = 48  # heap entries pushed in one run: at most 2**48
 _SEQUENCE_MASK = (1 << _SEQUENCE_BITS) - 1
+_NUMPY_SAFE_TOTAL = 1 << 62  # total word count below which int64 pair sums cannot overflow
 
 StopReason = Literal["vocab_size", "max_merges", "min_frequency", "exhausted"]
 LengthRule = Literal["inclusive", "hf"]
+
+
+@dataclass(frozen=True)
+class ScaffoldRule:
+    """Scaffold-BPE's training rule (``specs/trainers.md`` section 3.2, defaults of section 12.1).
+
+    After each merge of ``(a, b)``, each component that is not protected and not already scaffold is marked
+    scaffold when its frequency is strictly below the frequency of the queue's valid head (a pair count or
+    a scaffold token's frequency). A marked token with a positive frequency enters the queue as a token
+    item; popping it re-activates the token (no merge happens in that iteration). ``vocab_size`` then
+    counts non-scaffold ids only, so training runs past ``vocab_size`` ids.
+
+    Attributes:
+        protected: ids below this (the initial symbols: specials and base units) are never scaffold, which
+            makes demolition at encoding time terminate.
+        reactivate: push token items and re-activate popped ones (the paper's rule); False gives TkTkT's
+            one-way marking.
+    """
+
+    protected: int
+    reactivate: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,15 +111,34 @@ class MergeResult(Generic[K]):
         keys: the key of every id: the caller's initial keys followed by one joined key per new id.
         lengths: the length in units of every id: the initial lengths, then for each new id the sum of the
             lengths of the two parts that first produced it.
-        stop_reason: why training ended: ``"vocab_size"`` (the number of ids reached ``vocab_size``),
-            ``"max_merges"``, ``"min_frequency"`` (the best pair count fell below ``min_frequency``),
-            or ``"exhausted"`` (no pair with a positive count left).
+        stop_reason: why training ended: ``"vocab_size"`` (the number of ids, scaffold ids excluded,
+            reached ``vocab_size``), ``"max_merges"``, ``"min_frequency"`` (the best pair count fell
+            below ``min_frequency``), or ``"exhausted"`` (no pair with a positive count left).
+        frequencies: the occurrence count of every id in the training words as segmented at the end
+            (word counts times occurrences); merged-away symbols count 0.
+        scaffolds: the ids that are scaffold at the end (empty without a `ScaffoldRule`).
+        reactivations: how many times a scaffold token was re-activated.
     """
 
     merges: list[tuple[int, int, int]]
     keys: list[K]
     lengths: list[int]
     stop_reason: StopReason
+    frequencies: list[int]
+    scaffolds: frozenset[int] = frozenset()
+    reactivations: int = 0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (the engine builds no cycles; collections only rescan its data)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def learn_merges(
@@ -98,6 +153,7 @@ def learn_merges(
     max_token_length: int | None = None,
     length_rule: LengthRule = "inclusive",
     max_merges: int | None = None,
+    scaffold: ScaffoldRule | None = None,
     on_merge: Callable[[int, int, int, int], None] | None = None,
 ) -> MergeResult[K]:
     """Learn BPE merges over integer symbols with HF ``BpeTrainer``'s exact selection rules.
@@ -108,7 +164,8 @@ def learn_merges(
         keys: the content of each initial symbol, indexed by id; keys must be distinct. Ids present here but
             absent from every word (special tokens, unused alphabet entries) count towards ``vocab_size``
             and are reused when a merge produces their key, exactly as in HF.
-        vocab_size: stop once this many ids exist (initial symbols included), HF's stopping rule.
+        vocab_size: stop once this many ids exist (initial symbols included), HF's stopping rule; with a
+            `ScaffoldRule`, once this many non-scaffold ids exist.
         join: builds the key of a merged symbol from its two parts (default ``+``, right for ``str``,
             ``bytes`` and ``tuple`` keys). When the joined key already exists its id is reused.
         lengths: the length in units of each initial symbol (default 1 each), for ``max_token_length``.
@@ -117,27 +174,57 @@ def learn_merges(
         length_rule: ``"inclusive"`` allows merged symbols of at most ``max_token_length`` units;
             ``"hf"`` reproduces HF's rule (strictly shorter than the limit, initial pairs exempt).
         max_merges: stop after this many merges; None for no limit.
+        scaffold: Scaffold-BPE's rule; None for plain BPE.
         on_merge: called after each merge as ``on_merge(left_id, right_id, result_id, count)`` (progress
             bars, logging, variants that watch the merge stream).
 
     Returns:
-        The merges in rank order, the key and length of every id, and why training stopped.
+        The merges in rank order, the key, length and final frequency of every id, the scaffold ids and
+        why training stopped.
 
     Raises:
         ValueError: when the inputs are inconsistent (mismatched lengths, duplicate keys, an id outside
             ``range(len(keys))``, a non-positive count, a bad limit).
 
     >>> result = learn_merges([[0, 1, 2], [1, 2]], [1, 3], ["a", "b", "c"], vocab_size=10)
-    >>> result.merges, result.keys[3:], result.stop_reason
-    ([(1, 2, 3), (0, 3, 4)], ['bc', 'abc'], 'exhausted')
+    >>> result.merges, result.keys[3:], result.stop_reason, result.frequencies
+    ([(1, 2, 3), (0, 3, 4)], ['bc', 'abc'], 'exhausted', [0, 0, 0, 3, 1])
     """
     num_keys = len(keys)
     _check_inputs(words, counts, keys, lengths, num_keys, min_frequency, max_token_length, max_merges)
+    with _gc_paused():
+        return _learn(
+            words, counts, keys, vocab_size=vocab_size, join=join, lengths=lengths, min_frequency=min_frequency,
+            max_token_length=max_token_length, length_rule=length_rule, max_merges=max_merges,
+            scaffold=scaffold, on_merge=on_merge,
+        )
+
+
+def _learn(
+    words: Sequence[Sequence[int]],
+    counts: Sequence[int],
+    keys: Sequence[K],
+    *,
+    vocab_size: int,
+    join: Callable[[K, K], K],
+    lengths: Sequence[int] | None,
+    min_frequency: int,
+    max_token_length: int | None,
+    length_rule: LengthRule,
+    max_merges: int | None,
+    scaffold: ScaffoldRule | None,
+    on_merge: Callable[[int, int, int, int], None] | None,
+) -> MergeResult[K]:
+    """The loop of `learn_merges` (inputs already checked)."""
+    num_keys = len(keys)
     id_keys: list[K] = list(keys)
     key_ids: dict[K, int] = {key: token_id for token_id, key in enumerate(id_keys)}
     unit_lengths: list[int] = [1] * num_keys if lengths is None else list(lengths)
-    # Largest id the run can create: new ids are only made while fewer than vocab_size ids exist.
-    shift = max(vocab_size, num_keys, 2).bit_length()
+    # Largest id the run can create: new ids are only made while fewer than vocab_size ids exist; with
+    # scaffolds, while fewer than vocab_size non-scaffold ids exist (scaffolds are a few percent: the
+    # factor 4 leaves room for three times vocab_size of them).
+    id_space = max(vocab_size, num_keys, 2) * (4 if scaffold is not None else 1)
+    shift = id_space.bit_length()
     mask = (1 << shift) - 1
     pair_mask = (1 << (2 * shift)) - 1
 
@@ -157,28 +244,39 @@ def learn_merges(
     if limit is not None:
         word_lengths = [[unit_lengths[symbol] for symbol in word] for word in word_symbols]
 
-    pair_counts, pair_words = _count_initial_pairs(
-        word_symbols, word_counts, shift, unit_lengths, initial_limit
+    pair_counts, pair_words, frequencies = _count_initial_pairs(
+        word_symbols, word_counts, num_keys, shift, unit_lengths, initial_limit
     )
-    # A heap entry is one int, (_COUNT_CAP - count, pair, sequence number) packed from high bits to low, so
-    # the min-heap pops the highest count, then the smaller (left, right) like HF, then the older entry of
-    # the same pair. Its word indices live in `entry_words` under the sequence number. (Packed ints compare
+    # A heap entry is one int, (_COUNT_CAP - count, kind, item, sequence number) packed from high bits to
+    # low, so the min-heap pops the highest count, then the smaller (left, right) like HF, then the older
+    # entry of the same pair. `kind` is 1 for pair items and 0 for Scaffold-BPE's token items (whose item
+    # is the token id), so at equal frequency a scaffold token is re-activated before a pair is merged: a
+    # token stays scaffold only while strictly rarer than the head, the mirror of the strict marking test.
+    # A pair entry's word indices live in `entry_words` under its sequence number. (Packed ints compare
     # several times faster than tuples, and the heap is the second-hottest part of the loop.)
-    count_shift = 2 * shift + _SEQUENCE_BITS
+    item_shift = _SEQUENCE_BITS
+    pair_flag = 1 << (2 * shift + item_shift)
+    count_shift = 2 * shift + item_shift + 1
     low_mask = (1 << count_shift) - 1
-    entry_words: dict[int, set[int]] = {}
+    entry_words: dict[int, Collection[int]] = {}
     heap: list[int] = []
     for sequence, (pair, positions) in enumerate(pair_words.items()):
-        heap.append(((_COUNT_CAP - pair_counts[pair]) << count_shift) | (pair << _SEQUENCE_BITS) | sequence)
+        heap.append(((_COUNT_CAP - pair_counts[pair]) << count_shift) | pair_flag | (pair << item_shift) | sequence)
         entry_words[sequence] = positions
     heapq.heapify(heap)
     sequence = len(heap)
+
+    is_scaffold = bytearray(num_keys)  # one flag per id
+    protected = scaffold.protected if scaffold is not None else 0
+    reactivate = scaffold is not None and scaffold.reactivate
+    size = num_keys  # ids that count towards vocab_size
+    reactivations = 0
 
     merges: list[tuple[int, int, int]] = []
     heappush, heappop = heapq.heappush, heapq.heappop
     stop_reason: StopReason = "exhausted"
     while True:
-        if len(id_keys) >= vocab_size:
+        if size >= vocab_size:
             stop_reason = "vocab_size"
             break
         if max_merges is not None and len(merges) >= max_merges:
@@ -187,7 +285,19 @@ def learn_merges(
         if not heap:
             break
         entry = heappop(heap)
-        pair = (entry >> _SEQUENCE_BITS) & pair_mask
+        if not entry & pair_flag:
+            # A Scaffold-BPE token item: valid while the token is scaffold at the frequency it was pushed
+            # with (every change of a scaffold token's frequency pushes a fresh item).
+            token = (entry >> item_shift) & pair_mask
+            if is_scaffold[token] and _COUNT_CAP - (entry >> count_shift) == frequencies[token]:
+                if frequencies[token] < min_frequency:
+                    stop_reason = "min_frequency"
+                    break
+                is_scaffold[token] = 0
+                size += 1
+                reactivations += 1
+            continue
+        pair = (entry >> item_shift) & pair_mask
         count = pair_counts[pair]
         if count < 0:
             # subtle: HF reads the count through `as u64`, so a negative count becomes huge and the pair is
@@ -204,31 +314,119 @@ def learn_merges(
             stop_reason = "min_frequency"
             break
         positions = entry_words.pop(entry & _SEQUENCE_MASK)
+        if isinstance(positions, np.ndarray):
+            positions = positions.tolist()  # an initial entry (see _count_initial_pairs)
 
         left, right = pair >> shift, pair & mask
         merged_key = join(id_keys[left], id_keys[right])
         merged = key_ids.get(merged_key)
         if merged is None:
             merged = len(id_keys)
+            if merged > mask:
+                raise RuntimeError(
+                    f"Scaffold-BPE created {merged - size} scaffold ids, more than the {id_space} ids the "
+                    "engine packs; train with a larger vocab_size or ScaffoldRule(reactivate=True)"
+                )
             id_keys.append(merged_key)
             key_ids[merged_key] = merged
             unit_lengths.append(unit_lengths[left] + unit_lengths[right])
+            frequencies.append(0)
+            is_scaffold.append(0)
+            size += 1
+        elif is_scaffold[merged]:
+            is_scaffold[merged] = 0  # the pair rebuilt a scaffold token: it is a vocabulary token again
+            size += 1
+            reactivations += 1
         merges.append((left, right, merged))
 
-        created = _merge_words(
-            word_symbols, word_counts, positions, left, right, merged, pair_counts, shift, word_lengths, limit
-        )
+        if limit is None:
+            created, merged_count = _merge_words(
+                word_symbols, word_counts, positions, left, right, merged, pair_counts, shift
+            )
+        else:
+            assert word_lengths is not None, "word_lengths is built whenever there is a limit"
+            created, merged_count = _merge_words_limited(
+                word_symbols, word_counts, positions, left, right, merged, pair_counts, shift,
+                word_lengths, limit,
+            )
+        frequencies[merged] += merged_count
+        frequencies[left] -= merged_count
+        frequencies[right] -= merged_count
         for new_pair, new_positions in created.items():
             new_count = pair_counts[new_pair]
             if new_count > 0:
-                fresh = ((_COUNT_CAP - new_count) << count_shift) | (new_pair << _SEQUENCE_BITS) | sequence
-                heappush(heap, fresh)
+                heappush(heap, ((_COUNT_CAP - new_count) << count_shift) | pair_flag
+                         | (new_pair << item_shift) | sequence)
                 entry_words[sequence] = new_positions
                 sequence += 1
+        if scaffold is not None:
+            size -= _mark_scaffolds(
+                heap, pair_counts, frequencies, is_scaffold, (left, right), protected, reactivate,
+                count_shift, item_shift, pair_flag, pair_mask, low_mask,
+            )
         if on_merge is not None:
             on_merge(left, right, merged, count)
 
-    return MergeResult(merges=merges, keys=id_keys, lengths=unit_lengths, stop_reason=stop_reason)
+    return MergeResult(
+        merges=merges, keys=id_keys, lengths=unit_lengths, stop_reason=stop_reason, frequencies=frequencies,
+        scaffolds=frozenset(token for token, flag in enumerate(is_scaffold) if flag),
+        reactivations=reactivations,
+    )
+
+
+def _mark_scaffolds(
+    heap: list[int],
+    pair_counts: dict[int, int],
+    frequencies: list[int],
+    is_scaffold: bytearray,
+    components: tuple[int, int],
+    protected: int,
+    reactivate: bool,
+    count_shift: int,
+    item_shift: int,
+    pair_flag: int,
+    pair_mask: int,
+    low_mask: int,
+) -> int:
+    """Scaffold-BPE's step after a merge: refresh the components' token items, then mark components rarer
+    than the queue head. Returns how many tokens were marked.
+
+    The head is read after the refreshed items and the changed pairs are in the queue (spec 12.1); stale
+    entries met on the way are settled exactly as the main loop would settle them when popping.
+    """
+    left, right = components
+    parts = (left,) if left == right else (left, right)
+    if reactivate:
+        for part in parts:
+            frequency = frequencies[part]
+            if is_scaffold[part] and frequency > 0:
+                heapq.heappush(heap, ((_COUNT_CAP - frequency) << count_shift) | (part << item_shift))
+    head = 0
+    while heap:
+        entry = heap[0]
+        stored = _COUNT_CAP - (entry >> count_shift)
+        if not entry & pair_flag:
+            token = (entry >> item_shift) & pair_mask
+            if is_scaffold[token] and stored == frequencies[token]:
+                head = stored
+                break
+            heapq.heappop(heap)  # stale token item: a fresher one was pushed when the frequency changed
+            continue
+        count = pair_counts[(entry >> item_shift) & pair_mask]
+        if count < 0:
+            count += _U64
+        if stored == count:
+            head = count
+            break
+        heapq.heapreplace(heap, ((_COUNT_CAP - count) << count_shift) | (entry & low_mask))
+    marked = 0
+    for part in parts:
+        if part >= protected and not is_scaffold[part] and frequencies[part] < head:
+            is_scaffold[part] = 1
+            marked += 1
+            if reactivate and frequencies[part] > 0:
+                heapq.heappush(heap, ((_COUNT_CAP - frequencies[part]) << count_shift) | (part << item_shift))
+    return marked
 
 
 def _check_inputs(
@@ -270,72 +468,119 @@ def _check_inputs(
 def _count_initial_pairs(
     word_symbols: list[list[int]],
     word_counts: list[int],
+    num_keys: int,
     shift: int,
     unit_lengths: list[int],
     limit: int | None,
-) -> tuple[dict[int, int], dict[int, set[int]]]:
-    """Count every adjacent pair of the initial words (HF's ``count_pairs``).
+) -> tuple[dict[int, int], dict[int, Collection[int]], list[int]]:
+    """Count every adjacent pair of the initial words (HF's ``count_pairs``) and every symbol.
 
-    Returns the pair-count table and, for each pair, the indices of the words where it occurs. With a
-    ``limit``, pairs whose joined length is not below it are left out.
+    Returns the pair-count table, for each pair the indices of the words where it occurs, and the
+    frequency of each initial symbol. With a ``limit``, pairs whose joined length is not below it are left
+    out. Vectorised with numpy (one sort of all adjacent pairs) when the counts fit in int64 sums.
     """
-    pair_counts: dict[int, int] = {}
+    total_words = sum(word_counts)
+    if total_words >= _NUMPY_SAFE_TOTAL:
+        return _count_initial_pairs_python(word_symbols, word_counts, num_keys, shift, unit_lengths, limit)
+    sizes = np.fromiter(map(len, word_symbols), dtype=np.int64, count=len(word_symbols))
+    flat = np.fromiter(chain.from_iterable(word_symbols), dtype=np.int64, count=int(sizes.sum()))
+    word_of = np.repeat(np.arange(len(word_symbols), dtype=np.int32), sizes)
+    counts = np.asarray(word_counts, dtype=np.int64)
+    totals = np.zeros(num_keys, dtype=np.int64)
+    np.add.at(totals, flat, counts[word_of])  # exact integer sums (np.bincount would sum weights in float64)
+    frequencies: list[int] = totals.tolist()
+    starts = np.flatnonzero(word_of[:-1] == word_of[1:])  # positions whose right neighbour is in the same word
+    pairs = (flat[starts] << shift) | flat[starts + 1]
+    if limit is not None:
+        lengths = np.asarray(unit_lengths, dtype=np.int64)
+        keep = lengths[flat[starts]] + lengths[flat[starts + 1]] < limit
+        starts, pairs = starts[keep], pairs[keep]
+    del flat
+    order = np.argsort(pairs, kind="stable")  # stable: word indices stay ascending within a pair
+    pairs, owners = pairs[order], word_of[starts[order]]
+    del order, starts, word_of
+    first = np.ones(len(pairs), dtype=bool)
+    first[1:] = pairs[1:] != pairs[:-1]
+    group_starts = np.flatnonzero(first)
+    sums = np.add.reduceat(counts[owners], group_starts) if len(pairs) else np.zeros(0, dtype=np.int64)
+    unique_pairs = pairs[group_starts].tolist()
+    pair_counts: dict[int, int] = defaultdict(int, zip(unique_pairs, sums.tolist()))
+    # The word indices of each pair, as slices of one int32 array (repeats of a word inside a pair's run
+    # dropped): sets of Python ints would cost about 60 bytes per entry, the array 4.
+    keep = first
+    keep[1:] |= owners[1:] != owners[:-1]
+    owners, pairs = owners[keep], pairs[keep]
+    cuts = np.flatnonzero(np.concatenate(([True], pairs[1:] != pairs[:-1], [True]))).tolist()
+    pair_words: dict[int, Collection[int]] = {
+        pair: owners[begin:end] for pair, begin, end in zip(unique_pairs, cuts, cuts[1:])
+    }
+    return pair_counts, pair_words, frequencies
+
+
+def _count_initial_pairs_python(
+    word_symbols: list[list[int]],
+    word_counts: list[int],
+    num_keys: int,
+    shift: int,
+    unit_lengths: list[int],
+    limit: int | None,
+) -> tuple[dict[int, int], dict[int, Collection[int]], list[int]]:
+    """`_count_initial_pairs` in Python integers, for word counts too large for int64 sums."""
+    pair_counts: dict[int, int] = defaultdict(int)
     pair_words: dict[int, set[int]] = {}
+    frequencies = [0] * num_keys
     for index, symbols in enumerate(word_symbols):
+        count = word_counts[index]
+        for symbol in symbols:
+            frequencies[symbol] += count
         if len(symbols) < 2:
             continue
-        count = word_counts[index]
         previous = symbols[0]
         for symbol in symbols[1:]:
             if limit is None or unit_lengths[previous] + unit_lengths[symbol] < limit:
                 pair = (previous << shift) | symbol
-                pair_counts[pair] = pair_counts.get(pair, 0) + count
+                pair_counts[pair] += count
                 seen = pair_words.get(pair)
                 if seen is None:
                     pair_words[pair] = {index}
                 else:
                     seen.add(index)
             previous = symbol
-    return pair_counts, pair_words
+    words: dict[int, Collection[int]] = dict(pair_words)
+    return pair_counts, words, frequencies
 
 
 def _merge_words(
     word_symbols: list[list[int]],
     word_counts: list[int],
-    positions: set[int],
+    positions: Collection[int],
     left: int,
     right: int,
     merged: int,
     pair_counts: dict[int, int],
     shift: int,
-    word_lengths: list[list[int]] | None,
-    limit: int | None,
-) -> dict[int, set[int]]:
+) -> tuple[dict[int, set[int]], int]:
     """Replace every non-overlapping ``left right`` by ``merged`` in the given words (HF's ``Word::merge``).
 
     Occurrences are taken left to right, so ``a a a`` with the pair ``(a, a)`` merges once. For each one,
-    the neighbouring pairs lose the word's count and the pairs formed with ``merged`` gain it; with a
-    ``limit``, a gained pair is skipped when its joined length (from ``word_lengths``, kept in step with the
-    symbols) is not below it. The merged pair's own count is left as it is (HF does the same; see the
-    module docstring).
+    the neighbouring pairs lose the word's count and the pairs formed with ``merged`` gain it. The merged
+    pair's own count is left as it is (HF does the same; see the module docstring).
 
     Returns:
-        For each pair that gained an occurrence, the word indices where it did (HF's ``where_to_update``).
+        For each pair that gained an occurrence, the word indices where it did (HF's ``where_to_update``),
+        and the number of occurrences merged, weighted by word counts.
     """
     created: dict[int, set[int]] = {}
     merged_from = merged << shift  # (x << shift) | y with x fixed: the prefixes of the touched pairs
     right_from = right << shift
     same = left == right
-    lengths: list[int] = []
-    merged_length = 0
+    merged_count = 0
     for index in positions:
         symbols = word_symbols[index]
         remaining = symbols.count(left)
         if not remaining:
             continue  # stale position: an earlier merge already consumed the pair here
         count = word_counts[index]
-        if word_lengths is not None:
-            lengths = word_lengths[index]
         position = -1
         while remaining:
             position = symbols.index(left, position + 1)
@@ -343,17 +588,76 @@ def _merge_words(
             if position + 1 >= len(symbols) or symbols[position + 1] != right:
                 continue
             # The pair starts at `position`: replace it in place.
-            if limit is not None:
-                merged_length = lengths[position] + lengths[position + 1]
-                lengths[position] = merged_length
-                del lengths[position + 1]
+            merged_count += count
             if position:
-                before = symbols[position - 1]
-                pair = (before << shift) | left
-                pair_counts[pair] = pair_counts.get(pair, 0) - count
-                if limit is None or lengths[position - 1] + merged_length < limit:
-                    pair = (before << shift) | merged
-                    pair_counts[pair] = pair_counts.get(pair, 0) + count
+                before = symbols[position - 1] << shift
+                pair_counts[before | left] -= count
+                pair = before | merged
+                pair_counts[pair] += count
+                seen = created.get(pair)
+                if seen is None:
+                    created[pair] = {index}
+                else:
+                    seen.add(index)
+            symbols[position] = merged
+            del symbols[position + 1]
+            if same:
+                remaining -= 1  # subtle: the right half was also an occurrence of `left`
+            if position + 1 < len(symbols):
+                after = symbols[position + 1]
+                pair_counts[right_from | after] -= count
+                pair = merged_from | after
+                pair_counts[pair] += count
+                seen = created.get(pair)
+                if seen is None:
+                    created[pair] = {index}
+                else:
+                    seen.add(index)
+    return created, merged_count
+
+
+def _merge_words_limited(
+    word_symbols: list[list[int]],
+    word_counts: list[int],
+    positions: Collection[int],
+    left: int,
+    right: int,
+    merged: int,
+    pair_counts: dict[int, int],
+    shift: int,
+    word_lengths: list[list[int]],
+    limit: int,
+) -> tuple[dict[int, set[int]], int]:
+    """`_merge_words` under a length limit: a gained pair is skipped when its joined length (from
+    ``word_lengths``, kept in step with the symbols) is not below ``limit``."""
+    created: dict[int, set[int]] = {}
+    merged_from = merged << shift
+    right_from = right << shift
+    same = left == right
+    merged_count = 0
+    for index in positions:
+        symbols = word_symbols[index]
+        remaining = symbols.count(left)
+        if not remaining:
+            continue
+        count = word_counts[index]
+        lengths = word_lengths[index]
+        position = -1
+        while remaining:
+            position = symbols.index(left, position + 1)
+            remaining -= 1
+            if position + 1 >= len(symbols) or symbols[position + 1] != right:
+                continue
+            merged_count += count
+            merged_length = lengths[position] + lengths[position + 1]
+            lengths[position] = merged_length
+            del lengths[position + 1]
+            if position:
+                before = symbols[position - 1] << shift
+                pair_counts[before | left] -= count
+                if lengths[position - 1] + merged_length < limit:
+                    pair = before | merged
+                    pair_counts[pair] += count
                     seen = created.get(pair)
                     if seen is None:
                         created[pair] = {index}
@@ -362,17 +666,16 @@ def _merge_words(
             symbols[position] = merged
             del symbols[position + 1]
             if same:
-                remaining -= 1  # subtle: the right half was also an occurrence of `left`
+                remaining -= 1
             if position + 1 < len(symbols):
                 after = symbols[position + 1]
-                pair = right_from | after
-                pair_counts[pair] = pair_counts.get(pair, 0) - count
-                if limit is None or merged_length + lengths[position + 1] < limit:
+                pair_counts[right_from | after] -= count
+                if merged_length + lengths[position + 1] < limit:
                     pair = merged_from | after
-                    pair_counts[pair] = pair_counts.get(pair, 0) + count
+                    pair_counts[pair] += count
                     seen = created.get(pair)
                     if seen is None:
                         created[pair] = {index}
                     else:
                         seen.add(index)
-    return created
+    return created, merged_count

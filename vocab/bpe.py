@@ -15,6 +15,7 @@ from typing import Any, Literal
 from lexkit._version import __version__
 from lexkit.errors import VocabularyError
 from lexkit.formats._bytes_unicode import bytes_to_unicode, decode_surface
+from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule
 from lexkit.vocabulary import AddedTokenOptions, Token, TokenKind, Vocabulary
 
 PreTokenizerName = Literal["gpt2", "cl100k", "o200k", "whitespace", "none"]
@@ -79,48 +80,90 @@ class BPEConfig:
 
 
 class BPETrainer:
-    """Trains a byte-level BPE `Vocabulary` from pre-token counts."""
+    """Trains a byte-level BPE `Vocabulary` from pre-token counts (HF ``BpeTrainer``'s exact merges).
+
+    Subclasses (`lexkit.vocab.scaffold.ScaffoldBPETrainer`, `lexkit.vocab.lbpe.LBPETrainer`) change the
+    engine rule, the final id layout or the encoder; counting and numbering are shared.
+    """
 
     name = "bpe"
 
     def __init__(self, config: BPEConfig) -> None:
         self.config = config
 
+    @property
+    def encoder(self) -> str:
+        """The encoder the trained vocabulary is meant for (recorded as ``metadata["encoder"]``)."""
+        return "bpe"
+
     def train_from_counts(self, counts: Mapping[str, int], *, progress: bool = False) -> Vocabulary:
-        """Learn merges from pre-token counts (byte-level surface strings, as HF's trainer counts them)."""
-        from lexkit.vocab._hf_compat import train_bpe_like_hf
+        """Learn merges from pre-token counts (byte-level surface strings, as HF's trainer counts them).
+
+        Args:
+            counts: pre-token surface string -> count, as `lexkit.corpus.count_pre_tokens` returns them.
+            progress: show a progress bar of the merges on stderr.
+
+        Returns:
+            The trained vocabulary (HF's id order: specials, the 256 bytes in GPT-2 character order, merges).
+        """
+        from lexkit.vocab._hf_compat import hf_words, learn_with_progress
 
         config = self.config
-        surfaces, merges = train_bpe_like_hf(
-            counts, vocab_size=config.vocab_size, min_frequency=config.min_frequency,
-            special_tokens=list(config.special_tokens), max_token_length=config.max_token_length,
-            initial_alphabet=list(bytes_to_unicode().values()), progress=progress,
+        prepared = hf_words(
+            counts, special_tokens=list(config.special_tokens), initial_alphabet=list(bytes_to_unicode().values()),
         )
-        return self._vocabulary(surfaces, merges, counts)
+        result = learn_with_progress(
+            prepared, vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+            max_token_length=config.max_token_length, scaffold=self._scaffold_rule(len(prepared.keys)),
+            progress=progress,
+        )
+        return self._vocabulary(result, counts)
 
-    def _vocabulary(self, surfaces: list[str], merges: list[tuple[str, str]],
-                    counts: Mapping[str, int]) -> Vocabulary:
+    def _scaffold_rule(self, protected: int) -> ScaffoldRule | None:
+        """The engine's Scaffold-BPE rule for ``protected`` initial ids (None: plain BPE)."""
+        return None
+
+    def _vocabulary(self, result: MergeResult[str], counts: Mapping[str, int]) -> Vocabulary:
+        from lexkit.vocab._hf_compat import stored_merges
+
         specials = set(self.config.special_tokens)
         tokens = []
-        for token_id, surface in enumerate(surfaces):
+        for token_id, surface in enumerate(result.keys):
             if surface in specials:
                 options = AddedTokenOptions(in_model_vocab=True)
                 tokens.append(Token(token_id, surface.encode("utf-8"), TokenKind.SPECIAL, added=options))
             else:
                 content = decode_surface(surface)
                 assert content is not None, "byte-level training only produces table characters"
-                tokens.append(Token(token_id, content))
-        ids = {s: i for i, s in enumerate(surfaces)}
-        return Vocabulary(
-            tokens=tuple(tokens), merges=tuple((ids[a], ids[b]) for a, b in merges),
-            metadata=self._metadata(counts), **self.config.components(),
+                tokens.append(Token(token_id, content, scaffold=token_id in result.scaffolds))
+        vocabulary = Vocabulary(
+            tokens=tuple(tokens), merges=tuple(stored_merges(result.merges)),
+            metadata=self._metadata(result, counts), **self.config.components(),
         )
+        if result.scaffolds:
+            # style.md 3.4: vocabulary tokens keep their creation order at ids 0..N-1, scaffolds follow.
+            order = sorted(range(len(tokens)), key=lambda token_id: (token_id in result.scaffolds, token_id))
+            mapping = [0] * len(order)
+            for new_id, old_id in enumerate(order):
+                mapping[old_id] = new_id
+            vocabulary = vocabulary.renumber(mapping)
+            metadata = dict(vocabulary.metadata)
+            metadata["scaffold_tokens"] = [
+                [mapping[token_id], result.frequencies[token_id]] for token_id in sorted(result.scaffolds)
+            ]
+            vocabulary = vocabulary.replace(metadata=metadata)
+        return vocabulary
 
-    def _metadata(self, counts: Mapping[str, int]) -> dict[str, Any]:
+    def _metadata(self, result: MergeResult[str], counts: Mapping[str, int]) -> dict[str, Any]:
         digest = hashlib.sha256()
         for word in sorted(counts):
             digest.update(f"{word}\x00{counts[word]}\x00".encode())
+        encoder_size = len(result.keys)
         return {
-            "trainer": self.name, "config": asdict(self.config), "lexkit_version": __version__,
-            "tie_break": "hf-bpe-trainer", "counts_sha256": digest.hexdigest(), "pre_tokens": len(counts),
+            "trainer": self.name, "config": asdict(self.config), "encoder": self.encoder,
+            "lexkit_version": __version__, "tie_break": "hf-bpe-trainer", "counts_sha256": digest.hexdigest(),
+            "pre_tokens": len(counts), "stop_reason": result.stop_reason,
+            # trainers.md 2.3: embedding rows, all symbols the encoder knows, merges learned.
+            "model_size": encoder_size - len(result.scaffolds), "encoder_size": encoder_size,
+            "num_merges": len(result.merges),
         }

@@ -6,11 +6,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from lexkit.cli.main import main
 from tokenizers import Tokenizer as HFTokenizer
 from transformers import PreTrainedTokenizerFast
 
 from lexkit import Tokenizer
+from lexkit.cli.main import main
 from lexkit.embedded import default_corpus
 
 

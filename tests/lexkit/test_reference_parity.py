@@ -9,12 +9,12 @@ import _resources
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lexkit.vocab import BPEConfig, train
 from strategies import varied_text
 
 from lexkit import Tokenizer
 from lexkit._reference import ReferenceBPE
 from lexkit.embedded import default_corpus, iter_lines
+from lexkit.vocab import BPEConfig, train
 
 LOSSLESS = ["gpt2", "cl100k", "o200k"]
 

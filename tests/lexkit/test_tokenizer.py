@@ -85,7 +85,7 @@ def test_failed_save_leaves_no_output(tok, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(hf, "save_hf", broken)
+    monkeypatch.setattr(hf, "dumps", broken)
     with pytest.raises(OSError):
         tok.save(tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
 from lexkit.vocab._hf_compat import hf_alphabet, stored_merges, train_bpe_like_hf
 from lexkit.vocab._merge_engine import learn_merges
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 BYTE_ALPHABET = pre_tokenizers.ByteLevel.alphabet()
 LICENSES = Path("/usr/share/common-licenses")

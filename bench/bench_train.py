@@ -1,0 +1,221 @@
+"""Training speed and memory: lexkit ``bpe`` / ``scaffold-bpe`` vs HF ``tokenizers`` and sentencepiece, side by side.
+
+Every contender trains in its own subprocess (wall time and peak RSS from ``resource.getrusage``), in turns,
+``--repeat`` times, on the same file; the table prints medians and ratios. Settings: vocabulary 32,000 (``--vocab``),
+byte-level BPE with the GPT-2 pattern and ``min_frequency=2`` for lexkit and HF (HF trains with
+``Tokenizer.train(files=...)``, its fastest path, ``ByteLevel(add_prefix_space=False)`` and
+``initial_alphabet=ByteLevel.alphabet()``); sentencepiece trains ``model_type="bpe"``, ``byte_fallback=True``,
+``num_threads=os.cpu_count()`` with its defaults otherwise (``input_sentence_size=0``, i.e. every line, and
+``max_sentence_length=4192`` bytes: longer lines are skipped).
+
+Then, unless ``--speed-only``: HF merge-list parity at 8k and 32k on the first corpus; encoding throughput of
+the ``scaffold`` and ``long-first`` encoders against HF ``bpe``; Scaffold-BPE and LBPE behaviour (scaffold tokens,
+frequency imbalance, long-token share) on tokenizers trained on the last corpus.
+
+Usage: python bench/bench_train.py [--corpus PATH ...] [--vocab 32000] [--repeat 1] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fixtures_dir, load_text  # noqa: E402
+
+CONTENDERS = ("lexkit-bpe", "lexkit-scaffold-bpe", "hf", "sentencepiece")
+
+# Runs in a fresh interpreter: train once, print {"seconds": ..., "rss_mb": ..., "children_rss_mb": ...}.
+_CHILD = r"""
+import json, os, resource, sys, time
+kind, corpus, vocab, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+start = time.perf_counter()
+if kind.startswith("lexkit-"):
+    from lexkit.vocab import train
+    vocabulary = train(corpus, algorithm=kind[len("lexkit-"):], vocab_size=vocab, min_frequency=2, progress=False)
+    seconds = time.perf_counter() - start
+    from lexkit.formats import native
+    native.save(vocabulary, out)
+elif kind == "hf":
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.train([corpus], trainers.BpeTrainer(vocab_size=vocab, min_frequency=2, show_progress=False,
+                                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    seconds = time.perf_counter() - start
+    tokenizer.save(out)
+else:
+    import io
+    import sentencepiece as spm
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(input=corpus, model_writer=model, model_type="bpe", vocab_size=vocab,
+                                   byte_fallback=True, num_threads=os.cpu_count(), minloglevel=2)
+    seconds = time.perf_counter() - start
+mb = lambda who: resource.getrusage(who).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "rss_mb": mb(resource.RUSAGE_SELF), "children_rss_mb": mb(resource.RUSAGE_CHILDREN)}))
+"""
+
+
+def _train(kind: str, corpus: Path, vocab: int, out: Path) -> dict[str, float]:
+    # subtle: run outside the repository, where the bare lexkit/ folder would shadow the installed package.
+    done = subprocess.run([sys.executable, "-c", _CHILD, kind, str(corpus), str(vocab), str(out)],
+                          capture_output=True, text=True, cwd=out.parent)
+    if done.returncode:
+        raise SystemExit(f"{kind} failed on {corpus}:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def speed(corpora: list[Path], vocab: int, repeat: int, work: Path) -> dict[str, Any]:
+    """Train every contender ``repeat`` times on each corpus, in turns; medians and ratios."""
+    table: dict[str, Any] = {}
+    for corpus in corpora:
+        runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in CONTENDERS}
+        for _ in range(repeat):  # alternate so machine load hits every contender alike
+            for kind in CONTENDERS:
+                runs[kind].append(_train(kind, corpus, vocab, work / f"{corpus.stem}-{kind}.json"))
+        medians = {kind: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for kind, rs in runs.items()}
+        hf_s, spm_s = medians["hf"]["seconds"], medians["sentencepiece"]["seconds"]
+        print(f"\n{corpus.name} ({corpus.stat().st_size / 1e6:.0f} MB), vocab {vocab}, median of {repeat}, "
+              f"{os.cpu_count()} cores")
+        print(f"{'contender':<22}{'seconds':>9}{'vs HF':>8}{'vs spm':>8}{'RSS MB':>9}{'workers MB':>12}")
+        for kind, m in medians.items():
+            print(f"{kind:<22}{m['seconds']:>9.2f}{m['seconds'] / hf_s:>7.2f}x{m['seconds'] / spm_s:>7.2f}x"
+                  f"{m['rss_mb']:>9.0f}{m['children_rss_mb']:>12.0f}")
+        ratio = medians["lexkit-scaffold-bpe"]["seconds"] / medians["lexkit-bpe"]["seconds"]
+        print(f"scaffold-bpe / bpe: {ratio:.2f}x; lexkit bpe peak RSS / HF: "
+              f"{medians['lexkit-bpe']['rss_mb'] / medians['hf']['rss_mb']:.2f}x")
+        table[corpus.name] = {"medians": medians, "runs": runs}
+    return table
+
+
+def parity(corpus: Path, work: Path) -> dict[str, Any]:
+    """Merge lists of lexkit ``bpe`` and HF trained from the file, at 8k and 32k."""
+    out = {}
+    for vocab in (8000, 32000):
+        _train("hf", corpus, vocab, work / "hf.json")
+        _train("lexkit-bpe", corpus, vocab, work / "lexkit.json")
+        from lexkit.formats import hf as hf_format
+        from lexkit.formats import native
+
+        ours = hf_format.to_hf(native.load(work / "lexkit.json"))["model"]
+        theirs = json.loads((work / "hf.json").read_text(encoding="utf-8"))["model"]
+        same = ours["merges"] == theirs["merges"] and ours["vocab"] == theirs["vocab"]
+        first = next((i for i, (a, b) in enumerate(zip(ours["merges"], theirs["merges"])) if a != b), None)
+        print(f"parity {corpus.name} vocab {vocab}: {len(ours['merges'])} merges, identical to HF: {same}"
+              + ("" if same else f" (first difference at rank {first})"))
+        out[str(vocab)] = {"identical": same, "merges": len(ours["merges"]), "first_difference": first}
+    return out
+
+
+def encoding(vocabulary_paths: dict[str, Path], lines: list[str], repeat: int) -> dict[str, Any]:
+    """encode_batch throughput of lexkit's scaffold and long-first encoders vs HF running plain BPE."""
+    from tokenizers import Tokenizer as HFTokenizer
+
+    from lexkit import Tokenizer
+    from lexkit.formats import hf as hf_format
+    from lexkit.formats import native
+
+    bpe = native.load(vocabulary_paths["bpe"])
+    hf_tokenizer = HFTokenizer.from_str(hf_format.dumps(hf_format.to_hf(bpe)))
+    scaffold = Tokenizer(native.load(vocabulary_paths["scaffold-bpe"]), encoder="scaffold")
+    long_first = Tokenizer(bpe, encoder="long-first")
+    contenders = {
+        "HF bpe encode_batch": lambda: [e.ids for e in hf_tokenizer.encode_batch(lines, add_special_tokens=False)],
+        "lexkit scaffold": lambda: scaffold.encode_batch(lines),
+        "lexkit long-first": lambda: long_first.encode_batch(lines),
+    }
+    for fn in contenders.values():
+        fn()  # build the engines first
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeat):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    megabytes = sum(len(line.encode("utf-8")) for line in lines) / 1e6
+    base = statistics.median(times["HF bpe encode_batch"])
+    out = {}
+    print(f"\nencoding {megabytes:.1f} MB, median of {repeat}")
+    for name, ts in times.items():
+        median = statistics.median(ts)
+        out[name] = {"mb_per_s": megabytes / median, "throughput_vs_hf": base / median}
+        print(f"{name:<24}{megabytes / median:>8.2f} MB/s{base / median:>8.2f}x HF")
+    return out
+
+
+def behaviour(vocabulary_paths: dict[str, Path], lines: list[str]) -> dict[str, Any]:
+    """Scaffold tokens and frequency imbalance (Gini, share below median) per encoder, and long-token share."""
+    import numpy as np
+
+    from lexkit import Tokenizer
+    from lexkit.analysis.metrics import gini, share_below_median
+    from lexkit.formats import native
+
+    bpe = native.load(vocabulary_paths["bpe"])
+    scaffold_vocabulary = native.load(vocabulary_paths["scaffold-bpe"])
+    scaffolds = [t for t in scaffold_vocabulary.tokens if t.scaffold]
+    frequencies = dict(scaffold_vocabulary.metadata["scaffold_tokens"])
+    examples = sorted(scaffolds, key=lambda t: -frequencies[t.id])[:12]
+    print(f"\nScaffold-BPE: {len(scaffolds)} scaffold tokens ({len(scaffolds) / scaffold_vocabulary.model_size:.2%} "
+          f"of {scaffold_vocabulary.model_size}), {scaffold_vocabulary.metadata['scaffold_reactivations']} "
+          "re-activations; most frequent at the end of training:")
+    print("  " + ", ".join(f"{t.content.decode('utf-8', 'replace')!r} ({frequencies[t.id]})" for t in examples))
+    out: dict[str, Any] = {"scaffold_tokens": len(scaffolds),
+                           "examples": [[t.content.decode("utf-8", "replace"), frequencies[t.id]] for t in examples]}
+    megabytes = sum(len(line.encode("utf-8")) for line in lines) / 1e6
+    print(f"token frequencies over {megabytes:.0f} MB of the training text:")
+    print(f"{'encoder':<16}{'tokens':>11}{'bytes/token':>12}{'Gini':>7}{'<median':>9}{'unused':>8}{'>=6 bytes':>10}")
+    for label, vocabulary, encoder in (("bpe", bpe, "bpe"), ("scaffold", scaffold_vocabulary, "scaffold"),
+                                       ("long-first", bpe, "long-first"), ("longest-token", bpe, "longest-token")):
+        tokenizer = Tokenizer(vocabulary, encoder=encoder)
+        ids = np.fromiter((i for seq in tokenizer.encode_batch(lines) for i in seq), dtype=np.int64)
+        counts = np.bincount(ids, minlength=vocabulary.model_size)[:vocabulary.model_size].astype(np.float64)
+        lengths = np.array([len(t.content) for t in vocabulary.tokens[:vocabulary.model_size]])
+        long_share = float(counts[lengths >= 6].sum() / counts.sum())
+        row = {"tokens": int(counts.sum()), "bytes_per_token": megabytes * 1e6 / counts.sum(), "gini": gini(counts),
+               "share_below_median": share_below_median(counts), "unused": int((counts == 0).sum()),
+               "long_token_share": long_share}
+        out[label] = row
+        print(f"{label:<16}{row['tokens']:>11}{row['bytes_per_token']:>12.3f}{row['gini']:>7.3f}"
+              f"{row['share_below_median']:>9.3f}{row['unused']:>8}{long_share:>10.3f}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, action="append", default=None,
+                        help="text file (repeatable; default: corpus_10M.txt and corpus_100M.txt)")
+    parser.add_argument("--vocab", type=int, default=32000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument("--sample-mb", type=float, default=10.0, help="text encoded for throughput and behaviour")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    corpora = args.corpus or [fixtures_dir() / "corpus" / "corpus_10M.txt", fixtures_dir() / "corpus" / "corpus_100M.txt"]
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        results["speed"] = speed(corpora, args.vocab, args.repeat, work)
+        if not args.speed_only:
+            results["parity"] = parity(corpora[0], work)
+            paths = {}
+            for algorithm in ("bpe", "scaffold-bpe"):
+                paths[algorithm] = work / f"final-{algorithm}.json"
+                _train(f"lexkit-{algorithm}", corpora[-1], args.vocab, paths[algorithm])
+            lines = load_text(corpora[-1], args.sample_mb)
+            results["encoding"] = encoding(paths, lines, max(args.repeat, 3))
+            results["behaviour"] = behaviour(paths, lines)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
