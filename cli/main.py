@@ -256,9 +256,10 @@ def _register() -> None:
     """Attach the commands that live in their own modules."""
     from lexkit.cli.analyze import analyze
     from lexkit.cli.sample import sample
+    from lexkit.cli.sticky import sticky
     from lexkit.cli.visual import visual_analyze
 
-    for command in (analyze, sample, visual_analyze):
+    for command in (analyze, sample, sticky, visual_analyze):
         main.add_command(command)
 
 

@@ -218,11 +218,9 @@ class Tokenizer:
             if skip_special_tokens and token.kind == TokenKind.SPECIAL:
                 continue
             content = token.content
-            if prefix and token.kind == TokenKind.NORMAL:
-                if content.startswith(prefix):
-                    content = content[len(prefix):]
-                elif parts:
-                    content = b" " + content
+            if prefix and token.kind == TokenKind.NORMAL and parts:
+                # HF's WordPiece decoder: a continuation joins the previous piece; the first piece stays as is.
+                content = content[len(prefix):] if content.startswith(prefix) else b" " + content
             parts.append(content)
         out = b"".join(parts)
         if strip and out.startswith(b" "):

@@ -1,0 +1,92 @@
+"""``lexkit sticky``: find sticky tokens of a sentence-embedding checkpoint folder and write a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lexkit.errors import LexkitError
+
+
+@click.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint folder (config.json, weights, tokenizer; sentence-transformers files if any).")
+@click.option("--pairs-csv", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The authors' sampled_sentence_pairs.csv (columns sentence1, sentence2): comparable pairs.")
+@click.option("--sentences", "sentence_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A sentence pool, one sentence per line.")
+@click.option("--corpus", "corpus_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Plain text split into 5-40 word sentences (default: lexkit's embedded English prose).")
+@click.option("--corpus-bytes", type=click.IntRange(min=1), default=5_000_000,
+              help="Read at most this many bytes of --corpus.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Report file, written atomically: .json, .html (fragment) or .md (Markdown).")
+@click.option("--device", type=click.Choice(("cpu", "cuda", "auto")), default="cpu", help="Where the model runs.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (default: one per core; 1 is faster on a busy machine).")
+@click.option("--sample", type=click.IntRange(min=1), default=None, help="Score N random scorable tokens (quick run).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Score the first N scorable tokens.")
+@click.option("--scoring-pairs", type=click.IntRange(min=1), default=5, help="Pairs for the sticky score.")
+@click.option("--verification-pairs", type=click.IntRange(min=1), default=250, help="Pairs for verification.")
+@click.option("--insertions", type=click.IntRange(min=1), default=8, help="Insertions per mode.")
+@click.option("--seed", type=int, default=42, help="Seed of the sentence sample and the insertions.")
+@click.option("--seed-scope", type=click.Choice(("process", "per_token")), default="process",
+              help="'process': the authors' single generator; 'per_token': independent of which tokens run.")
+@click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for resumable partial results.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, corpus_file: Path | None,
+           corpus_bytes: int, output: Path, device: str, threads: int | None, sample: int | None,
+           max_tokens: int | None, scoring_pairs: int, verification_pairs: int, insertions: int, seed: int,
+           seed_scope: str, checkpoint_dir: Path | None, no_progress: bool, as_json: bool) -> None:
+    """Detect sticky tokens of the embedding model in --model (Chen et al., ACL 2025) and write a report."""
+    from lexkit._io import atomic_write_text
+    from lexkit.analysis.sticky import StickyConfig, StickyTokenDetector, read_pairs_csv, split_sentences
+    from lexkit.analysis.sticky_embedder import TransformersEmbedder, check_model_folder
+    from lexkit.analysis.sticky_render import render_html, render_markdown, to_json
+    from lexkit.tokenizer import Tokenizer
+
+    if sum(x is not None for x in (pairs_csv, sentence_file, corpus_file)) > 1:
+        raise LexkitError("--pairs-csv, --sentences and --corpus each choose the sentence source; pass only one")
+    config = StickyConfig(scoring_pairs=scoring_pairs, verification_pairs=verification_pairs, insertions=insertions,
+                          seed=seed, seed_scope=seed_scope, sample=sample,  # type: ignore[arg-type]
+                          max_tokens=max_tokens)
+    check_model_folder(model_dir)
+    embedder = TransformersEmbedder(model_dir, device=device, threads=threads)
+    detector = StickyTokenDetector(embedder, Tokenizer.load(embedder.tokenizer_file), config,
+                                   raw_vocab=embedder.base_vocab_strings(), progress=not no_progress,
+                                   model_name=str(model_dir))
+    if pairs_csv is not None:
+        report = detector.run(pairs=read_pairs_csv(pairs_csv), source=str(pairs_csv), checkpoint_dir=checkpoint_dir)
+    else:
+        if sentence_file is not None:
+            sentences = [line.strip() for line in sentence_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+            source = str(sentence_file)
+        elif corpus_file is not None:
+            with open(corpus_file, encoding="utf-8", errors="replace") as handle:
+                sentences = split_sentences(handle.read(corpus_bytes))
+            source = f"{corpus_file} (first {corpus_bytes} bytes, 5-40 word sentences)"
+        else:
+            from lexkit.embedded import prose_documents
+
+            sentences = split_sentences("\n\n".join(prose_documents()))
+            source = "lexkit's embedded English prose (Python reference topics, 5-40 word sentences)"
+        report = detector.run(sentences=sentences, source=source, checkpoint_dir=checkpoint_dir)
+    data = to_json(report)
+    if output.suffix == ".json":
+        atomic_write_text(output, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    elif output.suffix in (".html", ".htm"):
+        atomic_write_text(output, render_html(report))
+    else:
+        atomic_write_text(output, render_markdown(report))
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{len(report.final)} sticky tokens of {report.scored} scored ({len(report.candidates)} candidates) "
+               f"in {report.timings['total']:.0f}s -> {output}")
+    for entry in report.final:
+        click.echo(f"{entry.rank:>3} {entry.token!r:<20} id {entry.token_id:<7} {entry.kind:<9} "
+                   f"score {entry.score:.4f} verification {entry.verification['cos']:.4f}")
