@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -134,7 +133,9 @@ def measure_one(tokenizer_path: str, corpus: str) -> None:
     with open(corpus, encoding="utf-8") as handle:
         counts = measure_corpus(tokenizer, handle)
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # subtle: ru_maxrss survives fork+exec (it would report the parent's peak); VmHWM is this process's own.
+    status = Path("/proc/self/status").read_text()
+    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
     print(json.dumps({"seconds": seconds, "mb": counts.bytes / 1e6, "rss_mb": rss}))
 
 
