@@ -14,9 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lexkit.analysis.report import AnalysisReport, analyze, load_tokenizer, write_report
-
 from lexkit import Tokenizer
+from lexkit.analysis.report import AnalysisReport, analyze, load_tokenizer, write_report
 from lexkit.embedded import PROVENANCE, code_documents, prose_documents
 
 
