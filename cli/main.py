@@ -257,9 +257,10 @@ def _register() -> None:
     from lexkit.cli.analyze import analyze
     from lexkit.cli.sample import sample
     from lexkit.cli.sticky import sticky
+    from lexkit.cli.transfer import evaluate, transplant
     from lexkit.cli.visual import visual_analyze
 
-    for command in (analyze, sample, sticky, visual_analyze):
+    for command in (analyze, evaluate, sample, sticky, transplant, visual_analyze):
         main.add_command(command)
 
 

@@ -1,1 +1,29 @@
-"""lexkit.transfer"""
+"""lexkit.transfer: give a pretrained causal LM a new tokenizer by transplanting its embeddings.
+
+Layers (transfer.md section 1):
+1. `init_embeddings`: one matrix, on arrays: anchors copied, new rows estimated by a `Method`.
+2. `transplant`: a whole model: both matrices, tying, config, tokenizer; `TransplantResult.save`.
+3. `evaluate`: bits per byte of original and transplanted models on identical text; `compare_bpb`.
+
+torch, transformers and faiss are imported inside the functions that use them, so importing this package
+stays light.
+"""
+
+from lexkit.transfer._device import resolve_device as resolve_device
+from lexkit.transfer.anchors import AnchorMatch as AnchorMatch
+from lexkit.transfer.anchors import canonical_key as canonical_key
+from lexkit.transfer.anchors import match_anchors as match_anchors
+from lexkit.transfer.auxiliary import AuxiliaryEmbedder as AuxiliaryEmbedder
+from lexkit.transfer.auxiliary import TransformersEmbedder as TransformersEmbedder
+from lexkit.transfer.evaluate import BPBComparison as BPBComparison
+from lexkit.transfer.evaluate import BPBResult as BPBResult
+from lexkit.transfer.evaluate import compare_bpb as compare_bpb
+from lexkit.transfer.evaluate import evaluate as evaluate
+from lexkit.transfer.methods import Method as Method
+from lexkit.transfer.methods import TokenProvenance as TokenProvenance
+from lexkit.transfer.methods import TransferConfig as TransferConfig
+from lexkit.transfer.methods import TransferReport as TransferReport
+from lexkit.transfer.methods import init_embeddings as init_embeddings
+from lexkit.transfer.omp import batched_omp as batched_omp
+from lexkit.transfer.transplant import TransplantResult as TransplantResult
+from lexkit.transfer.transplant import transplant as transplant

@@ -1,0 +1,67 @@
+"""Fixtures for transfer tests: tiny lexkit-trained tokenizers and tiny Llama models built in-test (seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from lexkit import Tokenizer
+from lexkit.embedded import default_corpus
+from lexkit.vocab import BPEConfig, train
+
+EOT = "<|endoftext|>"
+
+
+@pytest.fixture(scope="session")
+def prose() -> list[str]:
+    """English reference-manual text (the embedded corpus), split into lines."""
+    return [line for doc in default_corpus("prose")[:80] for line in doc.splitlines(keepends=True)]
+
+
+@pytest.fixture(scope="session")
+def source_tokenizer(prose) -> Tokenizer:
+    """Byte-level BPE, 420 tokens, trained on prose; ``<|endoftext|>`` is id 0."""
+    return Tokenizer(train(prose, BPEConfig(vocab_size=420, special_tokens=(EOT,)), workers=1, progress=False))
+
+
+@pytest.fixture(scope="session")
+def target_tokenizer() -> Tokenizer:
+    """Byte-level BPE, 460 tokens, trained on Python code (many tokens the source lacks); two specials."""
+    code = [line for doc in default_corpus("code")[:6] for line in doc.splitlines(keepends=True)]
+    config = BPEConfig(vocab_size=460, special_tokens=(EOT, "<pad>"))
+    return Tokenizer(train(code, config, workers=1, progress=False))
+
+
+def tiny_llama(vocab_size: int, *, tied: bool = True, seed: int = 0, hidden: int = 32,
+               dtype: torch.dtype = torch.float32) -> LlamaForCausalLM:
+    """A random 2-layer Llama with a small configuration; ids 0/0/0 for bos/eos/pad (``<|endoftext|>``)."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=tied,
+        bos_token_id=0, eos_token_id=0, pad_token_id=0,
+    )
+    return LlamaForCausalLM(config).to(dtype).eval()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def make_llama():
+    """The `tiny_llama` factory (tests call it with the vocabulary size and tying they need)."""
+    return tiny_llama
+
+
+@pytest.fixture(scope="session")
+def ascii_source():
+    """A byte-level source vocabulary with no token for any byte >= 0x80 (so the byte 0xE9 cannot be decomposed)."""
+    from lexkit.components import byte_level_decoder, byte_level_pre_tokenizer
+    from lexkit.vocabulary import Token, TokenKind, Vocabulary
+
+    tokens = [Token(0, EOT.encode(), TokenKind.SPECIAL)] + [Token(i + 1, bytes([i])) for i in range(128)]
+    return Vocabulary(tuple(tokens), pre_tokenizer=byte_level_pre_tokenizer(), decoder=byte_level_decoder())

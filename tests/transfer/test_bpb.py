@@ -1,0 +1,100 @@
+"""Bits per byte: equals a hand computation on a tiny model; BOS policy, batching, slices, comparisons."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lexkit import LexkitError, Tokenizer
+from lexkit.transfer import compare_bpb, evaluate
+from lexkit.transfer._sides import TokenizerSide
+from lexkit.transfer.evaluate import chunk_text
+from lexkit.vocab import BPEConfig, train
+
+TEXTS = ["The quick brown fox jumps over the lazy dog; <|endoftext|> is plain text here.",
+         "def f(x):\n    return x + 1  # naïve café\n", "Short."]
+
+
+def hand_nll(model, ids):
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0].double()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    return -sum(logprobs[i, ids[i + 1]].item() for i in range(len(ids) - 1))
+
+
+@pytest.fixture
+def model(make_llama, target_tokenizer):
+    return make_llama(len(target_tokenizer.vocabulary), seed=3)
+
+
+def test_bits_per_byte_equals_a_hand_computation(model, target_tokenizer):
+    result = evaluate(model, target_tokenizer, TEXTS, batch_size=2)
+    nll = sum(hand_nll(model, [0, *target_tokenizer.encode_ordinary(text)]) for text in TEXTS)
+    size = sum(len(text.encode()) for text in TEXTS)
+    assert result.overall.n_bytes == size
+    assert result.overall.n_tokens == sum(len(target_tokenizer.encode_ordinary(t)) for t in TEXTS)
+    assert result.bpb == pytest.approx(nll / (size * math.log(2)), rel=1e-5)
+    assert result.overall.byte_perplexity == pytest.approx(math.exp(nll / size), rel=1e-5)
+    assert [d.n_bytes for d in result.slices["all"].documents] == [len(t.encode()) for t in TEXTS]
+
+
+def test_batching_and_chunking_do_not_change_per_chunk_scores(model, target_tokenizer):
+    one = evaluate(model, target_tokenizer, TEXTS, batch_size=1)
+    many = evaluate(model, target_tokenizer, TEXTS, batch_size=3)
+    assert many.bpb == pytest.approx(one.bpb, rel=1e-5)
+    chunked = evaluate(model, target_tokenizer, TEXTS, chunk_chars=20)
+    chunks = [c for t in TEXTS for c in chunk_text(t, 20)]
+    nll = sum(hand_nll(model, [0, *target_tokenizer.encode_ordinary(c)]) for c in chunks)
+    assert chunked.overall.nll == pytest.approx(nll, rel=1e-5)
+
+
+def test_without_bos_scoring_starts_at_the_second_token(make_llama, prose):
+    plain = Tokenizer(train(prose[:400], BPEConfig(vocab_size=300), workers=1, progress=False))
+    assert TokenizerSide.from_any(plain).hf.bos_token_id is None
+    model = make_llama(300, seed=4)
+    text = "Hello there, general reader."
+    ids = plain.encode_ordinary(text)
+    result = evaluate(model, plain, [text])
+    first = len(plain.token_to_bytes(ids[0]))
+    assert result.overall.n_bytes == len(text.encode()) - first
+    assert result.overall.nll == pytest.approx(hand_nll(model, ids), rel=1e-5)
+
+
+def test_slices_model_paths_and_comparisons(tmp_path, model, target_tokenizer):
+    model.save_pretrained(tmp_path / "m")
+    TokenizerSide.from_any(target_tokenizer).hf.save_pretrained(tmp_path / "m")
+    result = evaluate(tmp_path / "m", None, {"prose": TEXTS[:1], "code": TEXTS[1:]})
+    assert set(result.slices) == {"prose", "code"}
+    assert result.overall.n_bytes == result.slices["prose"].n_bytes + result.slices["code"].n_bytes
+    assert result.to_json()["slices"]["code"]["documents"] == 2
+    same = compare_bpb(result, result)
+    assert same["overall"].delta == 0 and same["overall"].ratio == 1 and same["prose"].low == same["prose"].high == 0
+    other = evaluate(model, target_tokenizer, {"prose": TEXTS[:1], "code": TEXTS[1:2]})  # one code text fewer
+    with pytest.raises(LexkitError, match="different documents"):
+        compare_bpb(other, result)
+
+
+def test_bad_evaluation_input(model, make_llama, target_tokenizer):
+    cases = [
+        (lambda: evaluate(model, target_tokenizer, "just one string"), "non-empty list"),
+        (lambda: evaluate(model, target_tokenizer, []), "non-empty list"),
+        (lambda: evaluate(make_llama(300), target_tokenizer, TEXTS), "do not belong together"),
+        (lambda: evaluate(model, target_tokenizer, ["word " * 3000], chunk_chars=20000), "context is 512"),
+        (lambda: evaluate(model, None, TEXTS), "tokenizer is unknown"),
+        (lambda: evaluate(model, target_tokenizer, TEXTS, chunk_chars=0), "must be positive"),
+    ]
+    for call, message in cases:
+        with pytest.raises(LexkitError, match=message):
+            call()
+
+
+@given(st.text(alphabet="ab \n", max_size=300), st.integers(min_value=1, max_value=40))
+def test_chunking_is_lossless_and_bounded(text, size):
+    chunks = chunk_text(text, size)
+    assert "".join(chunks) == text
+    assert all(0 < len(c) <= size for c in chunks)
+    assert chunk_text(text, size) == chunks

@@ -1,0 +1,37 @@
+"""The one slow test: SmolLM2-135M (GGUF fixture) gets GPT-2's tokenizer; save, reload, score bits per byte."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from _resources import gpt2_tokenizer_json, smollm2_gguf
+from transformers import AutoModelForCausalLM
+
+from lexkit.transfer import compare_bpb, evaluate, transplant
+from lexkit.transfer._models import load_causal_lm
+
+TEXTS = ["The capital of France is Paris. It is known for the Eiffel Tower and its museums.",
+         "To install the package, run the following command and restart the server afterwards."]
+
+
+@pytest.mark.slow
+def test_smollm2_to_gpt2_round_trip_and_bits_per_byte(tmp_path):
+    gguf = smollm2_gguf()
+    model, _ = load_causal_lm(gguf)  # de-quantized to float32 (resources.md R1)
+    original = evaluate(model, gguf, TEXTS)
+    result = transplant(model, gpt2_tokenizer_json(), "subword-mean", source_tokenizer=gguf, device="cpu")
+    report = result.reports["input"]
+    assert report.anchors == {"exact": 36960, "role": 1, "total": 36961}  # resources.md: 36,960 shared strings
+    assert report.counts() == {"copied": 36961, "approximated": 13275, "fallback": 21}  # 21 bytes SmolLM2 lacks
+    assert result.info["tied"] and result.info["numeric_probe"]["match"] is False  # digits vs 1-3 digit groups
+    out = result.save(tmp_path / "smollm2-gpt2")  # GGUF quantizer markers removed, so this saves
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert reloaded.config.vocab_size == 50257 and reloaded.config.bos_token_id == 50256
+    ids = torch.tensor([result.tokenizer("Hello world, transplanted.")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids).logits, result.model(ids).logits)
+    transplanted = evaluate(reloaded, out, TEXTS)
+    delta = compare_bpb(transplanted, original)["overall"].delta
+    assert math.isfinite(transplanted.bpb) and 0 < delta < 2.0, (original.bpb, transplanted.bpb)
