@@ -17,7 +17,7 @@ Nothing else uses that tail.
 
 Usage: python bench/bench_transfer.py [--documents 200] [--doc-chars 400] [--targets gpt2 bpe32k]
        [--methods omp omp-prefilter heuristic mean subword-mean random] [--k 64 8] [--prefilter 1024]
-       [--json out.json]
+       [--clip-norms] [--loo-fraction 0.05] [--json out.json]
 Takes about an hour on a 2-core CPU (each bits-per-byte pass over 200 x 400 characters is a few minutes).
 """
 
@@ -125,6 +125,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[64, 8],
                         help="OMP sparsities: one omp row each; the pre-filtered row uses the first")
     parser.add_argument("--prefilter", type=int, default=1024, help="candidate anchors per token (pre-filter)")
+    parser.add_argument("--clip-norms", action="store_true",
+                        help="OMP rows: clip approximated rows above the anchors' 99.9th-percentile norm")
     parser.add_argument("--loo-fraction", type=float, default=0.05, help="share of anchors hidden (0 = skip)")
     parser.add_argument("--bpe-vocab", type=int, default=32000)
     parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "transfer_bench")
@@ -160,12 +162,13 @@ def main() -> None:
         "runs": [], "leave_one_out": {}, "embedding_seconds": {},
     }
     runs: list[tuple[str, str, dict[str, Any]]] = []
+    clip = " clip" if args.clip_norms else ""
     for label in args.methods:
         if label == "omp":
-            runs += [(f"omp k={k}", "omp", {"k": k}) for k in args.k]
+            runs += [(f"omp k={k}{clip}", "omp", {"k": k, "clip_norms": args.clip_norms}) for k in args.k]
         elif label == "omp-prefilter":
-            runs.append((f"omp k={args.k[0]} prefilter {args.prefilter}", "omp",
-                         {"k": args.k[0], "prefilter": args.prefilter}))
+            runs.append((f"omp k={args.k[0]} prefilter {args.prefilter}{clip}", "omp",
+                         {"k": args.k[0], "prefilter": args.prefilter, "clip_norms": args.clip_norms}))
         else:
             runs.append((label, label, {}))
     for name in args.targets:
