@@ -14,7 +14,7 @@ import click
 
 from lexkit.errors import LexkitError
 
-METHODS = ("omp", "heuristic", "mean", "subword-mean", "random")  # lexkit.transfer.Method values
+METHODS = ("omp", "heuristic", "mean", "subword-mean", "random", "zero")  # lexkit.transfer.Method values
 DEVICES = ("cpu", "cuda", "auto")
 
 

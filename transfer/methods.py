@@ -55,6 +55,8 @@ class Method(str, enum.Enum):
     MEAN = "mean"
     SUBWORD_MEAN = "subword-mean"
     RANDOM = "random"
+    ZERO = "zero"
+    HYPERNETWORK = "hypernetwork"
 
     @classmethod
     def parse(cls, value: str | Method) -> Method:
@@ -241,6 +243,8 @@ class Plan:
         fallbacks: target id -> reason; these rows get the mean row.
         estimates: target id -> estimate name for approximated rows.
         notes: remarks for the report (experimental options, capped parameters).
+        predicted: rows a model predicted directly (the hypernetwork): target ids and their ``(n, D)`` rows;
+            those ids are in ``fills`` as ``"hypernetwork"``.
     """
 
     size: int
@@ -250,6 +254,7 @@ class Plan:
     fallbacks: dict[int, str] = field(default_factory=dict)
     estimates: dict[int, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    predicted: tuple[list[int], torch.Tensor] | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -269,7 +274,7 @@ def _new_tokens(target: TokenizerSide, plan: Plan, *, text_only: bool) -> list[i
     return out
 
 
-def _plan_fill(target: TokenizerSide, plan: Plan, fill: Literal["mean", "random"]) -> None:
+def _plan_fill(target: TokenizerSide, plan: Plan, fill: Literal["mean", "random", "zero"]) -> None:
     for token_id in _new_tokens(target, plan, text_only=False):
         plan.fills[token_id] = fill
         plan.estimates[token_id] = fill
@@ -430,8 +435,15 @@ def make_plan(
         _plan_fill(target, plan, "mean")
     elif method == Method.RANDOM:
         _plan_fill(target, plan, "random")
+    elif method == Method.ZERO:
+        _plan_fill(target, plan, "zero")
     elif method == Method.SUBWORD_MEAN:
         _plan_subword_mean(source, target, plan, source_rows)
+    elif method == Method.HYPERNETWORK:
+        raise LexkitError(
+            "the hypernetwork method predicts the input and output matrices together from a trained network; "
+            "call transplant(model, tokenizer, method='hypernetwork', hypernetwork=PATH) instead"
+        )
     elif method == Method.HEURISTIC:
         if aux is None:
             raise LexkitError("the heuristic method needs an auxiliary embedder; pass aux=PATH or an embedder")
@@ -494,6 +506,12 @@ def apply_plan(plan: Plan, matrix: torch.Tensor, *, source_rows: int, out_rows: 
         generator = torch.Generator(device="cpu").manual_seed(config.seed)
         noise = torch.randn(len(randoms), base.shape[1], generator=generator).to(base.device)
         out[torch.tensor(randoms, device=base.device)] = mean + std * noise
+    zeros = [t for t, fill in plan.fills.items() if fill == "zero"]
+    if zeros:
+        out[torch.tensor(zeros, device=base.device)] = 0.0
+    if plan.predicted is not None and plan.predicted[0]:
+        predicted_ids, predicted_rows = plan.predicted
+        out[torch.tensor(predicted_ids, device=base.device)] = predicted_rows.to(base.device, torch.float32)
     norms = out.norm(dim=1)
     anchor_ids = list(plan.anchors.pairs)
     threshold = float(torch.quantile(norms[anchor_ids], config.flag_percentile / 100.0)) if anchor_ids else 0.0

@@ -145,6 +145,7 @@ def transplant(
     device: str = "auto",
     tie: Tie = "auto",
     pad_to_multiple_of: int | None = None,
+    hypernetwork: Any = None,
     **opts: Any,
 ) -> TransplantResult:
     """Give a causal LM a new tokenizer by transplanting its embeddings.
@@ -156,7 +157,7 @@ def transplant(
         model: the source model: a loaded ``AutoModelForCausalLM``, an HF folder, or a ``.gguf`` file.
         target_tokenizer: the tokenizer to switch to: a lexkit `Tokenizer`, a transformers fast tokenizer, a
             ``tokenizers.Tokenizer``, or a path (tokenizer.json, lexkit.json, .model, .tiktoken, a folder).
-        method: ``omp`` (default; needs ``donor``), ``heuristic``, ``mean``, ``subword-mean`` or ``random``.
+        method: ``omp`` (default; needs ``donor``), ``heuristic``, ``mean``, ``subword-mean``, ``random`` or ``zero``.
         donor: OMP only: a model that already uses the target tokenizer (Scenario A: a loaded model or path),
             or ``"auxiliary"`` to run OMP in the auxiliary text-embedding space of the target tokens' strings
             (Scenario B; experimental, transfer.md section 6).
@@ -166,6 +167,8 @@ def transplant(
         device: where OMP and the auxiliary embedder run: ``cpu``, ``cuda`` or ``auto``.
         tie: ``auto`` keeps the source layout; ``tied`` / ``untied`` force one.
         pad_to_multiple_of: round the row count up (padding rows get the mean row).
+        hypernetwork: method ``hypernetwork`` only: a trained `lexkit.transfer.hypernetwork.Hypernetwork` or its
+            folder (``lexkit hypernet train -o``); it predicts every non-anchor row.
         **opts: method options, see `TransferConfig` (``k``, ``batch_size``, ``prefilter``, ``temperature``,
             ``global_weight``, ``top_k``, ``similarity_threshold``, ``clip_norms``, ``seed``...).
 
@@ -183,6 +186,11 @@ def transplant(
         raise LexkitError(f"tie={tie!r} is not a layout; pass tie='auto', 'tied' or 'untied'")
     if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
         raise LexkitError(f"pad_to_multiple_of={pad_to_multiple_of} must be a positive row count, e.g. 64")
+    if chosen == Method.HYPERNETWORK and hypernetwork is None:
+        raise LexkitError(
+            "method 'hypernetwork' needs a trained network and none was given; pass hypernetwork=PATH (the -o "
+            "folder of `lexkit hypernet train`) or choose another method"
+        )
     if chosen == Method.OMP and donor is None:
         raise LexkitError(
             "method 'omp' needs a donor and none was given: OMP codes new tokens in a donor's embedding space; "
@@ -217,13 +225,22 @@ def transplant(
         out_rows = -(-out_rows // pad_to_multiple_of) * pad_to_multiple_of
     reports: dict[str, TransferReport] = {}
     step = time.perf_counter()
-    plan = make_plan(chosen, source, target, anchors, source_rows=rows, donor=donor_in, aux=embedder,
-                     config=config, device=compute_device)
+    output_plan = None
+    if chosen == Method.HYPERNETWORK:
+        from lexkit.transfer.hypernetwork.apply import hypernetwork_plans
+
+        plan, output_plan = hypernetwork_plans(hypernetwork, source, target, anchors, input_matrix, output_matrix,
+                                               source_rows=rows, device=compute_device)
+    else:
+        plan = make_plan(chosen, source, target, anchors, source_rows=rows, donor=donor_in, aux=embedder,
+                         config=config, device=compute_device)
     new_input, report = apply_plan(plan, input_matrix, source_rows=rows, out_rows=out_rows, config=config)
     reports["input"] = finish_report(report, chosen, "input", time.perf_counter() - step)
     new_output = None
     if not tied:
         step = time.perf_counter()
+        if output_plan is not None:
+            plan = output_plan
         if chosen == Method.OMP and donor_out is not donor_in:
             plan = make_plan(chosen, source, target, anchors, source_rows=rows, donor=donor_out, config=config,
                              device=compute_device)

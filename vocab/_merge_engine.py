@@ -453,9 +453,10 @@ def _check_inputs(
         raise ValueError(f"got {len(lengths)} lengths for {num_keys} keys; pass one length per key")
     if counts and min(counts) < 1:
         raise ValueError(f"word counts must be positive, got {min(counts)}; drop words that never occur")
-    used = [bound for word in words if word for bound in (min(word), max(word))]
-    if used and (min(used) < 0 or max(used) >= num_keys):
-        bad = min(used) if min(used) < 0 else max(used)
+    lowest = min(map(min, filter(None, words)), default=0)  # map/filter keep the scan in C
+    highest = max(map(max, filter(None, words)), default=-1)
+    if lowest < 0 or highest >= num_keys:
+        bad = lowest if lowest < 0 else highest
         raise ValueError(f"symbol id {bad} is outside range({num_keys}); every id needs a key in `keys`")
     if min_frequency < 0:
         raise ValueError(f"min_frequency must be >= 0, got {min_frequency}")

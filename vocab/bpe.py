@@ -155,9 +155,7 @@ class BPETrainer:
         return vocabulary
 
     def _metadata(self, result: MergeResult[str], counts: Mapping[str, int]) -> dict[str, Any]:
-        digest = hashlib.sha256()
-        for word in sorted(counts):
-            digest.update(f"{word}\x00{counts[word]}\x00".encode())
+        digest = hashlib.sha256("".join(f"{word}\x00{counts[word]}\x00" for word in sorted(counts)).encode())
         encoder_size = len(result.keys)
         return {
             "trainer": self.name, "config": asdict(self.config), "encoder": self.encoder,

@@ -1,4 +1,4 @@
-"""Baselines (mean, subword-mean, random), provenance, fallbacks and norm flags of `init_embeddings`."""
+"""Baselines (mean, subword-mean, random, zero), provenance, fallbacks and norm flags of `init_embeddings`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def matrix(source_tokenizer):
     return torch.randn(len(source_tokenizer.vocabulary), 16, generator=generator) * 0.02 + 0.01
 
 
-@pytest.mark.parametrize("method", ["mean", "subword-mean", "random"])
+@pytest.mark.parametrize("method", ["mean", "subword-mean", "random", "zero"])
 def test_anchors_copied_unchanged_every_token_has_provenance_and_shapes_are_right(
         method, matrix, source_tokenizer, target_tokenizer):
     rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, method)
@@ -44,6 +44,13 @@ def test_mean_rows_are_the_mean_source_row(matrix, source_tokenizer, target_toke
     new = [p.target_id for p in report.provenance if p.status == "approximated"]
     assert all(report.provenance[t].estimate == "mean" for t in new)
     torch.testing.assert_close(rows[new], matrix.mean(0).expand(len(new), -1))
+
+
+def test_zero_rows_are_zero_and_anchors_kept(matrix, source_tokenizer, target_tokenizer):
+    rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "zero")
+    new = [p.target_id for p in report.provenance if p.status == "approximated"]
+    assert new and all(report.provenance[t].estimate == "zero" for t in new)
+    assert not rows[new].any() and rows.abs().sum() > 0
 
 
 def test_subword_mean_averages_the_source_decomposition(matrix, source_tokenizer, target_tokenizer):
