@@ -10,6 +10,9 @@ The counting unit is one *text item*, the sequence HF's trainer feeds to its nor
   like ``train_from_iterator``;
 - a Python iterable contributes one item per element.
 
+Counting runs in a local process pool, or on a Dask cluster with ``engine="dask"`` (`lexkit.dask_counting`; same
+counts, same order; ``docs/scaling.md``).
+
 HF aborts a file with invalid UTF-8 without saying where; lexkit reports the file and byte offset, or replaces or
 skips per the ``errors`` policy. Files are read in blocks cut at line ends, never whole.
 
@@ -52,6 +55,8 @@ from lexkit.errors import CorpusError, require
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult, Pool
+
+    from distributed import Client
 
 __all__ = ["Corpus", "DatasetSource", "Source", "count_pre_tokens", "iter_texts"]
 
@@ -268,13 +273,17 @@ class _Block:
     data: bytes
 
 
-def _blocks(path: Path, size: int) -> Iterator[_Block]:
-    """Read ``path`` in blocks of about ``size`` bytes that end at a line end (a line longer than that stays whole)."""
-    offset = 0
+def _blocks(path: Path, size: int, start: int = 0, end: int | None = None) -> Iterator[_Block]:
+    """Read ``path`` in blocks of about ``size`` bytes that end at a line end (a line longer than that stays whole).
+
+    ``start``/``end`` limit the reading to that byte range (a shard; both at line ends or the file's ends).
+    """
+    offset = start
     carry = b""
     with open(path, "rb") as handle:
+        handle.seek(start)
         while True:
-            chunk = handle.read(size)
+            chunk = handle.read(size if end is None else min(size, end - offset - len(carry)))
             if not chunk:
                 break
             data = carry + chunk
@@ -354,6 +363,12 @@ def _with_newlines(parts: list[AnyStr], newline: AnyStr) -> list[AnyStr]:
 
 def _dataset_texts(unit: _Dataset, text_column: str) -> Iterator[list[str]]:
     """Batches of texts from a dataset source (loaded lazily through ``datasets``, streaming where possible)."""
+    dataset, column = _open_dataset(unit, text_column)
+    yield from _dataset_batches(dataset, column, unit.name)
+
+
+def _open_dataset(unit: _Dataset, text_column: str) -> tuple[Any, str]:
+    """The unit's dataset (its split chosen, only the text column kept) and the text column's name."""
     source = unit.source
     if isinstance(source, DatasetSource):
         column = source.text_column or text_column
@@ -377,18 +392,23 @@ def _dataset_texts(unit: _Dataset, text_column: str) -> Iterator[list[str]]:
         )
     if columns is not None and len(columns) > 1 and hasattr(dataset, "select_columns"):
         dataset = dataset.select_columns([column])
+    return dataset, column
+
+
+def _dataset_batches(dataset: Any, column: str, name: str) -> Iterator[list[str]]:
+    """Batches of the ``column`` values of a single dataset (nulls left out), checked to be text."""
     try:
         for batch in dataset.iter(batch_size=1000):
             if column not in batch:
                 raise CorpusError(
-                    f"{unit.name}: has no column {column!r} (its columns: {sorted(batch)}); pass "
+                    f"{name}: has no column {column!r} (its columns: {sorted(batch)}); pass "
                     "text_column=<one of them> (--text-column)"
                 )
             values = batch[column]
             bad = next((value for value in values if value is not None and not isinstance(value, str)), None)
             if bad is not None:
                 raise CorpusError(
-                    f"{unit.name}: column {column!r} holds {type(bad).__name__} values, not text; pass the name "
+                    f"{name}: column {column!r} holds {type(bad).__name__} values, not text; pass the name "
                     "of a string column as text_column (--text-column)"
                 )
             yield [value for value in values if value is not None] if None in values else values
@@ -396,8 +416,8 @@ def _dataset_texts(unit: _Dataset, text_column: str) -> Iterator[list[str]]:
         raise
     except Exception as exc:  # datasets raises many types (pyarrow, json, fsspec) for one cause: unreadable input
         raise CorpusError(
-            f"{unit.name}: datasets could not read it ({type(exc).__name__}: {exc}); check that the file is valid "
-            f"{Path(unit.name).suffix or 'dataset'} data in UTF-8"
+            f"{name}: datasets could not read it ({type(exc).__name__}: {exc}); check that the file is valid "
+            f"{Path(name).suffix or 'dataset'} data in UTF-8"
         ) from exc
 
 
@@ -671,6 +691,9 @@ def count_pre_tokens(
     text_column: str = "text",
     min_count: int = 1,
     block_bytes: int = 4 << 20,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: str | Client | None = None,
+    reduce_min_count: int = 1,
 ) -> dict[str, int]:
     """Count the pre-tokens of a corpus in parallel: the word counts a BPE-style trainer starts from.
 
@@ -689,7 +712,14 @@ def count_pre_tokens(
         binary: binary file policy (see `iter_texts`).
         text_column: the dataset column holding the text.
         min_count: drop pre-tokens seen fewer times.
-        block_bytes: size of the file blocks sent to workers.
+        block_bytes: size of the file blocks sent to workers (``engine="local"``).
+        engine: ``"local"`` counts in a process pool on this machine; ``"dask"`` counts on a Dask cluster
+            (`lexkit.dask_counting.count_pre_tokens_dask`: a `LocalCluster` of ``workers`` processes, or the
+            ``scheduler``'s workers), with identical results.
+        scheduler: with ``engine="dask"``, a ``"tcp://HOST:PORT"`` scheduler address or a
+            ``distributed.Client``; None starts a local cluster.
+        reduce_min_count: with ``engine="dask"``, prune pre-tokens below this count from partial tables while
+            reducing (approximate, saves memory; 1 keeps counts exact).
 
     Returns:
         Pre-token string (HF's surface form, e.g. ``"Ġthe"`` for ByteLevel) -> count, for counts >= ``min_count``.
@@ -698,12 +728,27 @@ def count_pre_tokens(
         CorpusError: see `iter_texts`.
         UnsupportedComponentError: a component is not one lexkit can run.
         FormatError: a component object is malformed.
-        ValueError: an option is out of range.
+        ValueError: an option is out of range, or a Dask option is given with ``engine="local"``.
+        ClusterError: the Dask scheduler cannot be reached or has no workers.
 
     >>> count_pre_tokens(["a b", "a"], normalizer=None, pre_tokenizer={"type": "Whitespace"}, workers=1,
     ...                  progress=False)
     {'a': 2, 'b': 1}
     """
+    if engine == "dask":
+        from lexkit.dask_counting import count_pre_tokens_dask
+
+        return count_pre_tokens_dask(
+            sources, normalizer=normalizer, pre_tokenizer=pre_tokenizer, scheduler=scheduler, workers=workers,
+            progress=progress, errors=errors, binary=binary, text_column=text_column, min_count=min_count,
+            reduce_min_count=reduce_min_count,
+        )
+    if engine != "local":
+        raise ValueError(f"engine={engine!r} is not one of 'local', 'dask'; pass one of those")
+    if scheduler is not None or reduce_min_count != 1:
+        raise ValueError(
+            "scheduler= and reduce_min_count= apply to the Dask engine only; pass engine='dask' (--engine dask)"
+        )
     _check_options(errors, binary)
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1 or min_count < 1 or block_bytes < 1:
