@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,7 +277,7 @@ def morph_boundary_f1(tokenizer: Tokenizer, gold_path: Path) -> dict[str, float 
         ids = tokenizer.encode(" " + word, disallowed_special=())
         if len(ids) == 1:
             continue
-        pieces = [tokenizer.token_to_bytes(i).decode("utf-8", "replace") for i in ids]
+        pieces = _pieces(tokenizer, ids)
         offsets, position = set(), 0
         for piece in pieces[:-1]:
             position += len(piece)
@@ -293,6 +293,59 @@ def morph_boundary_f1(tokenizer: Tokenizer, gold_path: Path) -> dict[str, float 
         used += 1
     f1 = tp / (tp + 0.5 * (fp + fn)) if tp + fp + fn else 0.0
     return {"f1": round(f1, 4), "words": used, "tp": tp, "fp": fp, "fn": fn}
+
+
+def _pieces(tokenizer: Tokenizer, ids: Sequence[int]) -> list[str]:
+    """The text of each token, without WordPiece's continuation prefix (``##``) on non-initial pieces."""
+    prefix = b""
+    if tokenizer.vocabulary.model == "wordpiece":
+        prefix = str(tokenizer.vocabulary.model_options.get("continuing_subword_prefix", "##")).encode()
+    out = []
+    for position, token_id in enumerate(ids):
+        content = tokenizer.token_to_bytes(token_id)
+        if prefix and position and content.startswith(prefix):
+            content = content[len(prefix):]
+        out.append(content.decode("utf-8", "replace"))
+    return out
+
+
+def morph_score(tokenizer: Tokenizer, gold: Mapping[str, Sequence[str]]) -> dict[str, float | int]:
+    """MorphScore (Arnett & Bergen 2025): the share of words with a token boundary at their gold morph boundary.
+
+    Each word is encoded with a leading space (as it appears inside text); words that are one token are left
+    out, as in MorphScore. A word with several gold boundaries counts as aligned when every one of them is a
+    token boundary.
+
+    Args:
+        tokenizer: any lexkit tokenizer.
+        gold: word -> its morphs (they must concatenate to the word).
+
+    Raises:
+        CorpusError: some word's morphs do not spell it.
+
+    >>> from lexkit.vocabulary import Vocabulary
+    >>> from lexkit.components import byte_level_pre_tokenizer, byte_level_decoder
+    >>> v = Vocabulary.from_merges([bytes([b]) for b in range(256)], [(b" ", b"w"), (b" w", b"a"), (b"l", b"k")],
+    ...     pre_tokenizer=byte_level_pre_tokenizer(), decoder=byte_level_decoder())
+    >>> morph_score(Tokenizer(v), {"walks": ["walk", "s"], "walked": ["walk", "ed"]})["score"]  # wa|lk|s, wa|lk|e|d
+    1.0
+    """
+    aligned = used = single = 0
+    for word, morphs in gold.items():
+        if "".join(morphs) != word:
+            raise CorpusError(f"gold morphs {list(morphs)} do not spell the word {word!r}; fix the gold set")
+        ids = tokenizer.encode(" " + word, disallowed_special=())
+        if len(ids) == 1:
+            single += 1
+            continue
+        predicted, position = set(), -1  # minus the leading space
+        for piece in _pieces(tokenizer, ids)[:-1]:
+            position += len(piece)
+            predicted.add(position)
+        boundaries = set(itertools.accumulate(len(m) for m in morphs[:-1]))
+        aligned += boundaries <= predicted
+        used += 1
+    return {"score": round(aligned / used, 4) if used else 0.0, "words": used, "single_token_words": single}
 
 
 def segmentation_difference(tokenizer: Tokenizer, encoders: Sequence[str], words: Sequence[str],
