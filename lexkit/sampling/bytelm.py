@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 EOS = 256
 Init = Literal["exact", "naive", "healing"]
+S = TypeVar("S")
 
 
 def _logsumexp(values: np.ndarray) -> float:
@@ -61,6 +62,8 @@ class ByteState:
         unchecked: probability mass (relative to ``P(X starts with data)``) of the next tokens that were kept
             without a canonicality check (below ``mask_floor``) when ``T_n`` was extended: an error bar for this
             step (0 when exact).
+        skip: how many leading bytes of ``data`` are the tokenizer's `TokenizerAdapter.text_prefix` (the
+            SentencePiece dummy-prefix space); ``data`` is the tokenizer's byte stream, `text` the user's.
     """
 
     data: bytes
@@ -75,16 +78,25 @@ class ByteState:
     lefts: list[list[int]] = field(default_factory=list)
     left_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     init: Init = "exact"
+    skip: int = 0
+
+    @property
+    def text(self) -> bytes:
+        """The text so far, without the tokenizer's text prefix."""
+        return self.data[self.skip:]
 
     def copy(self) -> ByteState:
         """An independent copy (a fork: push different bytes onto each)."""
         return ByteState(self.data, list(self.canonical), self.canonical_logprob, self.starts.copy(),
                          self.tokens.copy(), self.logprobs.copy(), self.eos_logprob, self.prefix_logprob, self.unchecked,
-                         list(self.lefts), self.left_ids.copy(), self.init)
+                         list(self.lefts), self.left_ids.copy(), self.init, self.skip)
 
 
 class ByteLM:
     """A byte-level LM made from a token-level LM and its tokenizer, without training.
+
+    Prompts, outputs and log-probabilities are about the user's text; an adapter's `TokenizerAdapter.text_prefix`
+    (SentencePiece's dummy-prefix space) is added internally and never generated.
 
     Args:
         lm: the token model (`lexkit.sampling.TokenLM`: `OracleLM`, `HFCausalLM`, or your own).
@@ -107,9 +119,7 @@ class ByteLM:
         self, lm: TokenLM, adapter: TokenizerAdapter, *, mask_invalid: bool = True, mask_floor: float = 0.0
     ) -> None:
         if len(adapter) < lm.vocab_size:
-            adapter = TokenizerAdapter([*adapter.token_bytes, *[None] * (lm.vocab_size - len(adapter))],
-                                       adapter.encode, final_boundary=adapter.final_boundary,
-                                       encode_many=adapter.encode_many, lookahead=adapter.lookahead)
+            adapter = adapter.padded(lm.vocab_size)
         elif len(adapter) > lm.vocab_size:
             raise LexkitError(
                 f"the tokenizer has {len(adapter)} ids but the model predicts only {lm.vocab_size}, so some tokens "
@@ -137,14 +147,17 @@ class ByteLM:
                 the two baselines trust the model (no masking) and continue from the likeliest token sequence
                 that ends at each byte, as token-level decoding would.
         """
-        data = prompt.encode("utf-8") if isinstance(prompt, str) else bytes(prompt)
+        text = prompt.encode("utf-8") if isinstance(prompt, str) else bytes(prompt)
+        skip = len(self.adapter.text_prefix)
+        data = self.adapter.text_prefix + text
         n = len(data)
         canonical = self.adapter.encode(data)
+        init = init if text else "exact"
         if n == 0 or init == "naive":
             canonical_lp = float(self.lm.next_token_logprobs([canonical])[0][0])
             empty = np.zeros(0, dtype=np.int64)
             state = ByteState(data, canonical, canonical_lp, empty, empty.copy(), np.zeros(0), -np.inf,
-                              canonical_lp if n else 0.0, init=init if n else "exact")
+                              canonical_lp if n else 0.0, init=init, skip=skip)
             self._extend(state, check=self.mask_invalid and state.init == "exact")
             return state
         if init == "healing":
@@ -154,7 +167,7 @@ class ByteLM:
             lo = max(0, n - self.adapter.max_token_bytes) if lo >= n else max(lo, n - self.adapter.max_token_bytes)
             positions = list(range(lo, n))
         lefts = [self.adapter.encode(data[:i]) for i in positions]
-        if init == "exact" and self.mask_invalid:
+        if init == "exact" and self.mask_invalid and self.adapter.lookahead:
             # subtle: the left part of a token starting at i depends on the byte there (pre-tokenization lookahead)
             lefts = [self.adapter.lefts_by_first_byte(left, [data[i]]).get(data[i], left)
                      for i, left in zip(positions, lefts)]
@@ -171,9 +184,16 @@ class ByteLM:
             logprobs.append(prefix_lp + row[candidates])
         state = ByteState(data, canonical, -np.inf, np.concatenate(starts), np.concatenate(tokens),
                           np.concatenate(logprobs), -np.inf, -np.inf, lefts=lefts,
-                          left_ids=np.concatenate(left_ids), init=init)
+                          left_ids=np.concatenate(left_ids), init=init, skip=skip)
         state.prefix_logprob = _logsumexp(state.logprobs)
         self._settle(state, check=self.mask_invalid and init == "exact")
+        if skip and not text:
+            # subtle: the empty text is encoded as no token at all (the dummy prefix goes only before text),
+            # so its end is P(EOS | no token), and the prefix's covers miss exactly that mass.
+            _, rows = self.lm.next_token_logprobs([[]])
+            eos = self.lm.eos_id
+            state.eos_logprob = float(rows[0][eos]) if eos is not None else -np.inf
+            state.prefix_logprob = float(np.logaddexp(state.prefix_logprob, state.eos_logprob))
         return state
 
     def next_byte_logprobs(self, state: ByteState) -> np.ndarray:
@@ -201,7 +221,7 @@ class ByteLM:
         data = state.data + bytes([byte])
         new = ByteState(data, self.adapter.encode(data) if state.init == "exact" else [], -np.inf,
                         state.starts[keep], state.tokens[keep], state.logprobs[keep], -np.inf, -np.inf,
-                        lefts=state.lefts, left_ids=state.left_ids[keep], init=state.init)
+                        lefts=state.lefts, left_ids=state.left_ids[keep], init=state.init, skip=state.skip)
         new.prefix_logprob = _logsumexp(new.logprobs)
         self._settle(new, check=self.mask_invalid and state.init == "exact")
         return new
@@ -231,8 +251,8 @@ class ByteLM:
         """Add every canonical sequence whose last token starts right after ``data`` (all of them unless ``check``).
 
         Their left part is ``T_n`` except where pre-tokenization re-splits the tail for the next byte (see
-        `TokenizerAdapter.lefts_by_first_byte`); each other left part costs one more model call (rare: runs of
-        whitespace before a non-space).
+        `TokenizerAdapter.lefts_by_first_byte`; only adapters with a ``lookahead`` can re-split); each other
+        left part costs one more model call (rare: runs of whitespace before a non-space).
         """
         if state.canonical_logprob == -np.inf:
             state.eos_logprob = -np.inf
@@ -243,7 +263,7 @@ class ByteLM:
         state.eos_logprob = state.canonical_logprob + (row[eos] if eos is not None else -np.inf)
         groups: list[tuple[list[int], float, np.ndarray, np.ndarray]] = []  # (left, log P(left), row, tokens)
         has_bytes = self._lengths > 0
-        if check:
+        if check and self.adapter.lookahead:
             by_byte = self.adapter.lefts_by_first_byte(state.canonical, self._first_bytes)
             others: dict[tuple[int, ...], list[int]] = {}
             for b, left in by_byte.items():
@@ -277,10 +297,10 @@ class ByteLM:
         state.unchecked = unchecked
 
     def covers(self, state: ByteState) -> list[list[int]]:
-        """The cover encodings of ``state.data`` with positive probability (canonical ones only when masking).
+        """The cover encodings of ``state.data`` (text prefix included) with positive probability.
 
-        They are ``lefts[left_id] + [token]`` for the frontier entries that start before the end, plus ``T_n``
-        itself; the frontier entries that start at the end are extensions, not covers.
+        Only canonical ones when masking. They are ``lefts[left_id] + [token]`` for the frontier entries that
+        start before the end, plus ``T_n`` itself; the frontier entries that start at the end are extensions.
         """
         n = len(state.data)
         out = [[*state.lefts[left], token]
@@ -330,19 +350,46 @@ class ByteLM:
         Returns:
             The generated bytes (not including the prompt).
         """
-        rng = np.random.default_rng(seed)
-        state = self.start(prompt, init=init)
-        out = bytearray()
-        while len(out) < max_bytes:
-            logprobs = self.next_byte_logprobs(state)
-            choice = sample_byte(logprobs, rng, temperature=temperature, top_k=top_k, top_p=top_p)
-            if choice == EOS:
-                break
-            out.append(choice)
-            if any(out.endswith(s) for s in stop):
-                break
-            state = self.push(state, choice)
-        return bytes(out)
+        return generate_from(self, self.start(prompt, init=init), max_bytes, temperature=temperature, top_k=top_k,
+                             top_p=top_p, stop=stop, seed=seed)
+
+
+class ByteModel(Protocol[S]):
+    """Anything that walks a byte string one byte at a time: `ByteLM`, `lexkit.sampling.ByteEnsemble`."""
+
+    def next_byte_logprobs(self, state: S) -> np.ndarray:
+        """Log-probabilities of the 257 outcomes after ``state`` (EOS at index 256)."""
+        ...
+
+    def push(self, state: S, byte: int) -> S:
+        """The state after one more byte."""
+        ...
+
+
+def generate_from(
+    model: ByteModel[S],
+    state: S,
+    max_bytes: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop: Sequence[bytes] = (),
+    seed: int = 0,
+) -> bytes:
+    """Sample up to ``max_bytes`` bytes from ``model`` after ``state``; see `ByteLM.generate`."""
+    rng = np.random.default_rng(seed)
+    out = bytearray()
+    while len(out) < max_bytes:
+        choice = sample_byte(model.next_byte_logprobs(state), rng, temperature=temperature, top_k=top_k,
+                             top_p=top_p)
+        if choice == EOS:
+            break
+        out.append(choice)
+        if any(out.endswith(s) for s in stop):
+            break
+        state = model.push(state, choice)
+    return bytes(out)
 
 
 def sample_byte(
@@ -386,7 +433,7 @@ def naive_next_byte(lm: TokenLM, adapter: TokenizerAdapter, prefix: bytes | str)
     encoding of any longer string).
     """
     data = prefix.encode("utf-8") if isinstance(prefix, str) else bytes(prefix)
-    _, rows = lm.next_token_logprobs([adapter.encode(data)])
+    _, rows = lm.next_token_logprobs([adapter.encode(adapter.text_prefix + data)])
     table, lengths = adapter.byte_table
     row = np.exp(rows[0][: len(lengths)])
     has = lengths > 0

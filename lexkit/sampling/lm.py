@@ -132,6 +132,54 @@ def markov_strings(
     return strings, transition
 
 
+def markov_texts(symbols: Sequence[bytes], max_symbols: int, *, seed: int = 0) -> dict[bytes, float]:
+    """All texts of a random order-1 Markov chain over multi-byte ``symbols`` with a stop symbol, and their probabilities.
+
+    Each row of transition probabilities (over the symbols and "stop") is drawn from a flat Dirichlet (seeded);
+    a text stops at ``max_symbols`` symbols at the latest. The empty text has positive probability, and symbols
+    may be multi-byte UTF-8 characters, so the byte-level walk visits states inside a character.
+    """
+    rng = np.random.default_rng(seed)
+    size = len(symbols)
+    rows = rng.dirichlet(np.ones(size + 1), size=size + 1)  # row `size` is the start state; column `size` stops
+    texts: dict[bytes, float] = {}
+    frontier: list[tuple[bytes, int, float]] = [(b"", size, 1.0)]
+    for depth in range(max_symbols + 1):
+        grown = []
+        for text, last, probability in frontier:
+            if depth == max_symbols:
+                texts[text] = texts.get(text, 0.0) + probability
+                continue
+            texts[text] = texts.get(text, 0.0) + probability * rows[last][size]
+            grown += [(text + symbol, k, probability * rows[last][k]) for k, symbol in enumerate(symbols)]
+        frontier = grown
+    return texts
+
+
+def next_byte_truth(strings: Mapping[bytes, float]) -> Callable[[bytes], np.ndarray]:
+    """The exact next-byte distribution (257 outcomes, EOS last) of a finite distribution over byte strings.
+
+    Returns:
+        ``truth(prefix)``; all zeros for a prefix of probability 0.
+    """
+    mass: dict[bytes, float] = defaultdict(float)
+    for text, probability in strings.items():
+        for k in range(len(text) + 1):
+            mass[text[:k]] += probability
+
+    def truth(prefix: bytes) -> np.ndarray:
+        out = np.zeros(257)
+        total = mass.get(prefix, 0.0)
+        if total <= 0.0:
+            return out
+        for b in range(256):
+            out[b] = mass.get(prefix + bytes([b]), 0.0)
+        out[256] = strings.get(prefix, 0.0)
+        return out / total
+
+    return truth
+
+
 class HFCausalLM:
     """A transformers causal LM with a longest-common-prefix KV cache.
 

@@ -27,8 +27,9 @@ def load_byte_lm(
 ) -> ByteLM:
     """A byte-level LM for the causal LM and tokenizer stored at ``path``.
 
-    The tokenizer is read into a lexkit `Tokenizer` (``tokenizer.json`` in the folder; for a GGUF file, the
-    tokenizer transformers rebuilds from it), so token ids match the model's.
+    The tokenizer is read into a lexkit `Tokenizer` (``tokenizer.json`` in the folder, else a SentencePiece
+    ``tokenizer.model``; for a GGUF file, the tokenizer transformers rebuilds from it), so token ids match the
+    model's.
 
     Args:
         path: a transformers model folder (``config.json``, weights, ``tokenizer.json``), or the folder holding
@@ -39,7 +40,7 @@ def load_byte_lm(
         mask_invalid, mask_floor: see `ByteLM`.
 
     Raises:
-        FormatError: the folder has no ``tokenizer.json`` and no GGUF file was named.
+        FormatError: the folder has neither ``tokenizer.json`` nor ``tokenizer.model`` and no GGUF file was named.
         MissingDependencyError: torch or transformers (or gguf) is missing.
     """
     from lexkit.formats.hf import from_hf
@@ -54,12 +55,18 @@ def load_byte_lm(
         vocabulary = from_hf(json.loads(hf_tokenizer.backend_tokenizer.to_str()))
         model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
     else:
-        if not (folder / "tokenizer.json").exists():
+        if (folder / "tokenizer.json").exists():
+            vocabulary = from_hf(folder / "tokenizer.json")
+        elif (folder / "tokenizer.model").exists():
+            from lexkit.formats.sentencepiece import from_sentencepiece
+
+            vocabulary = from_sentencepiece(folder / "tokenizer.model")
+        else:
             raise FormatError(
-                f"{folder} has no tokenizer.json, which byte-level sampling reads to know each token's bytes; "
-                "pass a transformers model folder saved with its fast tokenizer, or gguf_file=NAME for a GGUF file"
+                f"{folder} has no tokenizer.json or tokenizer.model, which byte-level sampling reads to know each "
+                "token's bytes; pass a transformers model folder saved with its tokenizer, or gguf_file=NAME for "
+                "a GGUF file"
             )
-        vocabulary = from_hf(folder / "tokenizer.json")
         model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     lm = HFCausalLM(model, device=device, bos_id=bos_id)
     adapter = TokenizerAdapter.from_tokenizer(Tokenizer(vocabulary), size=lm.vocab_size)

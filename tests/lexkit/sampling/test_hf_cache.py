@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from lexkit import LexkitError
 from lexkit.sampling import ByteLM, HFCausalLM, TokenizerAdapter
 from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
 
@@ -57,26 +58,87 @@ def test_prefix_logprobs_match_teacher_forcing(tiny_llama):
     np.testing.assert_allclose(rows[1], expected[2].numpy(), atol=1e-5)
 
 
-def test_cli_sample_on_a_saved_tiny_model(tmp_path):
-    """`lexkit sample` end to end: a tiny random Llama saved with GPT-2's tokenizer.json."""
-    import shutil
-
+def _save_tiny_llama(folder, vocab_size: int, bos: int, eos: int) -> None:
     import torch
     import transformers
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32,
+                                      num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                      bos_token_id=bos, eos_token_id=eos)
+    transformers.LlamaForCausalLM(config).save_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def gpt2_tiny_dir(tmp_path_factory):
+    """A tiny random Llama saved with GPT-2's tokenizer.json."""
+    import shutil
+
     from _resources import gpt2_tokenizer_json
+
+    folder = tmp_path_factory.mktemp("gpt2-tiny")
+    _save_tiny_llama(folder, 50257, 50256, 50256)
+    shutil.copy(gpt2_tokenizer_json(), folder / "tokenizer.json")
+    return folder
+
+
+def test_cli_sample_on_a_saved_tiny_model(gpt2_tiny_dir):
+    """`lexkit sample` end to end: a tiny random Llama saved with GPT-2's tokenizer.json."""
     from click.testing import CliRunner
 
     from lexkit.cli.sample import sample
 
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(vocab_size=50257, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                      num_attention_heads=2, num_key_value_heads=1, bos_token_id=50256,
-                                      eos_token_id=50256)
-    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path)
-    shutil.copy(gpt2_tokenizer_json(), tmp_path / "tokenizer.json")
-    result = CliRunner().invoke(sample, ["--model", str(tmp_path), "--prompt", "def hello_wor", "--max-bytes", "4",
-                                         "--temperature", "0", "--mask-floor", "1e-3", "--device", "cpu", "--json"])
+    result = CliRunner().invoke(sample, ["--model", str(gpt2_tiny_dir), "--prompt", "def hello_wor", "--max-bytes",
+                                         "4", "--temperature", "0", "--mask-floor", "1e-3", "--device", "cpu",
+                                         "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["prompt"] == "def hello_wor" and payload["bytes"] <= 4
     assert payload["model_calls"] >= 1
+
+
+def test_cli_sample_ensemble_across_tokenizers(gpt2_tiny_dir, tmp_path):
+    """`lexkit sample --ensemble`: a GPT-2-tokenized and a Mistral-SentencePiece-tokenized tiny random Llama
+    generate together (the SentencePiece folder holds only tokenizer.model); a wrong --weights count fails."""
+    import shutil
+
+    from _resources import mistral_sp_model
+    from click.testing import CliRunner
+
+    from lexkit.cli.main import main
+
+    _save_tiny_llama(tmp_path, 32000, 1, 2)
+    shutil.copy(mistral_sp_model(), tmp_path / "tokenizer.model")
+    common = ["sample", "--model", str(gpt2_tiny_dir), "--ensemble", str(tmp_path), "--prompt", "Hello wor",
+              "--max-bytes", "3", "--temperature", "0", "--mask-floor", "1e-3", "--device", "cpu"]
+    result = CliRunner().invoke(main, [*common, "--ensemble-mode", "mixture", "--weights", "0.3,0.7", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["models"] == 2 and payload["bytes"] <= 3 and payload["model_calls"] >= 2
+    result = CliRunner().invoke(main, [*common, "--weights", "1,2,3"])
+    assert result.exit_code == 1
+    assert "--weights has 3 values but there are 2 models" in result.stderr
+
+
+def test_fim_context_is_conditioned_on(tiny_llama):
+    """`ContextLM` scores prefixes relative to the fixed context; `fim_generate` greedily follows that model."""
+    from lexkit.sampling.fim import ContextLM, fim_generate
+
+    lm = HFCausalLM(tiny_llama, device="cpu", use_cache=False)
+    context = [0, 4, 1, 7]
+    conditioned = ContextLM(lm, context)
+    prefix_lp, rows = conditioned.next_token_logprobs([[2, 3]])
+    full_lp, full_rows = lm.next_token_logprobs([[*context, 2, 3]])
+    base_lp, _ = lm.next_token_logprobs([context])
+    assert prefix_lp[0] == pytest.approx(full_lp[0] - base_lp[0])
+    np.testing.assert_allclose(rows, full_rows)
+
+    adapter = TokenizerAdapter(TOY_TOKENS, toy_bpe)
+    byte_lm = ByteLM(HFCausalLM(tiny_llama, device="cpu"), adapter)
+    sentinels = (2, 3, 5)  # toy token ids standing in for <fim_prefix>, <fim_suffix>, <fim_middle>
+    middle = fim_generate(byte_lm, b"ab", b"ba", sentinels=sentinels, max_bytes=5, temperature=0)
+    psm = ByteLM(ContextLM(HFCausalLM(tiny_llama, device="cpu"), [2, *toy_bpe(b"ab"), 3, *toy_bpe(b"ba"), 5]),
+                 adapter)
+    assert middle == psm.generate(b"", 5, temperature=0)
+    with pytest.raises(LexkitError, match="fmt="):
+        fim_generate(byte_lm, b"a", b"b", sentinels=sentinels, max_bytes=1, fmt="mps")
