@@ -1,14 +1,13 @@
 """The shared merge engine: exact parity with HF ``BpeTrainer``, hand-computed goldens, limits and errors.
 
 The HF comparisons count pre-tokens with HF's own ``pre_tokenize_str`` on the same items HF trains on, so
-only the alphabet numbering and the merge loop are compared. Corpora are files every machine has: the
-standard library's top-level modules (code), ``pydoc_data.topics`` (English prose) and, where present,
-``/usr/share/common-licenses`` (legal prose) and the text files under ``/usr/share/doc`` (changelogs).
+only the alphabet numbering and the merge loop are compared. Corpora: the standard library's top-level
+modules (code) and ``pydoc_data.topics`` (English prose), which every CPython has, and the ScanCode licence
+texts (``legal`` fixture) and the English mix (``corpus`` fixture), which ``make fixtures`` fetches.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import operator
 import sysconfig
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _resources import corpus_path, legal_licence_texts
 from hypothesis import given
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -27,8 +27,6 @@ from lexkit.vocab._hf_compat import hf_alphabet, stored_merges, train_bpe_like_h
 from lexkit.vocab._merge_engine import learn_merges
 
 BYTE_ALPHABET = pre_tokenizers.ByteLevel.alphabet()
-LICENSES = Path("/usr/share/common-licenses")
-DOCS = Path("/usr/share/doc")
 
 
 # --- corpora -------------------------------------------------------------------------------------------
@@ -45,13 +43,9 @@ def corpus(name: str, size: int) -> tuple[str, ...]:
 
         texts = (topics[key] for key in sorted(topics))
     elif name == "licenses":
-        if not LICENSES.is_dir():
-            pytest.skip(f"{LICENSES} is not on this machine (Debian's base-files package installs it)")
-        texts = (path.read_text(encoding="utf-8") for path in sorted(LICENSES.iterdir()) if path.is_file())
+        texts = (text for _, text in legal_licence_texts())
     else:
-        if not DOCS.is_dir():
-            pytest.skip(f"{DOCS} is not on this machine")
-        texts = _package_docs()
+        texts = iter(corpus_path("corpus_10M.txt").read_text(encoding="utf-8").split("\n\n"))
     items: list[str] = []
     total = 0
     for text in texts:
@@ -60,20 +54,6 @@ def corpus(name: str, size: int) -> tuple[str, ...]:
         if total >= size:
             break
     return tuple(items)
-
-
-def _package_docs() -> Iterable[str]:
-    """The UTF-8 text files (plain or gzip) under /usr/share/doc: changelogs, READMEs, copyright notices."""
-    for path in sorted(DOCS.rglob("*")):
-        if path.is_symlink() or not path.is_file():
-            continue
-        try:
-            data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-            text = data.decode("utf-8")
-        except (OSError, EOFError, UnicodeDecodeError):
-            continue
-        if "\0" not in text:
-            yield text
 
 
 @cache
@@ -179,7 +159,7 @@ def test_matches_hf_byte_level(name: str, vocab_size: int, min_frequency: int) -
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["code", "prose", "docs"])
+@pytest.mark.parametrize("name", ["code", "prose", "english"])
 @pytest.mark.parametrize("min_frequency", [0, 5])
 def test_matches_hf_byte_level_20k(name: str, min_frequency: int) -> None:
     """20,000 tokens; the prose corpus (~0.5 MB) runs out of pairs first, which HF's stop must match too."""
