@@ -1,9 +1,9 @@
 """Tokenizer transplantation on a real model: SmolLM2-135M -> GPT-2 and -> a lexkit-trained 32k BPE.
 
-For each target tokenizer and method (omp, omp with the FAISS pre-filter, heuristic, mean, subword-mean, random)
+For each target tokenizer and method (omp, omp with the nearest-anchor pre-filter, heuristic, mean, subword-mean, random)
 this transplants SmolLM2-135M-Instruct (GGUF fixture, de-quantized to float32), times it, and scores bits per
 byte on held-out English text against the original model (paired bootstrap 95 % intervals over documents). It
-also measures what the FAISS nearest-anchor pre-filter costs against exact OMP in a leave-one-out anchor test
+also measures what the nearest-anchor pre-filter costs against exact OMP in a leave-one-out anchor test
 (transfer.md 8.2): hide 5 % of the anchors, rebuild their rows from the rest, compare with the true rows.
 
 Donor for OMP: neither target has a model with weights (no GPT-2 weights are installable, resources.md section 8;

@@ -388,7 +388,7 @@ def _plan_omp(target: TokenizerSide, plan: Plan, donor: torch.Tensor, config: Tr
         plan.notes.append(f"k capped from {config.k} to the donor dimension {donor_dim}")
     prefilter = None if config.prefilter is None else min(config.prefilter, len(anchor_targets))
     if prefilter is not None:
-        plan.notes.append(f"experimental FAISS pre-filter: OMP inside each token's {prefilter} nearest anchors")
+        plan.notes.append(f"experimental pre-filter: OMP inside each token's {prefilter} nearest anchors by absolute cosine")
     if not new:
         return
     donor = donor.detach().to(device=device, dtype=torch.float32)

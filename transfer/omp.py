@@ -7,8 +7,8 @@ cross spaces, so the donor and source dimensions may differ.
 
 The kernel works on torch tensors on any device, in float32, with an incremental QR factorisation of the chosen
 atoms (Gram-Schmidt, re-orthogonalised every ``reorth_interval`` steps); coefficients are exact least squares on
-the selected support. An optional FAISS pre-filter restricts each target's dictionary to its M nearest anchors
-by cosine, which makes CPU runs over real vocabularies affordable; it is an approximation (flagged in reports).
+the selected support. An optional pre-filter restricts each target's dictionary to its M nearest anchors
+by absolute cosine, which makes CPU runs over real vocabularies affordable; it is an approximation (flagged in reports).
 """
 
 from __future__ import annotations
@@ -129,30 +129,32 @@ def batched_omp(
     return indices, coefficients
 
 
-def nearest_candidates(targets: np.ndarray, dictionary: np.ndarray, m: int) -> np.ndarray:
-    """The ``m`` atoms with the largest absolute cosine similarity to each target (exact FAISS search).
+def nearest_candidates(targets: torch.Tensor, dictionary: torch.Tensor, m: int, *,
+                       block: int = 1024) -> torch.Tensor:
+    """The ``m`` atoms with the largest absolute cosine similarity to each target (exact search).
 
     OMP selects by absolute correlation, so an atom pointing the opposite way is as useful as one pointing the
-    same way; the index holds every atom and its negation and the search keeps the best of each pair.
+    same way. The search is a blocked matrix product plus top-k on the targets' device: on this project's 2-core
+    CPU it ran about 5x faster than a FAISS flat index searched for ~1,000 neighbours (the top-k heap
+    dominates there), and it runs on the GPU unchanged.
 
     Args:
-        targets: ``(B, D)`` float32.
-        dictionary: ``(N, D)`` float32.
+        targets: ``(B, D)``.
+        dictionary: ``(N, D)``, same device.
         m: candidates per target, at most N.
+        block: targets per matrix product (bounds the ``block x N`` score matrix).
 
     Returns:
         ``(B, m)`` int64 indices into ``dictionary``, most similar first.
     """
-    import faiss
+    import torch
 
-    atoms = np.ascontiguousarray(dictionary, dtype=np.float32)
-    atoms = atoms / np.maximum(np.linalg.norm(atoms, axis=1, keepdims=True), EPS)
-    queries = np.ascontiguousarray(targets, dtype=np.float32)
-    queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), EPS)
-    index = faiss.IndexFlatIP(atoms.shape[1])
-    index.add(np.concatenate([atoms, -atoms]))
-    _, found = index.search(queries, m)
-    out: np.ndarray = (found % len(atoms)).astype(np.int64)
+    atoms = torch.nn.functional.normalize(dictionary.float(), dim=1, eps=EPS)
+    queries = torch.nn.functional.normalize(targets.float(), dim=1, eps=EPS)
+    out = torch.empty(len(queries), m, dtype=torch.long, device=queries.device)
+    for start in range(0, len(queries), block):
+        scores = (queries[start:start + block] @ atoms.T).abs_()
+        out[start:start + block] = scores.topk(m, dim=1).indices
     return out
 
 
@@ -165,7 +167,7 @@ def omp_coefficients(
     prefilter: int | None = None,
     normalize_atoms: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run `batched_omp` over all targets in batches, optionally inside a FAISS nearest-anchor pre-filter.
+    """Run `batched_omp` over all targets in batches, optionally inside a nearest-anchor pre-filter.
 
     Args:
         targets: donor rows of the tokens to approximate, ``(T, D)``, on the device to compute on.
@@ -173,21 +175,20 @@ def omp_coefficients(
         k: atoms per target.
         batch_size: targets per OMP batch; the pre-filtered path lowers it so that a gathered ``(B, M, D)``
             dictionary stays under about 256 MB.
-        prefilter: ``M``, the candidate anchors per target; None runs exact OMP over all anchors.
+        prefilter: ``M``, the candidate anchors per target (nearest by absolute cosine); None runs exact OMP
+            over all anchors.
         normalize_atoms: see `batched_omp`.
 
     Returns:
         ``(indices, coefficients)`` as numpy arrays of shape ``(T, k)`` (int64 and float32).
     """
-    import torch
 
     total = targets.shape[0]
     indices = np.empty((total, k), dtype=np.int64)
     coefficients = np.empty((total, k), dtype=np.float32)
     candidates = None
     if prefilter is not None:
-        found = nearest_candidates(targets.float().cpu().numpy(), dictionary.float().cpu().numpy(), prefilter)
-        candidates = torch.from_numpy(found).to(targets.device)
+        candidates = nearest_candidates(targets, dictionary, prefilter)
         batch_size = max(1, min(batch_size, _MAX_GATHER // (prefilter * dictionary.shape[1])))
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)

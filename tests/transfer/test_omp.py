@@ -94,8 +94,10 @@ def test_candidate_path_matches_exact_when_candidates_hold_the_support():
 
 def test_prefilter_finds_one_sparse_targets_and_batches_consistently():
     atoms, support, coefficients, targets = sparse_problem(batch=40, k=1)
-    nearest = nearest_candidates(targets.numpy(), atoms.numpy(), 5)
-    assert (nearest[:, 0] == support[:, 0].numpy()).all()  # a scaled atom is its own nearest by cosine
+    nearest = nearest_candidates(targets, atoms, 5, block=7)
+    assert (nearest[:, 0] == support[:, 0]).all()  # a scaled atom is its own nearest by cosine
+    flipped = nearest_candidates(-targets, atoms, 5)
+    assert torch.equal(flipped, nearest)  # absolute cosine: a negated target has the same candidates
     indices, found = omp_coefficients(targets, atoms, 1, prefilter=16, batch_size=7)
     assert (indices[:, 0] == support[:, 0].numpy()).all()
     np.testing.assert_allclose(found[:, 0], coefficients[:, 0].numpy(), atol=1e-4)
