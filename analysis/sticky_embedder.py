@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from lexkit.device import resolve_device
 from lexkit.errors import LexkitError, require
 
 if TYPE_CHECKING:
@@ -49,35 +50,6 @@ class EmbedderSettings:
     pooling: Pooling
     normalize: bool
     max_length: int
-
-
-def resolve_device(device: str) -> str:
-    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``; check an explicit ``"cuda"``.
-
-    Args:
-        device: ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"``.
-
-    Returns:
-        The torch device string to use.
-
-    Raises:
-        LexkitError: an unknown device name, or ``"cuda"`` when torch sees no GPU.
-    """
-    torch = require("torch")
-    has_cuda = bool(torch.cuda.is_available())  # type: ignore[attr-defined]
-    if device == "auto":
-        return "cuda" if has_cuda else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device.startswith("cuda"):
-        if not has_cuda:
-            raise LexkitError(
-                f"device {device!r} was requested but torch sees no CUDA GPU on this machine; "
-                "pass device='cpu' (CLI: --device cpu) or device='auto' to fall back to the CPU"
-            )
-        return device
-    raise LexkitError(f"unknown device {device!r}: sentence embeddings run on a torch device; "
-                      "pass one of 'cpu', 'cuda' or 'auto'")
 
 
 def check_model_folder(folder: str | Path) -> Path:

@@ -123,7 +123,7 @@ def main() -> None:
         print(json.dumps(worker(args.cache, dataset, int(size), int(merges), float(alpha))))
         return
 
-    from lexkit.image_grids import resolve_device
+    from lexkit.device import resolve_device
 
     build_data(args.cache, resolve_device(args.device))
     results = []

@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lexkit.errors import CorpusError, FormatError, LexkitError, require
+from lexkit.device import resolve_device
+from lexkit.errors import CorpusError, FormatError, require
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ __all__ = [
     "digit_images",
     "fit_patch_codebook",
     "lfw_faces",
-    "resolve_device",
     "tuimg_grids",
 ]
 
@@ -51,20 +51,6 @@ BUNDLED_PHOTOS: dict[str, tuple[str, str]] = {
     "flower": ("sklearn", "flower.jpg"),
     "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
 }
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other names are returned unchanged.
-
-    Raises:
-        LexkitError: ``"cuda"`` was asked for but torch sees no GPU.
-    """
-    torch: Any = require("torch")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise LexkitError(f"device {device!r} was asked for but torch sees no GPU; pass device='cpu' or 'auto'")
-    return device
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:

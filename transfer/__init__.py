@@ -9,7 +9,7 @@ torch, transformers and faiss are imported inside the functions that use them, s
 stays light.
 """
 
-from lexkit.transfer._device import resolve_device as resolve_device
+from lexkit.device import resolve_device as resolve_device
 from lexkit.transfer.anchors import AnchorMatch as AnchorMatch
 from lexkit.transfer.anchors import canonical_key as canonical_key
 from lexkit.transfer.anchors import match_anchors as match_anchors

@@ -20,8 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
-from lexkit.transfer._device import resolve_device
 
 logger = logging.getLogger(__name__)
 

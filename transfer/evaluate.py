@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
-from lexkit.transfer._device import resolve_device
 from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
 from lexkit.transfer._sides import TokenizerLike, TokenizerSide
 from lexkit.transfer.methods import check_rows

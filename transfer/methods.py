@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
-from lexkit.transfer._device import resolve_device
 from lexkit.transfer._sides import TokenizerLike, TokenizerSide
 from lexkit.transfer.anchors import TEXT_KINDS, AnchorMatch, match_anchors
 from lexkit.vocabulary import TokenKind

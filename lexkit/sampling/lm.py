@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from lexkit.device import resolve_device
 from lexkit.errors import LexkitError, require
 
 logger = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ class HFCausalLM:
     ) -> None:
         torch: Any = require("torch")
         transformers: Any = require("transformers")
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             model = transformers.AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
         self.model = model.to(self.device).eval()
@@ -284,14 +285,3 @@ def _first_id(value: int | Iterable[int] | None) -> int | None:
     return next(iter(value), None)
 
 
-def _resolve_device(device: str) -> Any:
-    """The ``torch.device`` for "cpu", "cuda" (or "cuda:N") or "auto"."""
-    torch: Any = require("torch")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise LexkitError(
-            f"device {device!r} is not recognised: lexkit runs models on 'cpu' or 'cuda'; pass device='cpu', "
-            "'cuda' or 'auto'"
-        )
-    return torch.device(device)

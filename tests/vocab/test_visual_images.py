@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lexkit import CorpusError, FormatError, LexkitError
+from lexkit import CorpusError, FormatError
 from lexkit.grids import VisualEncoder
 from lexkit.image_grids import (
     PatchCodebook,
@@ -13,7 +13,6 @@ from lexkit.image_grids import (
     crop_images,
     fit_patch_codebook,
     lfw_faces,
-    resolve_device,
     tuimg_grids,
 )
 from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
@@ -59,15 +58,6 @@ def test_codebook_errors():
         fit_patch_codebook([np.zeros((8, 8), dtype=np.float32)], patch=4, size=1, device="cpu")
     with pytest.raises(FormatError, match="not a lexkit patch codebook"):
         PatchCodebook.load("/nonexistent/codebook.npz")
-
-
-def test_device_resolution():
-    import torch
-
-    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(LexkitError, match="no GPU"):
-            resolve_device("cuda")
 
 
 @pytest.mark.gpu

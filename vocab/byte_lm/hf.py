@@ -55,7 +55,7 @@ class HFByteLM:
 
     def __init__(self, model: Any, byte_ids: Sequence[int] | np.ndarray, *, bos_id: int, context: int | None = None,
                  device: str = "cpu") -> None:
-        from lexkit.image_grids import resolve_device
+        from lexkit.device import resolve_device
 
         ids = np.asarray(byte_ids, dtype=np.int64)
         if ids.shape != (256,) or len(set(ids.tolist())) != 256:

@@ -178,7 +178,7 @@ class TransformerByteLM:
 
     def __init__(self, model: torch.nn.Module, config: TransformerByteLMConfig, *, device: str = "cpu",
                  history: dict[str, Any] | None = None) -> None:
-        from lexkit.image_grids import resolve_device
+        from lexkit.device import resolve_device
 
         self.config = config
         self.device = resolve_device(device)
@@ -203,7 +203,7 @@ class TransformerByteLM:
             ByteLMError: ``texts`` holds no byte.
         """
         torch: Any = require("torch")
-        from lexkit.image_grids import resolve_device
+        from lexkit.device import resolve_device
 
         config = config or TransformerByteLMConfig()
         usable = [t for t in texts if t]
