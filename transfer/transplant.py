@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lexkit._version import __version__
+from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
-from lexkit.transfer._device import resolve_device
 from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
 from lexkit.transfer._sides import TokenizerLike, TokenizerSide
 from lexkit.transfer.anchors import TEXT_KINDS, match_anchors
@@ -198,6 +198,11 @@ def transplant(
             "or choose method='heuristic'"
         )
     compute_device = resolve_device(device)
+    if chosen == Method.HYPERNETWORK:
+        from lexkit.transfer.hypernetwork.network import Hypernetwork
+
+        if not isinstance(hypernetwork, Hypernetwork):  # a bad folder fails before the model is loaded
+            hypernetwork = Hypernetwork.load(hypernetwork, device=compute_device)
     loaded, model_path = load_causal_lm(model, what="model")
     source = _source_side(loaded, model_path, source_tokenizer)
     target = TokenizerSide.from_any(target_tokenizer, what="target tokenizer")
