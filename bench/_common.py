@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,3 +31,22 @@ def load_text(path: Path | None, megabytes: float) -> list[str]:
             if total >= limit:
                 break
     return lines
+
+
+def log_progress() -> None:
+    """INFO logs with timestamps on stderr, without the chatter of HTTP and transformers loggers."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("httpx", "transformers", "lexkit.vocabulary"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def load_gguf(path: Path) -> tuple[Any, Any]:
+    """A GGUF causal LM de-quantized to float32 in eval mode, and its tokenizer (resources.md recipe R1)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    return model.eval(), tokenizer

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fixtures_dir  # noqa: E402
+from _common import ROOT, fixtures_dir, load_gguf, log_progress  # noqa: E402
 
 TRAIN_BYTES = 9_000_000
 HELD_OUT_BYTES = 1_000_000
@@ -132,12 +132,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "transfer_bench")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("httpx", "transformers", "lexkit.vocabulary"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    log_progress()
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from lexkit.transfer import TransformersEmbedder, compare_bpb, evaluate, transplant
     from lexkit.transfer._sides import TokenizerSide
@@ -149,8 +146,7 @@ def main() -> None:
     targets = {"gpt2": fixtures / "gpt2" / "tokenizer.json"}
     if "bpe32k" in args.targets:
         targets["bpe32k"] = bpe32k(corpus, args.cache, args.bpe_vocab)
-    source_tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32).eval()
+    model, source_tokenizer = load_gguf(gguf)
     embedder = TransformersEmbedder(fixtures / "minilm", device="cpu")
 
     start = time.perf_counter()

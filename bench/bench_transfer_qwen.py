@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fixtures_dir  # noqa: E402
+from _common import fixtures_dir, load_gguf, log_progress  # noqa: E402
 from bench_transfer import held_out_documents  # noqa: E402
 
 METHODS = ("mean", "zero", "heuristic", "omp-prefilter", "omp", "subword-mean", "random")
@@ -110,12 +110,9 @@ def main() -> None:
                         help="also score the donor on the slices (a 0.5B model: about 4x a SmolLM2 pass)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("httpx", "transformers", "lexkit.vocabulary"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    log_progress()
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from lexkit.transfer import TransformersEmbedder, compare_bpb, evaluate, transplant
 
@@ -129,10 +126,8 @@ def main() -> None:
     small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     qwen = fixtures / "qwen_coder" / "q.gguf"
     start = time.perf_counter()
-    source_tokenizer = AutoTokenizer.from_pretrained(str(small.parent), gguf_file=small.name)
-    model = AutoModelForCausalLM.from_pretrained(str(small.parent), gguf_file=small.name, dtype=torch.float32).eval()
-    target_tokenizer = AutoTokenizer.from_pretrained(str(qwen.parent), gguf_file=qwen.name)
-    donor = AutoModelForCausalLM.from_pretrained(str(qwen.parent), gguf_file=qwen.name, dtype=torch.float32).eval()
+    model, source_tokenizer = load_gguf(small)
+    donor, target_tokenizer = load_gguf(qwen)
     logger.info("loaded SmolLM2 and the Qwen2.5-Coder donor in %.0fs", time.perf_counter() - start)
     embedder = TransformersEmbedder(fixtures / "minilm", device="cpu")
 

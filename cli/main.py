@@ -18,9 +18,12 @@ import click
 
 from lexkit import LexkitError, Tokenizer
 from lexkit._version import __version__
+from lexkit.cli.bytespan import bytespan_config_options, bytespan_options, pop_bytespan_options
+from lexkit.cli.kl3m import recipe_config_options, recipe_options
+from lexkit.cli.morph import morph_options, pop_morph_options
 
 F = TypeVar("F", bound=Callable[..., Any])
-ALGORITHMS = ("bpe", "scaffold-bpe", "lbpe", "visual-bpe")
+ALGORITHMS = ("bpe", "scaffold-bpe", "lbpe", "visual-bpe", "domain", "char", "bytespan", "morph")
 PRE_TOKENIZERS = ("gpt2", "cl100k", "o200k", "whitespace", "metaspace", "none")
 NORMALIZERS = ("none", "nfkc", "lowercase", "nfkc-lowercase")
 
@@ -68,7 +71,8 @@ def json_option(func: F) -> F:
 @click.option("--codes", type=click.Path(path_type=Path), default=None,
               help="visual-bpe: an .npy of N x H x W codebook ids (instead of INPUTS).")
 @click.option("-a", "--algorithm", type=click.Choice(ALGORITHMS), default="bpe",
-              help="Training algorithm: plain BPE, Scaffold-BPE (arXiv 2404.17808) or LBPE (arXiv 2411.05504).")
+              help="Training algorithm: plain BPE, Scaffold-BPE (arXiv 2404.17808), LBPE (arXiv 2411.05504), "
+                   "KL3M domain or character-level recipes.")
 @click.option("-n", "--vocab-size", type=click.IntRange(min=1), required=True,
               help="Target vocabulary size (embedding rows; Scaffold-BPE's scaffold tokens come on top).")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -86,19 +90,31 @@ def json_option(func: F) -> F:
 @click.option("--utf8-errors", type=click.Choice(("error", "replace", "skip")), default="error",
               help="What to do with invalid UTF-8 in the corpus.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Counting processes (default: all cores).")
+@click.option("--engine", type=click.Choice(("local", "dask")), default="local",
+              help="Where pre-tokens are counted: a local process pool, or a Dask cluster (same counts).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="dask: scheduler address tcp://HOST:PORT (default: start a local cluster of --workers).")
+@click.option("--reduce-min-count", type=click.IntRange(min=1), default=1,
+              help="dask: prune rarer pre-tokens while reducing counts (saves memory; approximate above 1).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@recipe_options
+@bytespan_options
+@morph_options
 @json_option
 def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_size: int, output: Path, min_frequency: int,
           special_tokens: tuple[str, ...], pre_tokenizer: str, normalizer: str, max_token_length: int | None,
           no_reactivation: bool, lbpe_inference: str, text_column: str,
           utf8_errors: Literal["error", "replace", "skip"], workers: int | None,
-          no_progress: bool, as_json: bool) -> None:
+          engine: Literal["local", "dask"], scheduler: str | None, reduce_min_count: int,
+          no_progress: bool, as_json: bool, **recipe: Any) -> None:
     """Train a vocabulary on INPUTS (files, globs, folders, or HF datasets as `hf:NAME_OR_PATH`)."""
     if algorithm == "visual-bpe" or codes is not None:
         _train_visual(algorithm, codes, output, vocab_size, min_frequency, no_progress, as_json)
         return
     if not inputs:
         raise LexkitError("no INPUTS given: pass corpus files, folders, globs or hf:DATASET after the options")
+    if engine == "local" and (scheduler is not None or reduce_min_count != 1):
+        raise LexkitError("--scheduler and --reduce-min-count go with --engine dask; add --engine dask")
     from lexkit.corpus import Corpus
     from lexkit.vocab import TRAINERS
     from lexkit.vocab import train as train_vocabulary
@@ -111,11 +127,17 @@ def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_siz
         options["reactivate"] = not no_reactivation
     elif algorithm == "lbpe":
         options["inference"] = lbpe_inference
+    bytespan_fields = pop_bytespan_options(algorithm, recipe, output)
+    options = pop_morph_options(algorithm, recipe, options)
+    if algorithm == "bytespan":
+        options = bytespan_config_options(options, bytespan_fields)
+    options = recipe_config_options(algorithm, options, recipe)
     config = TRAINERS[algorithm][0](**options)
     start = time.perf_counter()
     vocabulary = train_vocabulary(
         Corpus(*inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
-        workers=workers, progress=not no_progress,
+        workers=workers, progress=not no_progress, engine=engine, scheduler=scheduler,
+        reduce_min_count=reduce_min_count,
     )
     tokenizer = Tokenizer(vocabulary)
     tokenizer.save(output)
@@ -255,12 +277,14 @@ def demo(output: Path, vocab_size: int, as_json: bool) -> None:
 def _register() -> None:
     """Attach the commands that live in their own modules."""
     from lexkit.cli.analyze import analyze
+    from lexkit.cli.hypernet import hypernet
+    from lexkit.cli.morph import morph
     from lexkit.cli.sample import sample
     from lexkit.cli.sticky import sticky
     from lexkit.cli.transfer import evaluate, transplant
     from lexkit.cli.visual import visual_analyze
 
-    for command in (analyze, evaluate, sample, sticky, transplant, visual_analyze):
+    for command in (analyze, evaluate, hypernet, morph, sample, sticky, transplant, visual_analyze):
         main.add_command(command)
 
 

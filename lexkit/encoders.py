@@ -51,6 +51,12 @@ class Encoder:
                 f"encoder {self.name!r} works on {'/'.join(sorted(self.models))} vocabularies, not "
                 f"{vocabulary.model!r}; pick one of: {', '.join(encoders_for(vocabulary))}"
             )
+        only = vocabulary.metadata.get("only_encoders")  # vocabularies whose ids mean nothing to other encoders
+        if isinstance(only, list) and self.name not in only:
+            raise LexkitError(
+                f"encoder {self.name!r} cannot run this vocabulary (trained for {', '.join(map(str, only))}); "
+                f"use Tokenizer(vocabulary, encoder={only[0]!r})"
+            )
         self.vocabulary = vocabulary
 
     def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
@@ -417,7 +423,9 @@ ENCODERS: dict[str, type[Encoder]] = {
     for cls in (BPEEncoder, ScaffoldEncoder, LongFirstEncoder, LongestTokenEncoder, LongestPrefixEncoder, UnigramEncoder)
 }
 # Encoders living in modules that import this one; resolved on first use (module, class name).
-DEFERRED_ENCODERS: dict[str, tuple[str, str]] = {"visual": ("lexkit.grids", "VisualEncoder")}
+DEFERRED_ENCODERS: dict[str, tuple[str, str]] = {
+    "visual": ("lexkit.grids", "VisualEncoder"), "morph": ("lexkit.morph", "MorphEncoder"),
+}
 DEFAULT_ENCODER = {"bpe": "bpe", "wordpiece": "longest-prefix", "unigram": "unigram"}
 
 
@@ -438,6 +446,9 @@ def encoders_for(vocabulary: Vocabulary) -> list[str]:
     applicable = []
     for name in (*ENCODERS, *DEFERRED_ENCODERS):
         cls = _resolve(name)
+        only = vocabulary.metadata.get("only_encoders")
+        if isinstance(only, list) and name not in only:
+            continue
         if cls is not None and vocabulary.model in cls.models and vocabulary.alphabet.kind in cls.alphabets:
             applicable.append(name)
     return applicable

@@ -38,6 +38,14 @@ class EncodingError(LexkitError, ValueError):
     """Text cannot be encoded as asked (e.g. it contains a special token's text that is not allowed)."""
 
 
+class ByteLMError(LexkitError, ValueError):
+    """A byte-level LM returned unusable signals (wrong shape, NaN, out of range) or could not be loaded."""
+
+
+class ClusterError(LexkitError, ConnectionError):
+    """A Dask scheduler for distributed counting could not be reached, did not answer as one, or has no workers."""
+
+
 class MissingDependencyError(LexkitError, ImportError):
     """An optional dependency is not installed; the message names the pip command that installs it."""
 

