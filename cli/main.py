@@ -89,6 +89,7 @@ def json_option(func: F) -> F:
 @click.option("--text-column", default="text", help="Column to read from HF datasets.")
 @click.option("--utf8-errors", type=click.Choice(("error", "replace", "skip")), default="error",
               help="What to do with invalid UTF-8 in the corpus.")
+@click.option("--skip-binary", is_flag=True, help="Leave out files that look binary instead of stopping.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Counting processes (default: all cores).")
 @click.option("--engine", type=click.Choice(("local", "dask")), default="local",
               help="Where pre-tokens are counted: a local process pool, or a Dask cluster (same counts).")
@@ -104,7 +105,7 @@ def json_option(func: F) -> F:
 def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_size: int, output: Path, min_frequency: int,
           special_tokens: tuple[str, ...], pre_tokenizer: str, normalizer: str, max_token_length: int | None,
           no_reactivation: bool, lbpe_inference: str, text_column: str,
-          utf8_errors: Literal["error", "replace", "skip"], workers: int | None,
+          utf8_errors: Literal["error", "replace", "skip"], skip_binary: bool, workers: int | None,
           engine: Literal["local", "dask"], scheduler: str | None, reduce_min_count: int,
           no_progress: bool, as_json: bool, **recipe: Any) -> None:
     """Train a vocabulary on INPUTS (files, globs, folders, or HF datasets as `hf:NAME_OR_PATH`)."""
@@ -136,6 +137,7 @@ def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_siz
     start = time.perf_counter()
     vocabulary = train_vocabulary(
         Corpus(*inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
+        binary="skip" if skip_binary else "error",
         workers=workers, progress=not no_progress, engine=engine, scheduler=scheduler,
         reduce_min_count=reduce_min_count,
     )

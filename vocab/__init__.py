@@ -62,6 +62,7 @@ def train(
     algorithm: str | None = None,
     text_column: str = "text",
     errors: Literal["error", "replace", "skip"] = "error",
+    binary: Literal["error", "skip"] = "error",
     workers: int | None = None,
     progress: bool = True,
     engine: Literal["local", "dask"] = "local",
@@ -81,6 +82,7 @@ def train(
             ``morph``); defaults to the one ``config`` belongs to, or ``bpe``.
         text_column: column read from HF datasets.
         errors: invalid UTF-8 policy: ``error``, ``replace`` or ``skip``.
+        binary: files that look binary (a NUL byte near the start): ``error`` raises, ``skip`` leaves them out.
         workers: counting processes (default: all cores).
         progress: show progress bars on stderr.
         engine: where pre-tokens are counted: ``local`` (a process pool) or ``dask`` (a Dask cluster, same
@@ -111,13 +113,13 @@ def train(
                 "Dask cluster does not apply; drop engine='dask' (--engine dask)"
             )
 
-        texts = iter_texts(corpus, text_column=text_column, errors=errors)
+        texts = iter_texts(corpus, text_column=text_column, errors=errors, binary=binary)
         trained: Vocabulary = trainer_type(config).train_from_texts(texts, progress=progress)
         return trained
     components = config.components()
     counts = count_pre_tokens(
         corpus, normalizer=components["normalizer"],
-        pre_tokenizer=components["pre_tokenizer"], workers=workers, progress=progress, errors=errors,
+        pre_tokenizer=components["pre_tokenizer"], workers=workers, progress=progress, errors=errors, binary=binary,
         engine=engine, scheduler=scheduler, reduce_min_count=reduce_min_count,
         text_column=text_column,
     )

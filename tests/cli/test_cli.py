@@ -95,6 +95,20 @@ def test_train_bad_input_is_one_line_nonzero_and_leaves_no_output(case, tmp_path
         assert "256" in message
 
 
+@pytest.mark.parametrize("algorithm", ["bpe", "char"])
+def test_skip_binary_leaves_binary_files_out(algorithm, tmp_path, caplog):
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "a.bin").write_bytes(bytes(range(256)) * 10)
+    (source / "b.txt").write_text("hello world\n" * 20)
+    out = tmp_path / "out"
+    result = run("train", "-a", algorithm, "-n", "300", "--min-frequency", "1", "-o", str(out), "--no-progress",
+                 "--skip-binary", str(source))
+    assert result.exit_code == 0, result.output
+    assert "a.bin: skipped" in caplog.text
+    assert Tokenizer.load(out).decode(Tokenizer.load(out).encode("hello world")) == "hello world"
+
+
 def test_truncated_tokenizer_json_is_one_line_error(trained, tmp_path):
     broken = tmp_path / "tokenizer.json"
     broken.write_bytes((trained / "tokenizer.json").read_bytes()[:5000])
