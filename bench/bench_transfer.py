@@ -71,12 +71,23 @@ def bpe32k(corpus: Path, cache: Path, vocab_size: int) -> Path:
     return out
 
 
-def leave_one_out(model: Any, source: Any, target: Any, embedder: Any, *, fraction: float, ks: list[int],
+def leave_one_out(matrix: Any, source: Any, target: Any, donor: Any, *, fraction: float, ks: list[int],
                   prefilter: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Hide a fraction of the exact anchors, rebuild their input rows by OMP from the rest, compare with truth.
+    """Hide a fraction of the exact anchors, rebuild their rows of ``matrix`` by OMP from the rest, compare.
 
-    Returns one row per (k, exact / pre-filtered): mean cosine and relative L2 error to the true rows in the
-    model's space, relative donor-space reconstruction error, and time.
+    Args:
+        matrix: the source model's input embeddings (row = source id).
+        source: the source tokenizer.
+        target: the target tokenizer.
+        donor: the donor space, row i for target token i (a donor model's embeddings, or auxiliary vectors).
+        fraction: share of the exact text anchors hidden.
+        ks: OMP sparsities; each runs exact and pre-filtered.
+        prefilter: candidate anchors per token of the pre-filtered run.
+        seed: which anchors are hidden.
+
+    Returns:
+        One row per (k, exact / pre-filtered): mean cosine and relative L2 error to the true rows in the model's
+        space, relative donor-space reconstruction error, and time.
     """
     import numpy as np
     import torch
@@ -85,16 +96,13 @@ def leave_one_out(model: Any, source: Any, target: Any, embedder: Any, *, fracti
     from lexkit.transfer.anchors import TEXT_KINDS, match_anchors
     from lexkit.transfer.omp import omp_coefficients
 
-    source_side = TokenizerSide.from_any(source)
     target_side = TokenizerSide.from_any(target)
-    matrix = model.get_input_embeddings().weight.detach().float()
-    anchors = match_anchors(source_side, target_side, source_rows=matrix.shape[0])
+    anchors = match_anchors(TokenizerSide.from_any(source), target_side, source_rows=matrix.shape[0])
     pool = np.array(sorted(t for t, kind in anchors.kinds.items()
                            if kind == "exact" and target_side.vocabulary.tokens[t].kind in TEXT_KINDS))
     rng = np.random.default_rng(seed)
     held = np.sort(rng.choice(pool, size=int(len(pool) * fraction), replace=False))
     kept = np.array(sorted(set(anchors.pairs) - set(held.tolist())))
-    donor = torch.from_numpy(embedder.embed([target_side.text(int(i)) for i in range(len(target_side))]))
     truth = matrix[[anchors.pairs[int(t)] for t in held]]
     kept_rows = matrix[[anchors.pairs[int(t)] for t in kept]]
     rows = []
@@ -196,9 +204,11 @@ def main() -> None:
             logger.info("%s", run)
             del result
         if args.loo_fraction > 0 and any(m.startswith("omp") for m in args.methods):
+            view = TokenizerSide.from_any(targets[name])
+            donor = torch.from_numpy(embedder.embed([view.text(i) for i in range(len(view))]))
             results["leave_one_out"][name] = leave_one_out(
-                model, source_tokenizer, targets[name], embedder, fraction=args.loo_fraction,
-                ks=sorted(set(args.k)), prefilter=args.prefilter)
+                model.get_input_embeddings().weight.detach().float(), source_tokenizer, targets[name], donor,
+                fraction=args.loo_fraction, ks=sorted(set(args.k)), prefilter=args.prefilter)
 
     for name, seconds in results["embedding_seconds"].items():
         print(f"auxiliary embedding of the source and {name} token strings (cached before timing): {seconds}s")

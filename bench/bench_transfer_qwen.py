@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fixtures_dir, load_gguf, log_progress  # noqa: E402
-from bench_transfer import held_out_documents  # noqa: E402
+from bench_transfer import held_out_documents, leave_one_out  # noqa: E402
 
 METHODS = ("mean", "zero", "heuristic", "omp-prefilter", "omp", "subword-mean", "random")
 # The default run takes about 30 minutes on 2 busy cores; exact "omp" over all 112k new rows takes hours there.
@@ -63,40 +63,6 @@ def number_documents(corpus: Path, count: int, chars: int) -> list[str]:
         current = f"{current}\n{line}" if current else line[:chars]
     step = len(documents) / count
     return [documents[int(i * step)] for i in range(count)]
-
-
-def leave_one_out(source_matrix: Any, source: Any, target: Any, donor: Any, *, fraction: float, k: int,
-                  prefilter: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Hide a share of the exact anchors, rebuild their source rows by OMP in the donor space, compare with truth."""
-    import numpy as np
-    import torch
-
-    from lexkit.transfer._sides import TokenizerSide
-    from lexkit.transfer.anchors import TEXT_KINDS, match_anchors
-    from lexkit.transfer.omp import omp_coefficients
-
-    source_side, target_side = TokenizerSide.from_any(source), TokenizerSide.from_any(target)
-    anchors = match_anchors(source_side, target_side, source_rows=source_matrix.shape[0])
-    pool = np.array(sorted(t for t, kind in anchors.kinds.items()
-                           if kind == "exact" and target_side.vocabulary.tokens[t].kind in TEXT_KINDS))
-    held = np.sort(np.random.default_rng(seed).choice(pool, size=int(len(pool) * fraction), replace=False))
-    kept = np.array(sorted(set(anchors.pairs) - set(held.tolist())))
-    truth = source_matrix[[anchors.pairs[int(t)] for t in held]]
-    kept_rows = source_matrix[[anchors.pairs[int(t)] for t in kept]]
-    rows = []
-    for label, limit in (("exact", None), (f"prefilter {prefilter}", prefilter)):
-        start = time.perf_counter()
-        indices, coefficients = omp_coefficients(donor[held], donor[kept], k, prefilter=limit)
-        seconds = time.perf_counter() - start
-        weights = torch.from_numpy(coefficients).unsqueeze(2)
-        approx = (weights * kept_rows[torch.from_numpy(indices)]).sum(1)
-        rows.append({
-            "k": k, "search": label, "held_out": len(held), "seconds": round(seconds, 1),
-            "cosine": float(torch.nn.functional.cosine_similarity(approx, truth).mean()),
-            "relative_l2": float(((approx - truth).norm(dim=1) / truth.norm(dim=1)).mean()),
-        })
-        logger.info("LOO %s", rows[-1])
-    return rows
 
 
 def main() -> None:
@@ -178,7 +144,7 @@ def main() -> None:
     if args.loo_fraction > 0:
         results["leave_one_out"] = leave_one_out(
             model.get_input_embeddings().weight.detach().float(), source_tokenizer, target_tokenizer,
-            donor.get_input_embeddings().weight.detach().float(), fraction=args.loo_fraction, k=args.k,
+            donor.get_input_embeddings().weight.detach().float(), fraction=args.loo_fraction, ks=[args.k],
             prefilter=args.prefilter)
 
     names = [*slices, "overall"]
