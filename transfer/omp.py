@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 EPS = 1e-8
 REORTH_INTERVAL = 256
 DEPENDENT = 1e-4  # an atom whose new direction is below this share of its norm is in the span already
-# Largest gathered per-target dictionary (B * M * D floats) built at once by the pre-filtered path.
-_MAX_GATHER = 1 << 26
+# Targets per batch of the pre-filtered path: the union of their candidate sets grows with the batch.
+_UNION_BATCH = 128
 
 
 def batched_omp(
@@ -68,42 +68,41 @@ def batched_omp(
     x = dictionary.float()
     batch, dim = y.shape
     rows = torch.arange(batch, device=y.device)
-    if candidates is None:
-        atoms = None
-        inverse_norms = 1.0 / x.norm(dim=1).clamp_min(eps) if normalize_atoms else None
-        width = x.shape[0]
-    else:
-        atoms = x[candidates]  # (B, M, D)
-        inverse_norms = 1.0 / atoms.norm(dim=2).clamp_min(eps) if normalize_atoms else None
-        width = candidates.shape[1]
+    union = None
+    if candidates is not None:
+        # subtle: OMP runs over the union of the batch's candidate sets with each target masked to its own, so
+        # every step is one matrix product instead of B matrix-vector products over gathered (M, D) blocks,
+        # which are bound by memory traffic. Same supports and coefficients; the union stays small when the
+        # batch's targets share candidates (`omp_coefficients` orders them so).
+        union, local = torch.unique(candidates, return_inverse=True)
+        x = x[union]
+    inverse_norms = 1.0 / x.norm(dim=1).clamp_min(eps) if normalize_atoms else None
+    width = x.shape[0]
     q = y.new_zeros(batch, k, dim)  # basis vectors as rows: contiguous slices keep the batched products fast
     r = y.new_zeros(batch, k, k)
     projection = y.new_zeros(batch, k)  # Qᵀ Y, one entry per basis vector
     chosen = torch.zeros(batch, k, dtype=torch.long, device=y.device)
     filled = torch.zeros(batch, dtype=torch.long, device=y.device)  # basis vectors so far, per target
-    used = torch.zeros(batch, width, dtype=torch.bool, device=y.device)
+    used = torch.zeros(batch, width, dtype=torch.bool, device=y.device)  # chosen, or not among the candidates
+    if union is not None:
+        used.fill_(True)
+        used[rows.unsqueeze(1), local] = False
     residual = y
     for step in range(k):
-        if atoms is None:
-            score = (residual @ x.T).abs_()  # (B, N)
-        else:
-            score = torch.bmm(atoms, residual.unsqueeze(2)).squeeze(2).abs_()  # (B, M)
+        score = (residual @ x.T).abs_()  # (B, N)
         if inverse_norms is not None:
             score *= inverse_norms
         score.masked_fill_(used, -torch.inf)
-        pick = score.argmax(dim=1)
-        if candidates is None:
-            used[rows, pick] = True
-        else:  # subtle: mask the atom, not only the position, in case an atom is listed twice
-            used |= candidates == candidates[rows, pick].unsqueeze(1)
-        atom = x[pick] if atoms is None else atoms[rows, pick]  # (B, D)
+        best, pick = score.max(dim=1)
+        used[rows, pick] = True
+        atom = x[pick]  # (B, D)
         basis = q[:, :step]  # rows at or beyond a target's `filled` count are zero
         p = torch.bmm(basis, atom.unsqueeze(2)).squeeze(2)  # (B, step)
         v = atom - torch.bmm(p.unsqueeze(1), basis).squeeze(1)
         norm = v.norm(dim=1)
         # An atom (numerically) in the span of the chosen ones adds no direction: it gets no column, so exact
         # duplicates cannot produce huge cancelling coefficients; such a target keeps fewer than k atoms.
-        grow = norm > DEPENDENT * atom.norm(dim=1).clamp_min(eps)
+        grow = (norm > DEPENDENT * atom.norm(dim=1).clamp_min(eps)) & (best > -torch.inf)  # none left: no column
         index, slot = rows[grow], filled[grow]
         r[index, :step, slot] = p[grow]
         r[index, slot, slot] = norm[grow]
@@ -125,7 +124,7 @@ def batched_omp(
     torch.diagonal(r, dim1=1, dim2=2)[unfilled] = 1.0  # coefficient 0 for slots no atom filled
     chosen[unfilled] = chosen[:, :1].expand(-1, k)[unfilled]
     coefficients = torch.linalg.solve_triangular(r, projection.unsqueeze(2), upper=True).squeeze(2)
-    indices = chosen if candidates is None else candidates.gather(1, chosen)
+    indices = chosen if union is None else union[chosen]
     return indices, coefficients
 
 
@@ -173,8 +172,8 @@ def omp_coefficients(
         targets: donor rows of the tokens to approximate, ``(T, D)``, on the device to compute on.
         dictionary: donor rows of the anchors, ``(N, D)``, same device.
         k: atoms per target.
-        batch_size: targets per OMP batch; the pre-filtered path lowers it so that a gathered ``(B, M, D)``
-            dictionary stays under about 256 MB.
+        batch_size: targets per OMP batch (the pre-filtered path uses at most 128, so that the union of the
+            batch's candidate sets stays small).
         prefilter: ``M``, the candidate anchors per target (nearest by absolute cosine); None runs exact OMP
             over all anchors.
         normalize_atoms: see `batched_omp`.
@@ -182,21 +181,27 @@ def omp_coefficients(
     Returns:
         ``(indices, coefficients)`` as numpy arrays of shape ``(T, k)`` (int64 and float32).
     """
+    import torch
 
     total = targets.shape[0]
     indices = np.empty((total, k), dtype=np.int64)
     coefficients = np.empty((total, k), dtype=np.float32)
     candidates = None
+    order = np.arange(total)
     if prefilter is not None:
         candidates = nearest_candidates(targets, dictionary, prefilter)
-        batch_size = max(1, min(batch_size, _MAX_GATHER // (prefilter * dictionary.shape[1])))
+        # Targets with the same nearest anchors go into one batch, so their candidate sets overlap.
+        first = candidates[:, :2].cpu().numpy()
+        order = np.lexsort((first[:, 1], first[:, 0]))
+        batch_size = min(batch_size, _UNION_BATCH)
     for start in range(0, total, batch_size):
-        stop = min(start + batch_size, total)
+        batch = order[start:start + batch_size]
+        picked = torch.from_numpy(batch).to(targets.device)
         chosen, coef = batched_omp(
-            targets[start:stop], dictionary, k, normalize_atoms=normalize_atoms,
-            candidates=None if candidates is None else candidates[start:stop],
+            targets[picked], dictionary, k, normalize_atoms=normalize_atoms,
+            candidates=None if candidates is None else candidates[picked],
         )
-        indices[start:stop] = chosen.cpu().numpy()
-        coefficients[start:stop] = coef.cpu().numpy()
-        logger.debug("OMP: %d of %d targets", stop, total)
+        indices[batch] = chosen.cpu().numpy()
+        coefficients[batch] = coef.cpu().numpy()
+        logger.debug("OMP: %d of %d targets", min(start + batch_size, total), total)
     return indices, coefficients
