@@ -1,6 +1,6 @@
 """Map the project folders into one ``lexkit.*`` namespace (see DESIGN.md, layout)."""
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 FOLDERS = {"lexkit": "lexkit", "lexkit.vocab": "vocab", "lexkit.transfer": "transfer",
            "lexkit.analysis": "analysis", "lexkit.cli": "cli"}
@@ -17,4 +17,11 @@ for name in packages:
         root = next(n for n in sorted(FOLDERS, key=len, reverse=True) if name.startswith(n + "."))
         package_dir[name] = FOLDERS[root] + "/" + name[len(root) + 1:].replace(".", "/")
 
-setup(packages=packages, package_dir=package_dir, package_data={"lexkit": ["py.typed", "data/*"]})
+# The compiled merge kernel (vocab/_merge_kernel.c, CPython C-API only). optional: without a C compiler
+# the install still succeeds and the engine uses its pure-Python kernel (and tests/vocab/test_merge_kernel.py
+# fails loudly).
+merge_kernel = Extension("lexkit.vocab._merge_kernel", ["vocab/_merge_kernel.c"], optional=True)
+
+setup(packages=packages, package_dir=package_dir,
+      package_data={"lexkit": ["py.typed", "data/*"], "lexkit.vocab": ["_merge_kernel.pyi"]},
+      exclude_package_data={"lexkit.vocab": ["*.c"]}, ext_modules=[merge_kernel])

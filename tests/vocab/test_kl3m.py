@@ -155,7 +155,9 @@ def test_domain_terms_are_matched_as_single_tokens_and_hf_agrees():
 @given(text=st.text())
 def test_domain_round_trip(text):
     tokenizer = Tokenizer(_domain())
-    normalized = unicodedata.normalize("NFKC", text)
+    # subtle: the oracle is the engine's own NFKC, not `unicodedata`: their Unicode versions differ (HF's leaves
+    # U+10781, new in Unicode 14, alone; Python 3.11 maps it to U+02D0), and the encoder runs HF's.
+    normalized = normalizers.NFKC().normalize_str(text)
     assert tokenizer.decode(tokenizer.encode(text, disallowed_special=())) == normalized
 
 
