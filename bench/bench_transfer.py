@@ -24,6 +24,7 @@ Takes about an hour on a 2-core CPU (each bits-per-byte pass over 200 x 400 char
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -72,7 +73,7 @@ def bpe32k(corpus: Path, cache: Path, vocab_size: int) -> Path:
 
 
 def leave_one_out(matrix: Any, source: Any, target: Any, donor: Any, *, fraction: float, ks: list[int],
-                  prefilter: int, seed: int = 0) -> list[dict[str, Any]]:
+                  prefilter: int, seed: int = 0, centers: tuple[bool, ...] = (False,)) -> list[dict[str, Any]]:
     """Hide a fraction of the exact anchors, rebuild their rows of ``matrix`` by OMP from the rest, compare.
 
     Args:
@@ -84,6 +85,8 @@ def leave_one_out(matrix: Any, source: Any, target: Any, donor: Any, *, fraction
         ks: OMP sparsities; each runs exact and pre-filtered.
         prefilter: candidate anchors per token of the pre-filtered run.
         seed: which anchors are hidden.
+        centers: run plain OMP (False) and/or centred OMP (True: donor rows coded around the kept anchors'
+            mean, rebuilt around the source mean, as ``TransferConfig(center=True)`` does).
 
     Returns:
         One row per (k, exact / pre-filtered): mean cosine and relative L2 error to the true rows in the model's
@@ -106,21 +109,24 @@ def leave_one_out(matrix: Any, source: Any, target: Any, donor: Any, *, fraction
     truth = matrix[[anchors.pairs[int(t)] for t in held]]
     kept_rows = matrix[[anchors.pairs[int(t)] for t in kept]]
     rows = []
-    for k in ks:
-        for label, limit in (("exact", None), (f"prefilter {prefilter}", prefilter)):
-            start = time.perf_counter()
-            indices, coefficients = omp_coefficients(donor[held], donor[kept], k, prefilter=limit)
-            seconds = time.perf_counter() - start
-            weights = torch.from_numpy(coefficients).unsqueeze(2)
-            approx = (weights * kept_rows[torch.from_numpy(indices)]).sum(1)
-            recon = (weights * donor[kept][torch.from_numpy(indices)]).sum(1)
-            rows.append({
-                "k": k, "search": label, "held_out": len(held), "seconds": round(seconds, 1),
-                "cosine": float(torch.nn.functional.cosine_similarity(approx, truth).mean()),
-                "relative_l2": float(((approx - truth).norm(dim=1) / truth.norm(dim=1)).mean()),
-                "donor_relative_l2": float(((recon - donor[held]).norm(dim=1) / donor[held].norm(dim=1)).mean()),
-            })
-            logger.info("LOO %s", rows[-1])
+    for k, center, (label, limit) in itertools.product(ks, centers, (("exact", None), (f"prefilter {prefilter}",
+                                                                                       prefilter))):
+        donor_shift = donor[kept].mean(dim=0) if center else torch.zeros(donor.shape[1])
+        source_shift = matrix.mean(dim=0) if center else torch.zeros(matrix.shape[1])
+        start = time.perf_counter()
+        indices, coefficients = omp_coefficients(donor[held] - donor_shift, donor[kept] - donor_shift, k,
+                                                 prefilter=limit)
+        seconds = time.perf_counter() - start
+        weights = torch.from_numpy(coefficients).unsqueeze(2)
+        approx = source_shift + (weights * (kept_rows[torch.from_numpy(indices)] - source_shift)).sum(1)
+        recon = donor_shift + (weights * (donor[kept][torch.from_numpy(indices)] - donor_shift)).sum(1)
+        rows.append({
+            "k": k, "search": label, "center": center, "held_out": len(held), "seconds": round(seconds, 1),
+            "cosine": float(torch.nn.functional.cosine_similarity(approx, truth).mean()),
+            "relative_l2": float(((approx - truth).norm(dim=1) / truth.norm(dim=1)).mean()),
+            "donor_relative_l2": float(((recon - donor[held]).norm(dim=1) / donor[held].norm(dim=1)).mean()),
+        })
+        logger.info("LOO %s", rows[-1])
     return rows
 
 

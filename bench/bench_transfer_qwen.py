@@ -12,7 +12,7 @@ heuristic). Prose is the tail of ``corpus_10M.txt`` (as in bench_transfer.py); c
 source read from this interpreter; numbers are corpus lines where digits are at least a quarter of the characters.
 
 Usage: python bench/bench_transfer_qwen.py [--documents 15] [--doc-chars 400]
-       [--methods mean zero heuristic omp-prefilter omp subword-mean random] [--k 8] [--exact-k 8]
+       [--methods mean zero heuristic omp-prefilter omp-centred omp subword-mean random] [--k 8] [--exact-k 8]
        [--prefilter 256] [--loo-fraction 0.02] [--score-donor] [--json out.json]
 """
 
@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fixtures_dir, load_gguf, log_progress  # noqa: E402
 from bench_transfer import held_out_documents, leave_one_out  # noqa: E402
 
-METHODS = ("mean", "zero", "heuristic", "omp-prefilter", "omp", "subword-mean", "random")
+METHODS = ("mean", "zero", "heuristic", "omp-prefilter", "omp-centred", "omp", "subword-mean", "random")
 # The default run takes about 30 minutes on 2 busy cores; exact "omp" over all 112k new rows takes hours there.
-DEFAULT_METHODS = ("mean", "zero", "heuristic", "omp-prefilter")
+DEFAULT_METHODS = ("mean", "zero", "heuristic", "omp-prefilter", "omp-centred")
 logger = logging.getLogger("bench_transfer_qwen")
 
 
@@ -115,6 +115,9 @@ def main() -> None:
         if label == "omp-prefilter":
             runs.append((f"omp k={args.k} prefilter {args.prefilter}", "omp",
                          {"k": args.k, "prefilter": args.prefilter}))
+        elif label == "omp-centred":
+            runs.append((f"omp k={args.k} prefilter {args.prefilter} centred", "omp",
+                         {"k": args.k, "prefilter": args.prefilter, "center": True}))
         elif label == "omp":
             runs.append((f"omp k={args.exact_k} exact", "omp", {"k": args.exact_k}))
         else:
@@ -145,7 +148,7 @@ def main() -> None:
         results["leave_one_out"] = leave_one_out(
             model.get_input_embeddings().weight.detach().float(), source_tokenizer, target_tokenizer,
             donor.get_input_embeddings().weight.detach().float(), fraction=args.loo_fraction, ks=[args.k],
-            prefilter=args.prefilter)
+            prefilter=args.prefilter, centers=(False, True))
 
     names = [*slices, "overall"]
     print(f"\n{args.documents} documents per slice, up to {args.doc_chars} characters each")
@@ -161,7 +164,7 @@ def main() -> None:
         first = results["runs"][0]
         print(f"\nanchors {first['anchors']['total']}; approximated {first['counts']['approximated']}")
     for row in results.get("leave_one_out", []):
-        print(f"LOO k={row['k']} {row['search']}: cosine {row['cosine']:.4f}, relative L2 {row['relative_l2']:.4f}, "
+        print(f"LOO k={row['k']} {row['search']}{' centred' if row['center'] else ''}: cosine {row['cosine']:.4f}, relative L2 {row['relative_l2']:.4f}, "
               f"{row['seconds']}s ({row['held_out']} hidden anchors)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

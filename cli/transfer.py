@@ -35,6 +35,8 @@ DEVICES = ("cpu", "cuda", "auto")
 @click.option("-k", type=click.IntRange(min=1), default=64, help="OMP sparsity: anchors per new token.")
 @click.option("--prefilter", type=click.IntRange(min=1), default=None,
               help="OMP: search only each token's M nearest anchors (absolute cosine); experimental speed-up.")
+@click.option("--center", is_flag=True,
+              help="OMP: centred (affine) OMP, rebuilt around the source mean; off matches mergekit.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, help="OMP targets per batch.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", help="Where OMP and embedders run.")
 @click.option("--tie", type=click.Choice(("auto", "tied", "untied")), default="auto",
@@ -46,8 +48,8 @@ DEVICES = ("cpu", "cuda", "auto")
               help="hypernetwork: the folder written by `lexkit hypernet train`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report summary as JSON.")
 def transplant(model_path: Path, tokenizer_path: Path, output: Path, method: str, donor: str | None,
-               source_tokenizer: Path | None, aux: Path | None, k: int, prefilter: int | None, batch_size: int,
-               device: str, tie: str, pad_to_multiple_of: int | None, clip_norms: bool, seed: int,
+               source_tokenizer: Path | None, aux: Path | None, k: int, prefilter: int | None, center: bool,
+               batch_size: int, device: str, tie: str, pad_to_multiple_of: int | None, clip_norms: bool, seed: int,
                hypernetwork_path: Path | None, as_json: bool) -> None:
     """Give the model at --model the tokenizer at --tokenizer and save the result to -o."""
     from lexkit.transfer import transplant as run_transplant
@@ -56,7 +58,7 @@ def transplant(model_path: Path, tokenizer_path: Path, output: Path, method: str
     result = run_transplant(
         model_path, tokenizer_path, method, donor=donor_arg, source_tokenizer=source_tokenizer, aux=aux,
         device=device, tie=tie, pad_to_multiple_of=pad_to_multiple_of, k=k, prefilter=prefilter,  # type: ignore[arg-type]
-        batch_size=batch_size, clip_norms=clip_norms, seed=seed, hypernetwork=hypernetwork_path,
+        center=center, batch_size=batch_size, clip_norms=clip_norms, seed=seed, hypernetwork=hypernetwork_path,
     )
     result.save(output)
     if as_json:

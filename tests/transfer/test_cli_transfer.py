@@ -72,3 +72,19 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, folders):
         assert result.exit_code == 1, result.output
         assert result.output.startswith("lexkit: error: ") and result.output.count("\n") == 1
     assert not out.exists()
+
+
+def test_transplant_centred_omp_with_a_donor_folder(tmp_path, folders, make_llama, target_tokenizer):
+    source, target, _ = folders
+    donor = tmp_path / "donor"
+    make_llama(len(target_tokenizer.vocabulary), seed=1).save_pretrained(donor)
+    TokenizerSide.from_any(target_tokenizer).hf.save_pretrained(donor)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["transplant", "--model", str(source), "--tokenizer", str(target), "-o",
+                                      str(out), "--donor", str(donor), "-k", "2", "--center", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "transplant_report.json").read_text(encoding="utf-8"))
+    matrix = report["matrices"]["input"]
+    assert matrix["params"]["center"] is True
+    omp_rows = [p for p in matrix["provenance"] if p.get("estimate") == "omp"]
+    assert omp_rows and all(abs(p["mean_weight"] - (1 - sum(p["weights"]))) < 1e-4 for p in omp_rows)

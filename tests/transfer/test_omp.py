@@ -185,3 +185,44 @@ def test_donor_shorter_than_the_target_falls_back_for_missing_rows(source_tokeni
                                 config=TransferConfig(k=3))
     fallbacks = [p for p in report.provenance if p.status == "fallback"]
     assert fallbacks and all(p.target_id >= cut and "no donor row" in p.reason for p in fallbacks)
+
+
+def test_centred_omp_rebuilds_affine_combinations_around_the_means(source_tokenizer, target_tokenizer):
+    """Rows that share a large common component: new tokens are affine combinations around the mean, and the
+    donor space is offset. Plain OMP must spend atoms on the offset; centred OMP recovers the rows exactly."""
+    from lexkit.transfer._sides import TokenizerSide
+    from lexkit.transfer.anchors import match_anchors
+
+    source = TokenizerSide.from_any(source_tokenizer)
+    target = TokenizerSide.from_any(target_tokenizer)
+    anchors = match_anchors(source, target, source_rows=len(source))
+    generator = torch.Generator().manual_seed(3)
+    matrix = torch.randn(len(source), 64, generator=generator) * 0.02 + torch.randn(64, generator=generator)
+    anchor_sources = sorted(anchors.pairs.values())
+    mean = matrix[anchor_sources].mean(dim=0)
+    others = [s for s in range(len(source)) if s not in set(anchor_sources)]
+    matrix[others] = mean  # so that the source mean (all rows) is the anchors' mean
+    truth = torch.zeros(len(target), 64)
+    anchor_targets = sorted(anchors.pairs)
+    for t in anchor_targets:
+        truth[t] = matrix[anchors.pairs[t]]
+    for t in range(len(target)):
+        if t not in anchors.pairs:
+            chosen = torch.randperm(len(anchor_targets), generator=generator)[:3]
+            weights = torch.randn(3, generator=generator)
+            truth[t] = mean + (weights.unsqueeze(1) * (truth[[anchor_targets[c] for c in chosen]] - mean)).sum(0)
+    rotation = torch.linalg.qr(torch.randn(80, 64, generator=generator))[0].T
+    donor = (truth - mean) @ rotation * 7.0 + 3.0 * torch.randn(80, generator=generator)
+
+    centred, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "omp", donor_matrix=donor,
+                                      config=TransferConfig(k=3, center=True), device="cpu")
+    plain, _ = init_embeddings(matrix, source_tokenizer, target_tokenizer, "omp", donor_matrix=donor,
+                               config=TransferConfig(k=3), device="cpu")
+    new = [p.target_id for p in report.provenance if p.status == "approximated"]
+    assert len(new) > 50
+    torch.testing.assert_close(centred[new], truth[new], atol=1e-4, rtol=1e-3)
+    assert (plain[new] - truth[new]).norm() > 100 * (centred[new] - truth[new]).norm()
+    entry = report.provenance[new[0]]
+    assert entry.mean_weight == pytest.approx(1.0 - sum(entry.weights), abs=1e-6)
+    assert entry.to_json()["mean_weight"] == round(entry.mean_weight, 6)
+    assert any("centred OMP" in note for note in report.notes)
