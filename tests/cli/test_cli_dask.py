@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
+import distributed
 import pytest
 from click.testing import CliRunner
 
 from lexkit.cli.main import main
 from lexkit.embedded import default_corpus
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")

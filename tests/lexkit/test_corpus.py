@@ -11,6 +11,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import datasets
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -153,7 +154,6 @@ def test_paths_inside_an_iterable_are_refused_with_the_fix(tmp_path):
 
 
 def test_datasets_saved_to_disk_data_files_and_objects(tmp_path):
-    datasets = pytest.importorskip("datasets")
     dataset = datasets.Dataset.from_dict({"text": ["hello world", "foo bar", None], "body": ["b1", "b2", "b3"]})
     dataset.save_to_disk(str(tmp_path / "saved"))
     datasets.DatasetDict({"train": dataset, "test": dataset.select([0])}).save_to_disk(str(tmp_path / "dict"))
@@ -169,7 +169,6 @@ def test_datasets_saved_to_disk_data_files_and_objects(tmp_path):
 
 
 def test_dataset_errors_name_the_column_and_split(tmp_path):
-    datasets = pytest.importorskip("datasets")
     datasets.Dataset.from_dict({"content": ["x"]}).save_to_disk(str(tmp_path / "saved"))
     with pytest.raises(CorpusError, match=r"no column 'text'.*content.*text_column"):
         list(iter_texts(tmp_path / "saved"))
@@ -180,7 +179,6 @@ def test_dataset_errors_name_the_column_and_split(tmp_path):
 
 
 def test_hub_names_stream_through_load_dataset(monkeypatch):
-    datasets = pytest.importorskip("datasets")
     calls = []
 
     def load_dataset(path, name=None, *, split, streaming):
@@ -194,7 +192,6 @@ def test_hub_names_stream_through_load_dataset(monkeypatch):
 
 
 def test_dataset_load_failures_become_corpus_errors(monkeypatch):
-    datasets = pytest.importorskip("datasets")
 
     def load_dataset(*args, **kwargs):
         raise ConnectionError("offline")

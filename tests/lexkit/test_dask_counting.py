@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import datasets
+import distributed
 import pytest
 from _resources import corpus_path
 
@@ -16,9 +18,6 @@ from lexkit.corpus import Corpus, DatasetSource, _open_dataset, _plan, count_pre
 from lexkit.dask_counting import _shards, count_pre_tokens_dask, file_shards
 from lexkit.errors import ClusterError, CorpusError
 from lexkit.vocab import BPEConfig, train
-
-distributed = pytest.importorskip("distributed")
-datasets = pytest.importorskip("datasets")
 
 BYTE_LEVEL = byte_level_pre_tokenizer("gpt2")
 PIPELINES = [

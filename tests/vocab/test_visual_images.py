@@ -73,7 +73,6 @@ def test_kmeans_on_gpu_matches_cpu_assignments():
 
 
 def test_tuimg_codes_of_a_real_photo():
-    pytest.importorskip("tuimg")
     [grid] = tuimg_grids([bundled_images(["chelsea"])["chelsea"]], blocks=8)
     assert grid.shape == (8, 8) and grid.dtype == np.int64 and 0 <= grid.min() and grid.max() < 4096
     assert len(np.unique(grid)) > 8

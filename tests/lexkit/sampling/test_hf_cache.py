@@ -14,8 +14,9 @@ from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
 
 @pytest.fixture(scope="module")
 def tiny_llama():
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    import torch
+    import transformers
+
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
         vocab_size=TOY_EOS + 2, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,

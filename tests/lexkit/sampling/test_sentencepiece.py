@@ -34,7 +34,8 @@ class UniformLM:
 
 @pytest.fixture(scope="module")
 def mistral():
-    spm = pytest.importorskip("sentencepiece")
+    import sentencepiece as spm
+
     path = mistral_sp_model()
     processor = spm.SentencePieceProcessor(model_file=str(path))
     vocabulary = from_sentencepiece(path)

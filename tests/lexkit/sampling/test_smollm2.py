@@ -11,7 +11,6 @@ from lexkit.sampling import load_byte_lm
 
 @pytest.mark.slow
 def test_smollm2_covers_midtoken_prompt_and_calls_per_byte():
-    pytest.importorskip("gguf")
     path = smollm2_gguf()
     byte_lm = load_byte_lm(path.parent, gguf_file=path.name, device="cpu", bos_id=0, mask_floor=1e-6)
 
