@@ -237,7 +237,8 @@ def _zipf_fit(order: int, counts: np.ndarray) -> ZipfFit:
     ordered = np.sort(values)
     empirical = np.arange(1, len(ordered) + 1) / len(ordered)
     fitted = 1.0 - (ordered / shifted) ** (1.0 - exponent)
-    ks = float(np.abs(empirical - fitted).max())
+    # both sides of each step of the empirical CDF: above (i / n) and below ((i - 1) / n) the fitted law
+    ks = float(max((empirical - fitted).max(), (fitted - (empirical - 1.0 / len(ordered))).max()))
     log_values = np.log(values)
     mu, sigma = float(log_values.mean()), float(max(log_values.std(), 1e-12))
     power = math.log((exponent - 1.0) / shifted) - exponent * logs

@@ -59,7 +59,20 @@ def test_real_hunspell_judge_and_o200k() -> None:
     hunspell = Hunspell(folder / "tr_TR.dic", folder / "tr_TR.aff", limit=20000)
     judge = OfflineJudge(hunspell.words, [s for s, f in hunspell.entries.items() if f], ["lar", "ler"], TURKISH)
     assert judge.is_language_word("adamlar") and judge.is_pure_morpheme("adam") and not judge.is_pure_morpheme("adamlar")
-    segment = tiktoken_segmenter(_resources.tiktoken_encoding("o200k_base"))
-    report = meaning_report(segment, ["Adamlar evlerde kitap okudular."], judge)
-    assert report.unique > 0 and 0 <= report.turkish_percent <= 100
+    encoding = _resources.tiktoken_encoding("o200k_base")
+    segment = tiktoken_segmenter(encoding)
+    text = "Adamlar evlerde kitap okudular."
+    report = meaning_report(segment, [text], judge)
+    # The expectation straight from tiktoken and the dictionary files: distinct stripped token strings, each
+    # looked up lower-cased among hunspell's expanded words, its stems with affix rules and the two affixes.
+    pieces = [encoding.decode_single_token_bytes(t).decode() for t in encoding.encode_ordinary(text)]
+    unique = list(dict.fromkeys(p.strip() for p in pieces if p.strip()))
+    morphemes = {s.lower() for s, flags in hunspell.entries.items() if flags} | {"lar", "ler"}
+    words = {w.lower() for w in hunspell.words} | morphemes
+    turkish = [u for u in unique if u.lower() in words]
+    assert (report.tokens, report.unique) == (len(pieces), len(unique))
+    assert report.turkish_percent == round(100 * len(turkish) / len(unique), 2)
+    assert report.pure_percent == round(100 * sum(u.lower() in morphemes for u in unique) / len(unique), 2)
+    # "Adam" (a dictionary stem) and "lar" (an affix) count; o200k's "ud" fragment of "okudular" does not.
+    assert {"Adam", "lar"} <= set(turkish) and "ud" in unique and "ud" not in turkish
     assert b"".join(segment("Adamlar evlerde")) == b"Adamlar evlerde"

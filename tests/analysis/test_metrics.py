@@ -9,8 +9,10 @@ import pytest
 
 from lexkit import CorpusError, Tokenizer
 from lexkit.analysis import metrics as m
+from lexkit.components import byte_level_decoder, byte_level_pre_tokenizer
 from lexkit.embedded import iter_lines
 from lexkit.vocab import BPEConfig, train
+from lexkit.vocabulary import Vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,11 @@ def test_streaming_counts_equal_one_pass_and_batch_size_does_not_matter(tok):
     assert small.bytes == sum(len(x.encode()) for x in lines)
     summary = m.summarize("t", "c", tok, small)
     assert summary.bytes_per_token == pytest.approx(small.bytes / small.tokens)
-    assert 0 < summary.utilisation <= 1 and 0 < summary.renyi_efficiency < 1
+    used = np.bincount([i for row in ids for i in row], minlength=len(tok.vocabulary))
+    assert summary.utilisation == pytest.approx(np.count_nonzero(used) / tok.vocabulary.model_size)
+    p = used[used > 0] / used.sum()
+    renyi = math.log2(float(np.sum(p ** 2.5))) / (1 - 2.5) / math.log2(np.count_nonzero(used))
+    assert summary.renyi_efficiency == pytest.approx(renyi)
 
 
 def test_empty_corpus_raises(tok):
@@ -69,16 +75,34 @@ def test_percent_fewer_tokens():
     assert m.percent_fewer_tokens(120, 100) == pytest.approx(-20.0)
 
 
-def test_morph_boundary_f1(tok, tmp_path):
+@pytest.fixture(scope="module")
+def hand_bpe() -> Tokenizer:
+    """A byte-level BPE whose segmentations are worked out by hand: " un|happ|i|ness", " read|a|ble", " cats",
+    and " a|bc" (BPE: "bc" ranks first) against " ab|c" (longest token first)."""
+    merges = [(b" ", b"u"), (b" u", b"n"), (b"h", b"a"), (b"ha", b"p"), (b"hap", b"p"), (b"n", b"e"),
+              (b"ne", b"s"), (b"nes", b"s"), (b" ", b"r"), (b" r", b"e"), (b" re", b"a"), (b" rea", b"d"),
+              (b"b", b"l"), (b"bl", b"e"), (b" ", b"c"), (b" c", b"a"), (b" ca", b"t"), (b" cat", b"s"),
+              (b"b", b"c"), (b" ", b"a"), (b" a", b"b")]
+    vocabulary = Vocabulary.from_merges([bytes([b]) for b in range(256)], merges,
+                                        pre_tokenizer=byte_level_pre_tokenizer(), decoder=byte_level_decoder())
+    return Tokenizer(vocabulary)
+
+
+def test_morph_boundary_f1(hand_bpe, tmp_path):
     gold = tmp_path / "gold.tsv"
-    gold.write_text("# word<TAB>morphs\nunhappiness\tun happi ness\nreadable\tread able\n", encoding="utf-8")
-    result = m.morph_boundary_f1(tok, gold)
-    assert result["tp"] + result["fn"] >= 1 and 0.0 <= result["f1"] <= 1.0
+    gold.write_text("# word<TAB>morphs\nunhappiness\tun happi ness\nreadable\tread able\ncats\tcat s\n",
+                    encoding="utf-8")
+    # un|happ|i|ness cuts at 2, 6, 7 against gold 2, 7; read|a|ble at 4, 5 against 4; " cats" is one token (skipped)
+    result = m.morph_boundary_f1(hand_bpe, gold)
+    assert result == {"f1": 0.75, "words": 2, "tp": 3, "fp": 2, "fn": 0}
     gold.write_text("cats\tdog s\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="line 1"):
         m.morph_boundary_f1(tok, gold)
 
 
-def test_segmentation_difference_of_an_encoder_with_itself_is_zero(tok):
-    result = m.segmentation_difference(tok, ["bpe", "bpe"], ["reading", "tokenizers", "unbelievable"])
-    assert result["bpe"]["differs_from_bpe"] == 0.0
+def test_segmentation_difference_between_encoders(hand_bpe):
+    words = ["unhappiness", "abc", "readable", "cats"]
+    result = m.segmentation_difference(hand_bpe, ["bpe", "longest-token"], words)
+    # only "abc" differs (" a|bc" against " ab|c"); both give 4 + 2 + 3 + 1 tokens for the four words
+    assert result == {"bpe": {"tokens_per_word": 2.5, "differs_from_bpe": 0.0},
+                      "longest-token": {"tokens_per_word": 2.5, "differs_from_bpe": 0.25}}

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from lexkit.analysis.visual_stats import analyze_visual_tokens, plot_visual_report, sequence_statistics
 from lexkit.image_grids import digit_images
@@ -41,7 +42,10 @@ def test_innovation_and_benford():
     assert stats.images_to_90_percent == stats.innovation.index(4) + 1
     benford = sequence_statistics([[int(t) for t in np.repeat(np.arange(9), [1, 2, 3, 4, 5, 6, 7, 8, 9])]], 9,
                                   name="digits")
-    assert benford.benford_mad > 0 and benford.benford_chi2 > 0
+    # counts 1..9: each leading digit once, a uniform 1/9 against Benford's log10(1 + 1/d)
+    law = np.log10(1 + 1 / np.arange(1, 10))
+    assert benford.benford_mad == pytest.approx(np.abs(1 / 9 - law).mean())
+    assert benford.benford_chi2 == pytest.approx(9 * ((1 / 9 - law) ** 2 / law).sum())
 
 
 def test_zipf_fit_recovers_a_zipf_law():
@@ -49,7 +53,20 @@ def test_zipf_fit_recovers_a_zipf_law():
     sequence = np.repeat(np.arange(400), counts)
     fit = sequence_statistics([sequence], 400, name="zipf", max_order=1).zipf[0]
     assert fit.slope == pytest.approx(-1.0, abs=0.05) and fit.r_squared > 0.99
-    assert fit.types == 400 and 0 <= fit.ks_distance <= 1 and 0 <= fit.p_value <= 1
+    assert fit.types == 400
+    # Clauset et al.: the continuous MLE with x_min = 1 (shift 1/2), the KS distance to that law (scipy's
+    # two-sided statistic) and Vuong's test against a lognormal fitted by its log moments (scipy's densities).
+    values = counts.astype(np.float64)
+    exponent = 1 + len(values) / np.log(values / 0.5).sum()
+    assert fit.exponent == pytest.approx(exponent)
+    ks = scipy.stats.kstest(values, lambda x: 1 - (x / 0.5) ** (1 - exponent)).statistic
+    assert fit.ks_distance == pytest.approx(ks)
+    logs = np.log(values)
+    power = np.log((exponent - 1) / 0.5) - exponent * np.log(values / 0.5)
+    lognormal = scipy.stats.lognorm(s=logs.std(), scale=np.exp(logs.mean())).logpdf(values)
+    ratio = (power - lognormal).sum() / (np.sqrt(len(values)) * (power - lognormal).std())
+    assert fit.likelihood_ratio == pytest.approx(ratio)
+    assert fit.p_value == pytest.approx(2 * scipy.stats.norm.sf(abs(ratio)), rel=1e-6, abs=1e-300)
 
 
 def test_raw_codes_vs_bpe_on_real_digits(tmp_path):

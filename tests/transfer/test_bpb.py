@@ -64,15 +64,30 @@ def test_without_bos_scoring_starts_at_the_second_token(make_llama, prose):
     assert result.overall.nll == pytest.approx(hand_nll(model, ids), rel=1e-5)
 
 
-def test_slices_model_paths_and_comparisons(tmp_path, model, target_tokenizer):
+def test_slices_model_paths_and_comparisons(tmp_path, model, make_llama, target_tokenizer):
     model.save_pretrained(tmp_path / "m")
     TokenizerSide.from_any(target_tokenizer).hf.save_pretrained(tmp_path / "m")
     result = evaluate(tmp_path / "m", None, {"prose": TEXTS[:1], "code": TEXTS[1:]})
     assert set(result.slices) == {"prose", "code"}
     assert result.overall.n_bytes == result.slices["prose"].n_bytes + result.slices["code"].n_bytes
     assert result.to_json()["slices"]["code"]["documents"] == 2
-    same = compare_bpb(result, result)
-    assert same["overall"].delta == 0 and same["overall"].ratio == 1 and same["prose"].low == same["prose"].high == 0
+    variant = make_llama(len(target_tokenizer.vocabulary), seed=5)
+    compared = compare_bpb(evaluate(variant, target_tokenizer, {"prose": TEXTS[:1], "code": TEXTS[1:]}), result)
+
+    def bits(lm, texts):  # hand bits per byte over ``texts``, BOS 0 first
+        nll = sum(hand_nll(lm, [0, *target_tokenizer.encode_ordinary(t)]) for t in texts)
+        return nll / (sum(len(t.encode()) for t in texts) * math.log(2))
+
+    delta = bits(variant, TEXTS) - bits(model, TEXTS)
+    assert compared["overall"].delta == pytest.approx(delta, rel=1e-5)
+    assert compared["overall"].ratio == pytest.approx(2 ** delta, rel=1e-5)
+    # one prose document: every bootstrap resample is that document, so the interval is the point
+    prose = bits(variant, TEXTS[:1]) - bits(model, TEXTS[:1])
+    assert compared["prose"].low == pytest.approx(prose, rel=1e-5) == compared["prose"].high
+    # two code documents: resamples {a, a}, {a, b}, {b, b}; a quarter of 1000 draws are each pure one, so the 2.5th
+    # and 97.5th percentiles are the two single-document deltas
+    singles = [bits(variant, [t]) - bits(model, [t]) for t in TEXTS[1:]]
+    assert (compared["code"].low, compared["code"].high) == pytest.approx((min(singles), max(singles)), rel=1e-5)
     other = evaluate(model, target_tokenizer, {"prose": TEXTS[:1], "code": TEXTS[1:2]})  # one code text fewer
     with pytest.raises(LexkitError, match="different documents"):
         compare_bpb(other, result)
