@@ -174,6 +174,30 @@ def _gpt2_refs() -> list[Reference]:
             Reference("tiktoken gpt2 (whisper ranks)", _resources.gpt2_tiktoken().encode_ordinary_batch)]
 
 
+def _gpt2_byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-to-unicode map, inverted (from its published definition, not from lexkit)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = [b for b in range(256) if b not in printable]
+    return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
+
+
+def llama3_tiktoken() -> object:
+    """Llama-3 as a tiktoken Encoding: ranks = the ids of ``tokenizer.json``'s byte-level vocabulary, and the
+    pre-tokenization regex of its ``Split`` pre-tokenizer; an engine independent of HF's (tiktoken's Rust BPE)."""
+    import json
+
+    import tiktoken
+
+    data = json.loads(_resources.llama3_tokenizer_json().read_text(encoding="utf-8"))
+    [split, byte_level] = data["pre_tokenizer"]["pretokenizers"]
+    assert split["type"] == "Split" and byte_level == {"type": "ByteLevel", "add_prefix_space": False,
+                                                        "trim_offsets": True, "use_regex": False}
+    decoder = _gpt2_byte_decoder()
+    ranks = {bytes(decoder[c] for c in piece): rank for piece, rank in data["model"]["vocab"].items()}
+    assert sorted(ranks.values()) == list(range(len(ranks)))
+    return tiktoken.Encoding("llama3", pat_str=split["pattern"]["Regex"], mergeable_ranks=ranks, special_tokens={})
+
+
 def _llama3_refs() -> list[Reference]:
     from tokenizers import Tokenizer as HFTokenizer
     from transformers import PreTrainedTokenizerFast
@@ -185,6 +209,9 @@ def _llama3_refs() -> list[Reference]:
         Reference("tokenizers Tokenizer.from_file", lambda texts: [
             e.ids for e in engine.encode_batch(list(texts), add_special_tokens=False)], hf_specials=True),
         Reference("transformers PreTrainedTokenizerFast", _transformers(fast, False), hf_specials=True),
+        # subtle: compared on every string, special-token text included: tiktoken's encode_ordinary, like lexkit
+        # with disallowed_special=(), treats "<|begin_of_text|>" as ordinary text.
+        Reference("tiktoken Encoding (tokenizer.json ranks and regex)", llama3_tiktoken().encode_ordinary_batch),
     ]
 
 
@@ -250,3 +277,33 @@ def test_ids_equal_the_reference_library(case: Case, record_property: Callable[[
         record_property("decode", {"strings": len(checked), "mismatches": len(wrong)})
         failures += [f"decode: {texts[i][:60]!r} -> {tok.decode(ids[i])[:60]!r}" for i in wrong[:3]]
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+def test_minilm_equals_the_slow_python_bert_tokenizer_on_real_text(record_property) -> None:
+    """all-MiniLM-L6-v2 against transformers' pure-Python BERT tokenizer built from ``vocab.txt`` alone (an engine
+    independent of the HF Rust one lexkit's parity is otherwise checked against), on real English and Turkish text.
+
+    Only real text: on random code points the slow and fast reference tokenizers themselves disagree (their
+    Unicode tables differ), so those strings cannot tell which one lexkit should follow.
+    """
+    import json
+
+    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
+
+    folder = _resources.minilm_dir()
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    slow = BertTokenizerLegacy(vocab_file=str(folder / "vocab.txt"), do_lower_case=config["do_lower_case"],
+                               tokenize_chinese_chars=config["tokenize_chinese_chars"],
+                               strip_accents=config["strip_accents"])
+    tok = Tokenizer(from_hf(folder / "tokenizer.json"))
+    texts = _corpus_lines()[:15_000] + _turkish_lines()[:5_000]
+    texts = [t for t in texts if t.strip()]
+    assert len(texts) > 15_000
+    for add in (False, True):
+        ours = tok.encode_batch(texts, disallowed_special=(), add_special_tokens=add)
+        theirs = [slow.encode(t, add_special_tokens=add) for t in texts]
+        wrong = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+        record_property(f"slow-bert add_special_tokens={add}", {"strings": len(texts), "mismatches": len(wrong),
+                                                                 "tokens": sum(map(len, theirs))})
+        assert not wrong, [(texts[i][:60], ours[i][:12], theirs[i][:12]) for i in wrong[:3]]

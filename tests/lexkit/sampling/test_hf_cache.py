@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lexkit import LexkitError
-from lexkit.sampling import ByteLM, HFCausalLM, TokenizerAdapter
+from lexkit.sampling import ByteEnsemble, ByteLM, HFCausalLM, TokenizerAdapter, load_byte_lm
 from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
 
 
@@ -59,6 +59,17 @@ def test_prefix_logprobs_match_teacher_forcing(tiny_llama):
     np.testing.assert_allclose(rows[1], expected[2].numpy(), atol=1e-5)
 
 
+def _greedy(model: ByteLM | ByteEnsemble, prompt: bytes, max_bytes: int) -> bytes:
+    """Greedy bytes by hand: the argmax of ``next_byte_probs`` (EOS is outcome 256), recomputed from the prompt."""
+    out = b""
+    while len(out) < max_bytes:
+        choice = int(np.argmax(model.next_byte_probs(prompt + out)))
+        if choice == 256:
+            break
+        out += bytes([choice])
+    return out
+
+
 def _save_tiny_llama(folder, vocab_size: int, bos: int, eos: int) -> None:
     import torch
     import transformers
@@ -94,8 +105,14 @@ def test_cli_sample_on_a_saved_tiny_model(gpt2_tiny_dir):
                                          "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["prompt"] == "def hello_wor" and payload["bytes"] <= 4
-    assert payload["model_calls"] >= 1
+    # the expectation through the library API on fresh loads: greedy = the argmax of each exact next-byte
+    # distribution, and the forward calls of one generate() call
+    expected = _greedy(load_byte_lm(gpt2_tiny_dir, device="cpu", mask_floor=1e-3), b"def hello_wor", 4)
+    fresh = load_byte_lm(gpt2_tiny_dir, device="cpu", mask_floor=1e-3)
+    assert fresh.generate("def hello_wor", 4, temperature=0) == expected
+    assert payload["prompt"] == "def hello_wor" and payload["bytes"] == len(expected)
+    assert payload["completion"] == expected.decode("utf-8", errors="replace")
+    assert payload["model_calls"] == fresh.lm.forward_calls > 0
 
 
 def test_cli_sample_ensemble_across_tokenizers(gpt2_tiny_dir, tmp_path):
@@ -115,7 +132,18 @@ def test_cli_sample_ensemble_across_tokenizers(gpt2_tiny_dir, tmp_path):
     result = CliRunner().invoke(main, [*common, "--ensemble-mode", "mixture", "--weights", "0.3,0.7", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["models"] == 2 and payload["bytes"] <= 3 and payload["model_calls"] >= 2
+
+    def ensemble() -> ByteEnsemble:
+        members = [load_byte_lm(gpt2_tiny_dir, device="cpu", mask_floor=1e-3),
+                   load_byte_lm(tmp_path, device="cpu", mask_floor=1e-3)]
+        return ByteEnsemble(members, mode="mixture", weights=[0.3, 0.7])
+
+    expected = _greedy(ensemble(), b"Hello wor", 3)
+    fresh = ensemble()
+    assert fresh.generate("Hello wor", 3, temperature=0) == expected
+    assert payload["models"] == 2 and payload["bytes"] == len(expected)
+    assert payload["completion"] == expected.decode("utf-8", errors="replace")
+    assert payload["model_calls"] == sum(m.lm.forward_calls for m in fresh.members) > 0
     result = CliRunner().invoke(main, [*common, "--weights", "1,2,3"])
     assert result.exit_code == 1
     assert "--weights has 3 values but there are 2 models" in result.stderr
