@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -434,24 +435,82 @@ def test_downstream_sticky_insertion_hurts_more_than_random(tokenizer, sentences
     assert retrieval_scores(np.eye(3), np.eye(3)).recall_at_1 == 1.0
 
 
+def _magikarp_category(token_id: int, text: str, reencoded: list[int], specials: set[int]) -> Category:
+    """The step-4 rules of specs/sticky.md, written out for the test: first match wins."""
+    if not text.strip():
+        return Category.MEANINGLESS
+    if reencoded == [token_id]:
+        return Category.OK_SPECIAL if token_id in specials else Category.OK
+    if len(text) >= 3 and text[0] in "[<" and text[-1] in "]>" and any(c.isalpha() for c in text):
+        return Category.UNREACHABLE_SPECIAL
+    if "\ufffd" in text:
+        return Category.UNDECODEABLE
+    return Category.UNREACHABLE_SINGLE_TOKEN if len(reencoded) == 1 else Category.UNREACHABLE_MULTI_TOKEN
+
+
+def _minilm_embeddings(folder, texts: list[str]) -> np.ndarray:
+    """all-MiniLM-L6-v2 as its model card defines it: BERT, mean pooling over the attention mask, L2 norm."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder)).eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), model.config.hidden_size))
+    with torch.inference_mode():
+        for start in range(0, len(order), 128):
+            rows = order[start:start + 128]
+            batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=256,
+                              return_tensors="pt")
+            states = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            out[rows] = torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=1).double().numpy()
+    return out
+
+
 @pytest.mark.slow
 def test_all_minilm_l6_v2_reduced_run():
-    """The real model with reduced counts: categories match the HF tokenizer's, the pipeline runs end to end."""
+    """The real model with reduced counts: every token's category and μ equal an independent computation with
+    transformers' pure-Python BERT tokenizer and the plain model, and the pipeline runs end to end."""
     from _resources import corpus_path, minilm_dir
+    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
-    embedder = TransformersEmbedder(minilm_dir(), device="cpu")
+    folder = minilm_dir()
+    embedder = TransformersEmbedder(folder, device="cpu")
     tokenizer = Tokenizer.load(embedder.tokenizer_file)
     config = StickyConfig(sentences=200, scoring_pairs=2, verification_pairs=10, insertions=4, sample=100)
-    detector = StickyTokenDetector(embedder, tokenizer, config, raw_vocab=embedder.base_vocab_strings()[:3000],
-                                   progress=False, model_name="all-MiniLM-L6-v2")
-    counts = {c: 0 for c in Category}
-    for info in detector.categorize_tokens().values():
-        counts[info.category] += 1
-    # HF's own decode/re-encode over the 30,522 ids gives these counts (checked with transformers' tokenizer).
-    assert (counts[Category.OK], counts[Category.OK_SPECIAL], counts[Category.UNREACHABLE_SPECIAL],
-            counts[Category.UNREACHABLE_MULTI_TOKEN]) == (23695, 4, 994, 5829)
+    vocab = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert embedder.base_vocab_strings() == vocab
+    detector = StickyTokenDetector(embedder, tokenizer, config, raw_vocab=vocab[:3000], progress=False,
+                                   model_name="all-MiniLM-L6-v2")
+
+    # step 4 by hand: decode each id alone with the slow tokenizer, re-encode without special tokens; the special
+    # list is pad, unk, sep and mask (CLS is left out, so "[CLS]" lands in OK)
+    slow = BertTokenizerLegacy(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    specials = {slow.convert_tokens_to_ids(t) for t in (slow.pad_token, slow.unk_token, slow.sep_token,
+                                                         slow.mask_token)}
+    expected = {}
+    for token_id in range(len(vocab)):
+        text = slow.decode([token_id])
+        expected[token_id] = _magikarp_category(token_id, text, slow.encode(text, add_special_tokens=False),
+                                                specials)
+    categories = {token_id: info.category for token_id, info in detector.categorize_tokens().items()}
+    assert categories == expected
+    counts = Counter(expected.values())
+    # magikarp's classes on a BERT vocabulary: most ids are reachable words, "##x" pieces re-encode as "#", "#",
+    # "x", the [unusedN] placeholders are unreachable specials.
+    assert counts[Category.OK] > 0.7 * len(vocab) and counts[Category.OK_SPECIAL] == 4
+    assert counts[Category.UNREACHABLE_MULTI_TOKEN] >= sum(v.startswith("##") for v in vocab)
+
+    # step 0 by hand: μ = the mean cosine over all ordered pairs (self-pairs included) of the strings embedded alone
+    vectors = _minilm_embeddings(folder, vocab[:3000])
+    total = vectors.sum(0)
+    mu = float(total @ total) / len(vectors) ** 2
+
     with open(corpus_path(), encoding="utf-8") as handle:
         sentences = split_sentences(handle.read(1_000_000))
     report = detector.run(sentences=sentences, source="corpus_10M.txt")
+    assert report.mean_similarity.mean == pytest.approx(mu, abs=1e-6)
     assert report.scored == 100 and 1 <= len(report.candidates) <= 3
+    assert all(categories[c.token_id].scored for c in report.candidates)
     assert 0.0 <= report.candidates[0].verification["cos"] <= 1.0
