@@ -13,9 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lexkit import Tokenizer
+from lexkit.analysis.meaning import lexkit_segmenter
 from lexkit.errors import FormatError, LexkitError, VocabularyError
 from lexkit.morph import AFFIX_PREFIX, CONTROL_TOKENS, MorphEncoder
-from lexkit.vocab import MorphConfig, train
+from lexkit.vocab import BPEConfig, MorphConfig, train
 from lexkit.vocab.morph.hunspell import Hunspell
 from lexkit.vocab.morph.lexicon import AffixClass, Lexicon, Root, load_lexicon
 from lexkit.vocab.morph.turkish import TURKISH, build_turkish_lexicon, conllu_lemmas, expand_template
@@ -195,6 +196,63 @@ def test_real_turkish_round_trip(tmp_path: Path) -> None:
     words = [line.split("\t")[1:3] for line in open(_resources.turkish_path("wiki.conllu"), encoding="utf-8")
              if re.match(r"\d+\t", line)]
     assert [list(pair) for pair in pairs] == words and len(words) > 10000
+
+
+def _root_boundary_f1(tokenizer: Tokenizer, pairs: list[tuple[str, str]]) -> dict[str, float | int]:
+    """Root boundary F1 against treebank lemmas.
+
+    Gold: a word whose lemma is a prefix of its form (Turkish lower-casing) has its root boundary at the end of
+    that prefix; a word equal to its lemma has none. Prediction: the end of the word's first token, when it ends
+    inside the word (each word encoded after a space, as inside a sentence). A predicted boundary at the gold
+    offset is a true positive; any other predicted boundary is a false positive and a missed gold one a false
+    negative; F1 = 2tp / (2tp + fp + fn). Words with other letters than letters and lemmas that are not a prefix of
+    the form (stem alternations such as kitab/kitap) are left out.
+    """
+    segment = lexkit_segmenter(tokenizer)
+    lower = TURKISH.lower_text
+    tp = fp = fn = words = 0
+    for form, lemma in pairs:
+        if not (form.isalpha() and lemma and lower(form).startswith(lower(lemma))):
+            continue
+        pieces = segment(" " + form)
+        assert b"".join(pieces) == (" " + form).encode()
+        gold = len(form[:len(lemma)].encode()) if len(form) > len(lemma) else None
+        predicted, offset = None, -1  # minus the leading space
+        for piece in pieces:
+            offset += len(piece)
+            if 0 < offset < len(form.encode()):
+                predicted = offset
+                break
+        words += 1
+        if predicted is not None and predicted == gold:
+            tp += 1
+        else:
+            fp += predicted is not None
+            fn += gold is not None
+    return {"words": words, "tp": tp, "fp": fp, "fn": fn, "f1": 2 * tp / (2 * tp + fp + fn)}
+
+
+@pytest.mark.slow
+def test_turkish_root_boundaries_beat_plain_bpe(tmp_path: Path) -> None:
+    """Morph vs plain BPE, both trained on the same 100 real speeches at 8,000 ids, scored on the Turkish UD
+    treebank's lemmas (wiki.conllu, 31,164 words). Measured: morph 0.334, BPE 0.167 root boundary F1. The margin
+    asked is 0.10 absolute, under the smallest gap measured over other sizes (morph minus BPE: 0.141 with 40
+    speeches at 4,096 ids, 0.147 with all 411 at 8,000, 0.237 with 411 at 16,000). The full dictionary matters:
+    from only its first 30,000 entries the morph tokenizer scored 0.076, below BPE.
+    """
+    turkish = _resources.turkish_path("speeches.db").parent
+    hunspell = Hunspell(turkish / "hunspell" / "tr_TR.dic", turkish / "hunspell" / "tr_TR.aff")
+    lexicon_path = build_turkish_lexicon(hunspell).save(tmp_path / "tr.json")
+    with sqlite3.connect(turkish / "speeches.db") as db:
+        rows = [b for (b,) in db.execute("SELECT body FROM speech_texts WHERE lang='tr' ORDER BY rowid LIMIT 100")]
+    morph = Tokenizer(train(rows, MorphConfig(vocab_size=8000, lexicon=str(lexicon_path)), progress=False,
+                            workers=1))
+    bpe = Tokenizer(train(rows, BPEConfig(vocab_size=8000), progress=False, workers=1))
+    assert len(morph.vocabulary) == len(bpe.vocabulary) == 8000
+    pairs = conllu_lemmas([str(turkish / "wiki.conllu")])
+    scores = {name: _root_boundary_f1(tok, pairs) for name, tok in (("morph", morph), ("bpe", bpe))}
+    assert scores["morph"]["words"] == scores["bpe"]["words"] > 20_000
+    assert scores["morph"]["f1"] >= scores["bpe"]["f1"] + 0.10, scores
 
 
 def test_other_encoders_refuse_a_morph_vocabulary(tokenizer: Tokenizer) -> None:
