@@ -27,7 +27,7 @@ import heapq
 import logging
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from lexkit.errors import LexkitError
 from lexkit.vocabulary import TokenKind, Vocabulary
@@ -261,12 +261,24 @@ class Segmenter:
         self._gpt2 = vocabulary.normalizer is None and all(
             pre.get(key) == value for key, value in _GPT2_BYTE_LEVEL.items()) and not pre.get("pattern")
         self._cache: dict[bytes, list[int]] = {}
-        self.kernel = None
-        if compiled and kernel_available():
-            from lexkit._lbpe_kernel import Kernel
+        self.kernel = self._build_kernel() if compiled else None
 
-            classes = gpt2_classes() if self._gpt2 else None
-            self.kernel = Kernel(list(self.ids.items()), _KERNEL_READING[reading], classes)
+    def _build_kernel(self) -> Any:
+        if not kernel_available():
+            return None
+        from lexkit._lbpe_kernel import Kernel
+
+        classes = gpt2_classes() if self._gpt2 else None
+        return Kernel(list(self.ids.items()), _KERNEL_READING[self.reading], classes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the kernel (a C object) or the cache; unpickling rebuilds the kernel."""
+        state = dict(self.__dict__, kernel=self.kernel is not None, _cache={})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.kernel = self._build_kernel() if state["kernel"] else None
 
     @property
     def compiled(self) -> bool:

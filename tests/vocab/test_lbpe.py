@@ -4,6 +4,7 @@ kernel against the Python oracles, round trips, and the exported files HF runs."
 from __future__ import annotations
 
 import functools
+import pickle
 import sqlite3
 
 import _resources
@@ -186,6 +187,14 @@ def test_fewest_tokens_never_needs_more_tokens_than_bpe():
     plain = Tokenizer(_vocabulary(), encoder="bpe").encode_batch(lines, disallowed_special=())
     assert all(len(a) <= len(b) for a, b in zip(fewest, plain))
     assert sum(map(len, fewest)) < sum(map(len, plain))
+
+
+def test_pickled_tokenizer_encodes_the_same():
+    tokenizer = _tokenizer("fewest-tokens")
+    copy = pickle.loads(pickle.dumps(tokenizer))
+    lines = list(iter_lines("code"))
+    assert copy.encoder.segmenter.compiled
+    assert copy.encode_batch(lines, disallowed_special=()) == tokenizer.encode_batch(lines, disallowed_special=())
 
 
 def test_unknown_inference_is_refused():
