@@ -628,6 +628,13 @@ segment_fewest_tokens(Kernel *self, const unsigned char *content, Py_ssize_t siz
 static int
 segment(Kernel *self, const unsigned char *content, Py_ssize_t size, IntBuffer *out)
 {
+    if (size == 0) {
+        return 0;
+    }
+    if (size > (Py_ssize_t)0x7FFFFFFF) {
+        PyErr_SetString(PyExc_ValueError, "a pre-token longer than 2**31 - 1 bytes");
+        return -1;
+    }
     switch (self->reading) {
     case 0:
         return segment_longest_token(self, content, size, out);
