@@ -54,14 +54,19 @@ def _english(start: int, size: int) -> list[str]:
 
 
 def _turkish() -> list[str]:
+    """The treebank sentences, then the Turkish speeches, one line each."""
+    lines = [line[len("# text = "):] + "\n" for name in ("wiki.conllu", "web.conllu")
+             for line in _resources.turkish_path(name).read_text(encoding="utf-8").splitlines()
+             if line.startswith("# text = ")]
     with sqlite3.connect(_resources.turkish_path("speeches.db")) as db:
         bodies = [body for (body,) in db.execute("select body from speech_texts where lang='tr' order by rowid")]
-    return [line + "\n" for body in bodies for line in body.splitlines()]
+    return lines + [line + "\n" for body in bodies for line in body.splitlines()]
 
 
 @functools.cache
 def _real_vocabulary(domain: str):
-    """An 8k BPE vocabulary trained on 2 MB of real text, and 0.5 MB of held-out text from the same source."""
+    """An 8k BPE vocabulary trained on real text (English: 2 MB; Turkish: the first 80 % of the lines), and
+    held-out text from the same source (0.5 MB; the last 20 %)."""
     if domain == "english":
         training, held_out = _english(0, 2_000_000), _english(5_000_000, 500_000)
     else:
@@ -99,16 +104,16 @@ def test_training_is_plain_bpe():
 
 @pytest.mark.parametrize("domain", ["english", "turkish"])
 def test_default_has_the_papers_direction_on_real_text(domain):
-    """On held-out real text, the default needs no more tokens than BPE, uses more long tokens and spreads
-    frequencies more evenly. Margins: at 8k the measured gaps were about +0.2 (English) and +0.3 (Turkish)
-    points of long-token share and -0.005 / -0.008 Gini; half of that must remain. ``long-first``, the old
-    default, goes the other way (about 40 % more tokens)."""
+    """On held-out real text, the default needs fewer tokens than BPE, uses more long tokens and spreads
+    frequencies more evenly. Measured at 8k (English / Turkish): tokens -0.85 % / -0.97 %, long-token share
+    +0.40 / +1.11 points, Gini -0.018 / -0.016. The asserted margins are about half of the smaller gap.
+    ``long-first``, the old default, goes the other way (31 % / 61 % more tokens)."""
     vocabulary, held_out = _real_vocabulary(domain)
     bpe_tokens, bpe_long, bpe_gini = _profile(vocabulary, "bpe", held_out)
     tokens, long_share, imbalance = _profile(vocabulary, "fewest-tokens", held_out)
-    assert tokens <= bpe_tokens
-    assert long_share >= bpe_long + 0.001, (long_share, bpe_long)
-    assert imbalance <= bpe_gini - 0.002, (imbalance, bpe_gini)
+    assert tokens <= 0.995 * bpe_tokens, (tokens, bpe_tokens)
+    assert long_share >= bpe_long + 0.002, (long_share, bpe_long)
+    assert imbalance <= bpe_gini - 0.008, (imbalance, bpe_gini)
     assert _profile(vocabulary, "long-first", held_out)[0] > 1.2 * bpe_tokens
 
 
