@@ -163,6 +163,12 @@ class ReferenceLongestToken(ReferenceBPE):
         }
 
     def encode_piece(self, content: bytes) -> list[int]:
+        cached = self._cache.get(content)
+        if cached is None:
+            cached = self._cache[content] = self._split(content)
+        return cached
+
+    def _split(self, content: bytes) -> list[int]:
         ids = self._ids
         for length in range(len(content), 0, -1):
             for start in range(len(content) - length + 1):
@@ -191,6 +197,12 @@ class ReferenceLongestPair(ReferenceBPE):
         return ids
 
     def encode_piece(self, content: bytes) -> list[int]:
+        cached = self._cache.get(content)
+        if cached is None:
+            cached = self._cache[content] = self._split(content)
+        return cached
+
+    def _split(self, content: bytes) -> list[int]:
         ids = self._ids
         symbols = [content[position:position + 1] for position in range(len(content))]
         while True:
@@ -208,7 +220,7 @@ class ReferenceFewestTokens(ReferenceLongestPair):
     """LBPE's default reading, as defined: among all segmentations into vocabulary tokens, the one with the
     fewest tokens, then the largest sum of ids, then the longest first token, the longest second, and so on."""
 
-    def encode_piece(self, content: bytes) -> list[int]:
+    def _split(self, content: bytes) -> list[int]:
         ids = self._ids
         best: dict[int, list[int]] = {len(content): []}  # start -> ids of the best segmentation of the rest
 
