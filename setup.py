@@ -21,7 +21,10 @@ for name in packages:
 # the install still succeeds and the engine uses its pure-Python kernel (and tests/vocab/test_merge_kernel.py
 # fails loudly).
 merge_kernel = Extension("lexkit.vocab._merge_kernel", ["vocab/_merge_kernel.c"], optional=True)
+# LBPE's long-token-first encoders (lexkit/_lbpe_kernel.c), optional the same way: lexkit._lbpe falls back to
+# Python (and tests/vocab/test_lbpe.py fails loudly).
+lbpe_kernel = Extension("lexkit._lbpe_kernel", ["lexkit/_lbpe_kernel.c"], optional=True)
 
 setup(packages=packages, package_dir=package_dir,
-      package_data={"lexkit": ["py.typed", "data/*"], "lexkit.vocab": ["_merge_kernel.pyi"]},
-      exclude_package_data={"lexkit.vocab": ["*.c"]}, ext_modules=[merge_kernel])
+      package_data={"lexkit": ["py.typed", "data/*", "_lbpe_kernel.pyi"], "lexkit.vocab": ["_merge_kernel.pyi"]},
+      exclude_package_data={"lexkit": ["*.c"], "lexkit.vocab": ["*.c"]}, ext_modules=[merge_kernel, lbpe_kernel])

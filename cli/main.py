@@ -84,8 +84,10 @@ def json_option(func: F) -> F:
 @click.option("--max-token-length", type=click.IntRange(min=1), default=None, help="Longest token (characters).")
 @click.option("--no-reactivation", is_flag=True,
               help="scaffold-bpe: mark scaffold tokens for good instead of re-activating them.")
-@click.option("--lbpe-inference", type=click.Choice(("long-first", "longest-token")), default="long-first",
-              help="lbpe: merges re-ranked by token length, or the longest token anywhere (no tokenizer.json).")
+@click.option("--lbpe-inference", type=click.Choice(("fewest-tokens", "longest-token", "longest-pair", "long-first")),
+              default="fewest-tokens",
+              help="lbpe encoder: fewest tokens, ties to later tokens (measured default; no tokenizer.json); the longest "
+                   "token anywhere; the longest adjacent pair; or merges re-ranked by length (plain BPE file).")
 @click.option("--text-column", default="text", help="Column to read from HF datasets.")
 @click.option("--utf8-errors", type=click.Choice(("error", "replace", "skip")), default="error",
               help="What to do with invalid UTF-8 in the corpus.")

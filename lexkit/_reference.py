@@ -5,7 +5,8 @@ BPE merges by rank exactly as HF ``tokenizers`` does: repeatedly merge the adjac
 leftmost first. Handles byte-level vocabularies and character-level ones with byte fallback or an unknown token.
 The variants change one rule each, written the way the specs state it (``specs/trainers.md`` 3.3, 4, 8):
 `ReferenceLongFirst` ranks merges by merged-token length, `ReferenceScaffold` demolishes scaffold tokens
-recursively after BPE, `ReferenceLongestToken` recurses on the longest token anywhere.
+recursively after BPE, `ReferenceLongestToken` recurses on the longest token anywhere, `ReferenceLongestPair`
+merges the adjacent pair that spells the longest vocabulary token.
 """
 
 from __future__ import annotations
@@ -153,12 +154,22 @@ class ReferenceLongestToken(ReferenceBPE):
     """FLOTA / LBPE reading A, as defined: the longest vocabulary token anywhere in the range (leftmost among
     equals) is fixed, then the left and right remainders are split the same way."""
 
-    def encode_piece(self, content: bytes) -> list[int]:
+    @cached_property
+    def _ids(self) -> dict[bytes, int]:
         vocabulary = self.vocabulary
-        ids = {
+        return {
             token.content: token.id for token in vocabulary.tokens[:vocabulary.model_size]
             if token.kind == TokenKind.NORMAL and token.content
         }
+
+    def encode_piece(self, content: bytes) -> list[int]:
+        cached = self._cache.get(content)
+        if cached is None:
+            cached = self._cache[content] = self._split(content)
+        return cached
+
+    def _split(self, content: bytes) -> list[int]:
+        ids = self._ids
         for length in range(len(content), 0, -1):
             for start in range(len(content) - length + 1):
                 token_id = ids.get(content[start:start + length])
@@ -168,3 +179,56 @@ class ReferenceLongestToken(ReferenceBPE):
                         *self.encode_piece(content[start + length:]),
                     ]
         return []
+
+
+class ReferenceLongestPair(ReferenceBPE):
+    """LBPE's vocabulary reading, as defined: from single bytes, repeatedly merge the adjacent pair whose
+    concatenation is the longest vocabulary token, ties by the lowest id, then the shorter left part, then
+    the leftmost; merge rules play no part."""
+
+    @cached_property
+    def _ids(self) -> dict[bytes, int]:
+        vocabulary = self.vocabulary
+        ids = {
+            token.content: token.id for token in vocabulary.tokens[:vocabulary.model_size]
+            if token.kind == TokenKind.NORMAL and token.content
+        }
+        ids.update({bytes([byte]): token_id for byte, token_id in vocabulary.byte_ids.items()})
+        return ids
+
+    def encode_piece(self, content: bytes) -> list[int]:
+        cached = self._cache.get(content)
+        if cached is None:
+            cached = self._cache[content] = self._split(content)
+        return cached
+
+    def _split(self, content: bytes) -> list[int]:
+        ids = self._ids
+        symbols = [content[position:position + 1] for position in range(len(content))]
+        while True:
+            candidates = [
+                (-len(left + right), ids[left + right], len(left), position)
+                for position, (left, right) in enumerate(zip(symbols, symbols[1:])) if left + right in ids
+            ]
+            if not candidates:
+                return [ids[symbol] for symbol in symbols]
+            position = min(candidates)[3]
+            symbols[position:position + 2] = [symbols[position] + symbols[position + 1]]
+
+
+class ReferenceFewestTokens(ReferenceLongestPair):
+    """LBPE's default reading, as defined: among all segmentations into vocabulary tokens, the one with the
+    fewest tokens, then the largest sum of ids, then the longest first token, the longest second, and so on."""
+
+    def _split(self, content: bytes) -> list[int]:
+        ids = self._ids
+        best: dict[int, list[int]] = {len(content): []}  # start -> ids of the best segmentation of the rest
+
+        def key(pieces: list[int]) -> tuple[int, int, list[int]]:
+            return len(pieces), -sum(pieces), [-len(self.vocabulary.tokens[i].content) for i in pieces]
+
+        for start in range(len(content) - 1, -1, -1):
+            options = [[ids[content[start:end]], *best[end]] for end in range(start + 1, len(content) + 1)
+                       if content[start:end] in ids]
+            best[start] = min(options, key=key)
+        return best[0]

@@ -10,16 +10,19 @@ a static dictionary; later trainers add their encoders here.
 - ``long-first``: LBPE (Lian et al., arXiv 2411.05504) reading B: BPE whose merges are re-ranked by the length
   of the merged token, longest first, ties by rank; a plain BPE model to HF, so it runs at BPE speed.
 - ``longest-token``: LBPE reading A / FLOTA (Hofmann et al. 2022): the longest vocabulary token anywhere in
-  the pre-token, leftmost among equals, then both sides recursively; pure Python with a per-pre-token cache.
+  the pre-token, leftmost among equals, then both sides recursively.
+- ``longest-pair``: LBPE's vocabulary reading: merge the adjacent pair that spells the longest vocabulary
+  token, merge rule or not; exports as a BPE ``tokenizer.json`` over every split of every token.
+- ``fewest-tokens``: LBPE's default: the fewest tokens per pre-token, the latest-learned among those. The three
+  LBPE readings above run in the C kernel of `lexkit._lbpe` (Python when it is not built).
 - ``longest-prefix`` (WordPiece) and ``unigram``: the HF models of those vocabularies.
 
 Every encoder can say how it exports as a standalone ``tokenizer.json`` (`Encoder.to_hf`): ``scaffold`` only
-lossily (the file would emit scaffold ids), ``longest-token`` not at all.
+lossily (the file would emit scaffold ids), ``longest-token`` and ``fewest-tokens`` not at all.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 from collections.abc import Sequence
@@ -30,10 +33,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from lexkit.errors import EncodingError, LexkitError, LossyConversionError
-from lexkit.vocabulary import JSON, TokenKind, Vocabulary
+from lexkit.vocabulary import JSON, Vocabulary
 
 if TYPE_CHECKING:
     import tokenizers
+
+    from lexkit._lbpe import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -307,54 +312,37 @@ class LongestTokenEncoder(Encoder):
     """LBPE reading A / FLOTA: the longest vocabulary token anywhere in a pre-token, then both sides.
 
     Among tokens of equal length the leftmost occurrence wins; pieces never span the chosen token. Needs a
-    byte-complete vocabulary (every single byte is a token), which byte-level BPE vocabularies are. Runs the
-    vocabulary's normalizer and pre-tokenizer in Python (`lexkit.components`) and caches each pre-token.
+    byte-complete vocabulary (every single byte is a token), which byte-level BPE vocabularies are. Runs in
+    the compiled kernel of `lexkit._lbpe` (Python when it is not built), with a cache per pre-token.
     """
 
     name = "longest-token"
     models = frozenset({"bpe"})
+    reading: ClassVar[Reading] = "longest-token"
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         super().__init__(vocabulary)
-        from lexkit.components import build_pipeline
-        from lexkit.formats.hf import surface_scheme
+        from lexkit._lbpe import Segmenter
 
-        scheme, _ = surface_scheme(vocabulary)
-        if scheme != "byte-level" or len(vocabulary.byte_ids) < 256:
-            raise LexkitError(
-                f"encoder 'longest-token' needs a byte-level vocabulary with all 256 single bytes; this one is "
-                f"{scheme} with {len(vocabulary.byte_ids)} byte tokens; use encoder 'bpe' or 'long-first'"
-            )
-        self._pipeline = build_pipeline(vocabulary.normalizer, vocabulary.pre_tokenizer)
-        self._ids = {
-            token.content: token.id for token in vocabulary.tokens[:vocabulary.model_size]
-            if token.kind == TokenKind.NORMAL and token.content
-        }
-        self._ids.update({bytes([byte]): token_id for byte, token_id in vocabulary.byte_ids.items()})
-        self._longest = max(map(len, self._ids))
-        self._cache: dict[str, list[int]] = {}
+        self.segmenter = Segmenter(vocabulary, self.reading)
 
-    def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+    def _refuse_post_processor(self, add_special_tokens: bool) -> None:
         if add_special_tokens and self.vocabulary.post_processor is not None:
             raise EncodingError(
-                "encoder 'longest-token' cannot run the post-processor; add the special ids yourself or pass "
+                f"encoder {self.name!r} cannot run the post-processor; add the special ids yourself or pass "
                 "add_special_tokens=False"
             )
-        from lexkit.formats._bytes_unicode import decode_surface
 
-        ids: list[int] = []
-        cache = self._cache
-        for piece in self._pipeline.pre_tokenize(text):
-            found = cache.get(piece)
-            if found is None:
-                content = decode_surface(piece)
-                assert content is not None, "a ByteLevel pre-tokenizer only emits table characters"
-                found = cache[piece] = self.segment(content)
-            ids += found
-        return ids
+    def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+        self._refuse_post_processor(add_special_tokens)
+        return self.segmenter.encode_batch([text])[0]
+
+    def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
+        self._refuse_post_processor(add_special_tokens)
+        return self.segmenter.encode_batch(texts)
 
     def segment(self, content: bytes) -> list[int]:
-        """Split one pre-token's bytes: longest token anywhere (leftmost among equals), then both sides.
+        """Split one pre-token's bytes.
 
         >>> from lexkit.vocabulary import Vocabulary
         >>> from lexkit.components import byte_level_pre_tokenizer, byte_level_decoder
@@ -365,43 +353,64 @@ class LongestTokenEncoder(Encoder):
         >>> [v.tokens[i].content for i in LongestTokenEncoder(v).segment(b"abc")]  # equal lengths: leftmost
         [b'ab', b'c']
         """
-        # The recursive definition equals a global greedy: repeatedly accept the longest (then leftmost)
-        # token that overlaps no accepted one. A heap holds, per position, the longest token starting there;
-        # an entry that now overlaps an accepted token is shortened to fit and pushed back, so each pop that
-        # fits is the longest-leftmost candidate of its unsegmented stretch (O(n * L * log n), L = longest).
-        ids = self._ids
-        size = len(content)
-        covered = bytearray(size)
-
-        def longest_at(position: int, bound: int) -> int:
-            for length in range(min(self._longest, bound - position), 0, -1):
-                if content[position:position + length] in ids:
-                    return length
-            raise AssertionError("every single byte is a token")  # checked in __init__
-
-        heap = [(-longest_at(position, size), position) for position in range(size)]
-        heapq.heapify(heap)
-        chosen: dict[int, int] = {}
-        while heap:
-            negative, position = heapq.heappop(heap)
-            if covered[position]:
-                continue
-            length = -negative
-            blocked = covered.find(1, position, position + length)
-            if blocked == -1:
-                covered[position:position + length] = b"\x01" * length
-                chosen[position] = length
-            else:
-                heapq.heappush(heap, (-longest_at(position, blocked), position))
-        return [ids[content[position:position + length]] for position, length in sorted(chosen.items())]
+        return self.segmenter.segment(content)
 
     def to_hf(self, *, allow_lossy: bool = False) -> JSON:
-        """No ``tokenizer.json`` form: HF has no longest-match-anywhere model for BPE vocabularies.
+        """No ``tokenizer.json`` form: HF has no longest-match model for BPE vocabularies.
 
         Raises:
             LossyConversionError: always without ``allow_lossy=True`` (then the plain BPE model is returned).
         """
         return super().to_hf(allow_lossy=allow_lossy)
+
+
+class LongestPairEncoder(LongestTokenEncoder):
+    """LBPE's vocabulary reading (the ``lbpe`` default): from single bytes, repeatedly merge the adjacent pair
+    whose concatenation is the longest vocabulary token (then the lowest id, then leftmost), with or without
+    a merge rule for it. Compiled kernel with C pre-tokenization for GPT-2 byte-level vocabularies.
+
+    >>> from lexkit.vocabulary import Vocabulary
+    >>> from lexkit.components import byte_level_pre_tokenizer, byte_level_decoder
+    >>> v = Vocabulary.from_merges([bytes([b]) for b in range(256)], [(b"a", b"b"), (b"b", b"c"),
+    ...     (b"bc", b"d")], pre_tokenizer=byte_level_pre_tokenizer(), decoder=byte_level_decoder())
+    >>> [v.tokens[i].content for i in LongestPairEncoder(v).segment(b"abcd")]  # ab first, then no pair
+    [b'ab', b'c', b'd']
+    """
+
+    name = "longest-pair"
+    reading: ClassVar[Reading] = "longest-pair"
+
+    def to_hf(self, *, allow_lossy: bool = False) -> JSON:
+        """A BPE ``tokenizer.json`` whose merges are every split of every token in this reading's order
+        (`lexkit._lbpe.pair_merges`): HF's BPE engine then encodes exactly as this encoder."""
+        from lexkit._lbpe import pair_merges
+        from lexkit.formats._bytes_unicode import encode_surface
+        from lexkit.formats.hf import to_hf
+
+        data = to_hf(self.vocabulary, allow_lossy=allow_lossy)
+        tokens = self.vocabulary.tokens
+        data["model"]["merges"] = [
+            [encode_surface(tokens[left].content), encode_surface(tokens[right].content)]
+            for left, right in pair_merges(self.vocabulary)
+        ]
+        return data
+
+
+class FewestTokensEncoder(LongestTokenEncoder):
+    """LBPE's default reading: the fewest tokens per pre-token; among those, the largest sum of ids (the
+    latest-learned, rarer and mostly longer tokens), then the longest first token. Never more tokens than
+    BPE; compiled kernel with C pre-tokenization (`lexkit._lbpe`).
+
+    >>> from lexkit.vocabulary import Vocabulary
+    >>> from lexkit.components import byte_level_pre_tokenizer, byte_level_decoder
+    >>> v = Vocabulary.from_merges([bytes([b]) for b in range(256)], [(b"a", b"b"), (b"b", b"c"),
+    ...     (b"bc", b"d")], pre_tokenizer=byte_level_pre_tokenizer(), decoder=byte_level_decoder())
+    >>> [v.tokens[i].content for i in FewestTokensEncoder(v).segment(b"abcd")]  # BPE: ab c d
+    [b'a', b'bcd']
+    """
+
+    name = "fewest-tokens"
+    reading: ClassVar[Reading] = "fewest-tokens"
 
 
 class LongestPrefixEncoder(HFEncoder):
@@ -420,7 +429,8 @@ class UnigramEncoder(HFEncoder):
 
 ENCODERS: dict[str, type[Encoder]] = {
     cls.name: cls
-    for cls in (BPEEncoder, ScaffoldEncoder, LongFirstEncoder, LongestTokenEncoder, LongestPrefixEncoder, UnigramEncoder)
+    for cls in (BPEEncoder, ScaffoldEncoder, LongFirstEncoder, LongestTokenEncoder, LongestPairEncoder,
+                FewestTokensEncoder, LongestPrefixEncoder, UnigramEncoder)
 }
 # Encoders living in modules that import this one; resolved on first use (module, class name).
 DEFERRED_ENCODERS: dict[str, tuple[str, str]] = {

@@ -6,7 +6,7 @@ the shared merge engine on the counts. Registered algorithms (registry keys are 
 - ``bpe``: plain byte-level BPE, HF ``BpeTrainer``'s exact merges (`BPEConfig`, encoder ``bpe``);
 - ``scaffold-bpe``: Scaffold-BPE, arXiv 2404.17808 (`ScaffoldBPEConfig`, encoder ``scaffold``);
 - ``lbpe``: plain BPE training with LBPE's long-token-first encoding, arXiv 2411.05504 (`LBPEConfig`,
-  encoder ``long-first`` or ``longest-token``);
+  encoder ``fewest-tokens``, ``longest-token``, ``longest-pair`` or ``long-first``);
 - ``domain``: the KL3M domain recipe: NFKC, curated added terms, power-of-two padding (`DomainConfig`);
 - ``char``: KL3M character-level BPE with a maximum token length (`CharConfig`);
 - ``bytespan``: spans of predictable bytes from a byte LM, arXiv 2506.18639 (`ByteSpanConfig`, encoder
@@ -19,7 +19,7 @@ the shared merge engine on the counts. Registered algorithms (registry keys are 
 >>> len(vocabulary)
 265
 >>> train(["hello world"] * 10, algorithm="lbpe", vocab_size=300, min_frequency=1, progress=False).metadata["encoder"]
-'long-first'
+'fewest-tokens'
 """
 
 from __future__ import annotations

@@ -122,7 +122,8 @@ def _run(*args: str):
     ("algorithm", "extra", "encoder", "files"),
     [
         ("scaffold-bpe", (), "scaffold", ["lexkit.json"]),
-        ("lbpe", (), "long-first", ["lexkit.json", "tokenizer.json"]),
+        ("lbpe", (), "fewest-tokens", ["lexkit.json"]),
+        ("lbpe", ("--lbpe-inference", "long-first"), "long-first", ["lexkit.json", "tokenizer.json"]),
         ("lbpe", ("--lbpe-inference", "longest-token"), "longest-token", ["lexkit.json"]),
         ("bpe", (), "bpe", ["lexkit.json", "tokenizer.json"]),
     ],
