@@ -41,7 +41,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from lexkit.analysis.sticky_progress import RunEstimate, candidate_count, verify_texts_per_token
+from lexkit.analysis.sticky_progress import RunEstimate, candidate_count, text_tokens, verify_texts_per_token
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind
@@ -282,7 +282,7 @@ class StickyTokenReport:
         cut: Q1/Q3/IQR/cut. final: the sticky tokens, ranked. pairs: pair provenance (no sentences).
         timings: seconds per stage. texts_embedded: texts sent to the model per stage (after de-duplication).
         config: every `StickyConfig` value. device: where the model ran.
-        precision: the embedder's arithmetic (``fp32``, or ``bf16+compile`` for ``--fast``).
+        precision: the embedder's arithmetic (``fp32``; ``bf16`` for ``--fast``, ``bf16+compile`` with ``--compile``).
         estimate: the projection made from the first timed batch (`RunEstimate.to_json`), empty when every
             result came from the checkpoint.
     """
@@ -917,10 +917,12 @@ class StickyTokenDetector:
                            if verify_checkpoint else 0)
         candidates_left = max(candidate_count(len(tokens), config.shortlist_percentile) - verified_before, 0)
         per_candidate = verify_texts_per_token([p.s2 for p in pair_sets.verification], config.insertions)
+        verify_cost = (self._text_tokens(pair_sets.verification) / self._text_tokens(pair_sets.scoring)
+                       if pair_sets.scoring else 1.0)
 
         def first_score_chunk(done: int, texts: int, seconds: float, left: int) -> None:
             self._announce(RunEstimate("score", done, texts, seconds, round(texts / done * left),
-                                       candidates_left * per_candidate, time.perf_counter() - start))
+                                       candidates_left * per_candidate, time.perf_counter() - start, verify_cost))
 
         def first_verify_chunk(done: int, texts: int, seconds: float, left: int) -> None:
             if self.estimate is None:  # every score came from the checkpoint
@@ -963,6 +965,10 @@ class StickyTokenDetector:
         logger.info("sticky: %s", estimate.describe())
         if self.on_estimate is not None:
             self.on_estimate(estimate)
+
+    def _text_tokens(self, pairs: Sequence[SentencePair]) -> float:
+        """Mean tokens of the insertion texts built on ``pairs`` (see `text_tokens`)."""
+        return text_tokens([len(self.tokenizer.encode(p.s2)) for p in pairs], self.config.insertions)
 
     def _precision(self) -> str:
         return str(getattr(self.embedder, "precision", "fp32"))

@@ -27,6 +27,10 @@ class RunEstimate:
         verify_texts_left: texts verification will embed (candidates not yet in the checkpoint times the
             distinct insertion texts of one candidate, an upper bound: random insertions rarely coincide).
         elapsed: seconds already spent when the estimate was made (μ, pairs, filtering and the batch).
+        verify_cost: the expected length of a verification text over that of a scoring text (`text_tokens`):
+            the encoder's throughput is about constant in tokens, not texts, and the 250 verification pairs
+            have other sentences than the 5 scoring pairs (on all-MiniLM-L6-v2 with corpus pairs the
+            verification texts embedded 1.6x slower per text).
     """
 
     stage: str
@@ -36,6 +40,7 @@ class RunEstimate:
     score_texts_left: int
     verify_texts_left: int
     elapsed: float
+    verify_cost: float = 1.0
 
     @property
     def texts_per_second(self) -> float:
@@ -44,9 +49,9 @@ class RunEstimate:
 
     @property
     def seconds_left(self) -> float:
-        """Projected seconds until the report, at the batch's throughput (scoring and verification texts are
-        of the same kind: a pair sentence with the token inserted)."""
-        return (self.score_texts_left + self.verify_texts_left) / self.texts_per_second
+        """Projected seconds until the report: the batch's throughput, verification texts weighted by their
+        relative length."""
+        return (self.score_texts_left + self.verify_texts_left * self.verify_cost) / self.texts_per_second
 
     def describe(self) -> str:
         """One line for the user, e.g. ``estimated 3.6 h more (5.1M texts at 395 texts/s; ...)``."""
@@ -54,7 +59,7 @@ class RunEstimate:
         parts = []
         if self.score_texts_left:
             parts.append(f"scoring {_duration(self.score_texts_left / rate)}")
-        parts.append(f"verification {_duration(self.verify_texts_left / rate)}")
+        parts.append(f"verification {_duration(self.verify_texts_left * self.verify_cost / rate)}")
         return (f"estimated {_duration(self.seconds_left)} more: {_count(self.score_texts_left + self.verify_texts_left)}"
                 f" texts at {rate:,.0f} texts/s ({', '.join(parts)}), timed on the first {self.stage} batch of "
                 f"{self.batch_tokens} tokens ({self.batch_texts:,} texts in {self.batch_seconds:.1f} s); "
@@ -76,6 +81,12 @@ def verify_texts_per_token(second_sentences: Sequence[str], insertions: int) -> 
     """Distinct insertion texts of one candidate on the verification pairs (given by their ``s2``): prefix and
     suffix texts once per distinct sentence, random insertions once per pair occurrence."""
     return 2 * insertions * len(set(second_sentences)) + insertions * len(second_sentences)
+
+
+def text_tokens(sentence_tokens: Sequence[int], insertions: int) -> float:
+    """Mean tokens of an insertion text over pairs whose second sentences have ``sentence_tokens`` tokens: the
+    sentence, on average (insertions + 1) / 2 inserted tokens, and two for the encoder's special tokens."""
+    return sum(sentence_tokens) / max(len(sentence_tokens), 1) + (insertions + 1) / 2 + 2
 
 
 def default_checkpoint_dir(output: Path) -> Path:
