@@ -968,7 +968,7 @@ class StickyTokenDetector:
 
     def _text_tokens(self, pairs: Sequence[SentencePair]) -> float:
         """Mean tokens of the insertion texts built on ``pairs`` (see `text_tokens`)."""
-        return text_tokens([len(self.tokenizer.encode(p.s2)) for p in pairs], self.config.insertions)
+        return text_tokens([len(self.tokenizer.encode_ordinary(p.s2)) for p in pairs], self.config.insertions)
 
     def _precision(self) -> str:
         return str(getattr(self.embedder, "precision", "fp32"))
