@@ -41,6 +41,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from lexkit.analysis.sticky_progress import RunEstimate, candidate_count, text_tokens, verify_texts_per_token
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind
@@ -57,6 +58,8 @@ DEFAULT_SPECIAL_ROLES = ("bos", "eos", "pad", "unk", "sep", "mask", "additional"
 _ROLE_NAMES = {"bos": ("<s>", "<bos>", "[BOS]"), "eos": ("</s>", "<eos>", "[EOS]", "<|endoftext|>"),
                "pad": ("<pad>", "[PAD]"), "unk": ("<unk>", "[UNK]"), "sep": ("[SEP]",),
                "mask": ("<mask>", "[MASK]"), "cls": ("[CLS]",)}
+# (tokens, texts embedded, seconds, tokens left) of the first computed chunk of a stage
+FirstChunk = Callable[[int, int, float, int], None]
 _UNUSED = re.compile(r"^(\[unused\d+\]|<extra_id_\d+>|<unused\d+>|<\|reserved_special_token_\d+\|>|\[reserved\d*\])$")
 
 
@@ -279,6 +282,9 @@ class StickyTokenReport:
         cut: Q1/Q3/IQR/cut. final: the sticky tokens, ranked. pairs: pair provenance (no sentences).
         timings: seconds per stage. texts_embedded: texts sent to the model per stage (after de-duplication).
         config: every `StickyConfig` value. device: where the model ran.
+        precision: the embedder's arithmetic (``fp32``; ``bf16`` for ``--fast``, ``bf16+compile`` with ``--compile``).
+        estimate: the projection made from the first timed batch (`RunEstimate.to_json`), empty when every
+            result came from the checkpoint.
     """
 
     model: str
@@ -296,6 +302,8 @@ class StickyTokenReport:
     config: dict[str, Any]
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
+    precision: str = "fp32"
+    estimate: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data (dataclasses become dictionaries)."""
@@ -712,6 +720,8 @@ class StickyTokenDetector:
         raw_vocab: the raw base-vocabulary strings for μ (default: from the tokenizer's HF export).
         progress: show tqdm progress bars.
         model_name: a label for the report.
+        on_estimate: called once per `run` with the `RunEstimate` from the first timed batch (the CLI prints
+            it); the estimate is also logged at INFO.
 
     Typical use: ``embedder = TransformersEmbedder(folder)``, then
     ``StickyTokenDetector(embedder, Tokenizer.load(embedder.tokenizer_file),
@@ -719,8 +729,11 @@ class StickyTokenDetector:
     """
 
     def __init__(self, embedder: Embedder, tokenizer: Tokenizer, config: StickyConfig | None = None, *,
-                 raw_vocab: Sequence[str] | None = None, progress: bool = True, model_name: str = "model") -> None:
+                 raw_vocab: Sequence[str] | None = None, progress: bool = True, model_name: str = "model",
+                 on_estimate: Callable[[RunEstimate], None] | None = None) -> None:
         self.embedder = embedder
+        self.on_estimate = on_estimate
+        self.estimate: RunEstimate | None = None
         self.tokenizer = tokenizer
         self.config = config or StickyConfig()
         self.progress = progress
@@ -802,13 +815,15 @@ class StickyTokenDetector:
 
     # -- steps 5 and 7 --------------------------------------------------------------------------------------
     def score(self, tokens: Sequence[TokenInfo], pairs: Sequence[SentencePair], *,
-              checkpoint: Path | None = None) -> dict[int, ScoreRow]:
+              checkpoint: Path | None = None, on_first_chunk: FirstChunk | None = None) -> dict[int, ScoreRow]:
         """Step 5: the sticky score of each token on the scoring pairs, for the three distances.
 
         Args:
             tokens: the tokens (from `scorable_tokens`). pairs: the scoring pairs.
             checkpoint: a JSON-lines file; finished chunks are appended and reused by a rerun with the same
-                model, configuration and pairs.
+                model, precision, configuration and pairs.
+            on_first_chunk: called after the first computed chunk with (tokens, texts embedded, seconds,
+                tokens left); `run` turns it into the time estimate.
 
         Returns:
             ``{token_id: ScoreRow}``.
@@ -831,17 +846,19 @@ class StickyTokenDetector:
                     rows.setdefault(tokens[i].token_id, {})[metric] = float(values[offset])
             return rows
 
-        rows = self._run_chunks("score", tokens, pairs, self.config.chunk_tokens, compute, checkpoint)
+        rows = self._run_chunks("score", tokens, pairs, self.config.chunk_tokens, compute, checkpoint,
+                                on_first_chunk)
         return {tid: ScoreRow(token_id=tid, **values) for tid, values in rows.items()}
 
     def verify(self, tokens: Sequence[TokenInfo], pairs: Sequence[SentencePair], *,
-               checkpoint: Path | None = None) -> dict[int, VerificationRow]:
+               checkpoint: Path | None = None, on_first_chunk: FirstChunk | None = None
+               ) -> dict[int, VerificationRow]:
         """Step 7: the weighted share of (pair, mode) cases where the mean distance after insertion fell.
 
         Args:
             tokens: the candidates. pairs: the verification pairs (repeats allowed; their prefix and suffix
                 texts are embedded once, random insertions are drawn per occurrence).
-            checkpoint: as in `score`.
+            checkpoint, on_first_chunk: as in `score`.
 
         Returns:
             ``{token_id: VerificationRow}``.
@@ -861,7 +878,8 @@ class StickyTokenDetector:
                     rows.setdefault(tokens[i].token_id, {})[metric] = float(values[offset])
             return rows
 
-        rows = self._run_chunks("verify", tokens, pairs, max(1, self.config.chunk_tokens // 8), compute, checkpoint)
+        rows = self._run_chunks("verify", tokens, pairs, max(1, self.config.chunk_tokens // 8), compute, checkpoint,
+                                on_first_chunk)
         return {tid: VerificationRow(token_id=tid, **values) for tid, values in rows.items()}
 
     # -- everything -----------------------------------------------------------------------------------------
@@ -871,14 +889,16 @@ class StickyTokenDetector:
 
         Args:
             sentences, pairs, source: see `select_pairs`.
-            checkpoint_dir: a folder for resumable partial results (``scores.jsonl``, ``verification.jsonl``).
+            checkpoint_dir: a folder for resumable partial results (``scores.jsonl``, ``verification.jsonl``);
+                a rerun with the same model, precision, configuration and pairs skips what it holds.
 
         Returns:
             The report.
         """
         config = self.config
         timings: dict[str, float] = {}
-        clock = time.perf_counter()
+        self.estimate = None
+        start = clock = time.perf_counter()
         stats = self.mean_similarity()
         timings["mean_similarity"] = time.perf_counter() - clock
         clock = time.perf_counter()
@@ -892,14 +912,32 @@ class StickyTokenDetector:
         clock = time.perf_counter()
         if checkpoint_dir is not None:
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        verify_checkpoint = checkpoint_dir / "verification.jsonl" if checkpoint_dir else None
+        verified_before = (len(_load_checkpoint(verify_checkpoint, self._fingerprint("verify", pair_sets.verification)))
+                           if verify_checkpoint else 0)
+        candidates_left = max(candidate_count(len(tokens), config.shortlist_percentile) - verified_before, 0)
+        per_candidate = verify_texts_per_token([p.s2 for p in pair_sets.verification], config.insertions)
+        verify_cost = (self._text_tokens(pair_sets.verification) / self._text_tokens(pair_sets.scoring)
+                       if pair_sets.scoring else 1.0)
+
+        def first_score_chunk(done: int, texts: int, seconds: float, left: int) -> None:
+            self._announce(RunEstimate("score", done, texts, seconds, round(texts / done * left),
+                                       candidates_left * per_candidate, time.perf_counter() - start, verify_cost))
+
+        def first_verify_chunk(done: int, texts: int, seconds: float, left: int) -> None:
+            if self.estimate is None:  # every score came from the checkpoint
+                self._announce(RunEstimate("verify", done, texts, seconds, 0, round(texts / done * left),
+                                           time.perf_counter() - start))
+
         scores = self.score(tokens, pair_sets.scoring,
-                            checkpoint=checkpoint_dir / "scores.jsonl" if checkpoint_dir else None)
+                            checkpoint=checkpoint_dir / "scores.jsonl" if checkpoint_dir else None,
+                            on_first_chunk=first_score_chunk)
         timings["score"] = time.perf_counter() - clock
         threshold = shortlist_threshold([scores[t.token_id].cos for t in tokens], config.shortlist_percentile)
         shortlisted = [t for t in tokens if scores[t.token_id].cos >= threshold]
         clock = time.perf_counter()
-        verified = self.verify(shortlisted, pair_sets.verification,
-                               checkpoint=checkpoint_dir / "verification.jsonl" if checkpoint_dir else None)
+        verified = self.verify(shortlisted, pair_sets.verification, checkpoint=verify_checkpoint,
+                               on_first_chunk=first_verify_chunk)
         timings["verify"] = time.perf_counter() - clock
         cut = final_cut([verified[t.token_id].cos for t in shortlisted], config.iqr_factor)
         candidates = rank_entries(shortlisted, scores, verified)
@@ -918,9 +956,23 @@ class StickyTokenDetector:
                    "scoring": len(pair_sets.scoring), "verification": len(pair_sets.verification),
                    "distinct_verification": len(set(pair_sets.verification))},
             timings={k: round(v, 3) for k, v in timings.items()}, texts_embedded=dict(self.texts_embedded),
-            config=asdict(config), device=str(getattr(self.embedder, "device", "cpu")), notes=notes)
+            config=asdict(config), device=str(getattr(self.embedder, "device", "cpu")), notes=notes,
+            precision=self._precision(), estimate=self.estimate.to_json() if self.estimate else {})
 
     # -- internals ------------------------------------------------------------------------------------------
+    def _announce(self, estimate: RunEstimate) -> None:
+        self.estimate = estimate
+        logger.info("sticky: %s", estimate.describe())
+        if self.on_estimate is not None:
+            self.on_estimate(estimate)
+
+    def _text_tokens(self, pairs: Sequence[SentencePair]) -> float:
+        """Mean tokens of the insertion texts built on ``pairs`` (see `text_tokens`)."""
+        return text_tokens([len(self.tokenizer.encode_ordinary(p.s2)) for p in pairs], self.config.insertions)
+
+    def _precision(self) -> str:
+        return str(getattr(self.embedder, "precision", "fp32"))
+
     def _embed(self, texts: Sequence[str], stage: str) -> np.ndarray:
         self.texts_embedded[stage] += len(texts)
         return np.asarray(self.embedder.encode(list(texts)), dtype=np.float32)
@@ -958,9 +1010,10 @@ class StickyTokenDetector:
         return distances(anchors[None, :, None, None, :], vectors[slots])
 
     def _run_chunks(self, stage: str, tokens: Sequence[TokenInfo], pairs: Sequence[SentencePair], size: int,
-                    compute: Callable[[range], dict[int, dict[str, float]]],
-                    checkpoint: Path | None) -> dict[int, dict[str, float]]:
-        """Run ``compute`` over chunks of ``tokens`` with a progress bar, resuming from ``checkpoint``."""
+                    compute: Callable[[range], dict[int, dict[str, float]]], checkpoint: Path | None,
+                    on_first_chunk: FirstChunk | None = None) -> dict[int, dict[str, float]]:
+        """Run ``compute`` over chunks of ``tokens`` with a progress bar, resuming from ``checkpoint``; the first
+        computed chunk is timed for ``on_first_chunk``."""
         from tqdm.auto import tqdm
 
         done = _load_checkpoint(checkpoint, self._fingerprint(stage, pairs)) if checkpoint else {}
@@ -968,8 +1021,14 @@ class StickyTokenDetector:
         rows = {t.token_id: done[t.token_id] for t in tokens if t.token_id in done}
         with tqdm(total=len(tokens), initial=len(tokens) - len(todo), desc=f"sticky {stage}", unit="tok",
                   disable=not self.progress) as bar:
+            left = len(todo)
             for chunk in _chunks(todo, size):
+                texts, clock = self.texts_embedded[stage], time.perf_counter()
                 new = compute(chunk)
+                left -= len(chunk)
+                if on_first_chunk is not None:
+                    on_first_chunk(len(chunk), self.texts_embedded[stage] - texts, time.perf_counter() - clock, left)
+                    on_first_chunk = None
                 rows.update(new)
                 if checkpoint is not None:
                     _append_checkpoint(checkpoint, self._fingerprint(stage, pairs), new)
@@ -977,8 +1036,8 @@ class StickyTokenDetector:
         return rows
 
     def _fingerprint(self, stage: str, pairs: Sequence[SentencePair]) -> str:
-        payload = json.dumps([stage, self.model_name, asdict(self.config), [asdict(p) for p in pairs]],
-                             sort_keys=True, default=str)
+        payload = json.dumps([stage, self.model_name, self._precision(), asdict(self.config),
+                              [asdict(p) for p in pairs]], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

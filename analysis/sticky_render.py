@@ -57,10 +57,22 @@ def render_markdown(report: StickyTokenReport, *, max_candidates: int = 200) -> 
               "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     lines += ["| " + " | ".join(_md_cell(c) for c in _row(e)) + " |" for e in report.candidates[:max_candidates]]
     lines += ["", "</details>", "", f"Kinds: {KIND_RULES}",
-              "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()) + ".",
+              "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()) + "."
+              + _estimate_text(report),
               "Categories: " + ", ".join(f"{k} {v}" for k, v in report.category_counts.items()) + "."]
     lines += [f"Note: {note}." for note in report.notes]
     return "\n".join(lines) + "\n"
+
+
+def _estimate_text(report: StickyTokenReport) -> str:
+    """The start-of-run projection next to the measured timings, and the precision when it is not fp32."""
+    text = ""
+    if report.estimate:
+        text += (f" Estimated from the first {report.estimate['stage']} batch: {report.estimate['seconds_left']:.0f} s "
+                 f"more after {report.estimate['elapsed']:.0f} s ({report.estimate['texts_per_second']:.0f} texts/s).")
+    if report.precision != "fp32":
+        text += f" Embeddings in {report.precision}."
+    return text
 
 
 def _md_cell(text: str) -> str:

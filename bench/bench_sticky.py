@@ -13,6 +13,9 @@ scores, and how much an exactness guard would have to recompute in fp32 (bands o
 largest measured error). ``speed``: the variants timed round by round on the same texts, so that other
 load on the machine hits them alike (ratios within a round). ``isa``: a few texts through one variant;
 run it under ``ONEDNN_VERBOSE=1`` to see which kernels (AMX or not) oneDNN picks.
+``agreement``: two ``lexkit sticky -o X.json`` reports of the same run in two precisions (fp32 and ``--fast``):
+overlap of the shortlists and of the final lists, verification and score differences on shared candidates,
+and each run's start-of-run estimate against its measured time.
 
 Measured on the 2-core AMX Xeon (issue #10, 2026-11-24, other jobs running: load 2-5): bf16 matmuls do run
 on AMX (``brg_matmul:avx10_1_512_amx``). Against fp32 in the same rounds: bf16 weights 2.1x (2 threads) /
@@ -28,6 +31,7 @@ Usage:
     python bench/bench_sticky.py --threads 2 speed [--variants fp32 bf16 ...] [--tokens 20] [--rounds 3]
     ONEDNN_VERBOSE=1 python bench/bench_sticky.py --threads 2 isa --variant bf16
     python bench/bench_sticky.py downstream --report REPORT.json [--top 5] [--insertions 8] [--size 300]
+    python bench/bench_sticky.py agreement FP32.json FAST.json
 """
 
 from __future__ import annotations
@@ -400,6 +404,43 @@ def _rank_agreement(exact, approx, spearmanr) -> dict[str, object]:
             "top2pct_within_top6pct": needed <= round(0.06 * n)}
 
 
+def agreement(args: argparse.Namespace) -> dict[str, Any]:
+    """Compare two sticky reports of the same run (reference first): lists, values, estimates."""
+    reference, other = (json.loads(Path(path).read_text(encoding="utf-8")) for path in (args.reference, args.other))
+
+    def ids(report, key):
+        return {entry["token_id"] for entry in report[key]}
+
+    def jaccard(a, b):
+        return round(len(a & b) / len(a | b), 4) if a | b else 1.0
+
+    shared = {e["token_id"]: e for e in reference["candidates"]}
+    pairs = [(shared[e["token_id"]], e) for e in other["candidates"] if e["token_id"] in shared]
+    result = {
+        "precision": [reference.get("precision", "fp32"), other.get("precision", "fp32")],
+        "scored": [reference["scored"], other["scored"]],
+        "candidates": [len(reference["candidates"]), len(other["candidates"])],
+        "shortlist_jaccard": jaccard(ids(reference, "candidates"), ids(other, "candidates")),
+        "final": [[e["token"] for e in reference["final"]], [e["token"] for e in other["final"]]],
+        "final_jaccard": jaccard(ids(reference, "final"), ids(other, "final")),
+        "final_identical_in_order": [e["token_id"] for e in reference["final"]] == [e["token_id"]
+                                                                                  for e in other["final"]],
+        "max_verification_difference": max((abs(a["verification"]["cos"] - b["verification"]["cos"])
+                                            for a, b in pairs), default=None),
+        "max_score_rel_difference": max((abs(a["score"] - b["score"]) / abs(a["score"]) for a, b in pairs),
+                                        default=None),
+        "cut": [reference["cut"]["cut"], other["cut"]["cut"]],
+    }
+    for name, report in (("reference", reference), ("other", other)):
+        estimate, timings = report.get("estimate") or {}, report["timings"]
+        if estimate:
+            result[f"{name}_estimate_vs_measured_s"] = [
+                round(estimate["elapsed"] + estimate["seconds_left"], 1), timings["total"]]
+        result[f"{name}_seconds"] = timings
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return result
+
+
 def isa(args: argparse.Namespace) -> None:
     """Encode a few texts with one variant (run under ONEDNN_VERBOSE=1 to see the kernels oneDNN picks)."""
     embedder, _, _ = _setup(args.threads, with_sentences=False)
@@ -434,12 +475,15 @@ def main() -> None:
     timing.add_argument("--tokens", type=int, default=20, help="tokens whose scoring texts are timed")
     timing.add_argument("--rounds", type=int, default=3)
     timing.add_argument("--mean", type=float, default=0.199845, help="mu (all-MiniLM-L6-v2: 0.199845)")
+    compare = sub.add_parser("agreement")
+    compare.add_argument("reference", help="the fp32 report (lexkit sticky -o X.json)")
+    compare.add_argument("other", help="the report of the same run with --fast")
     kernels = sub.add_parser("isa")
     kernels.add_argument("--variant", default="bf16", choices=VARIANTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     {"throughput": throughput, "downstream": downstream, "precision": precision, "speed": speed,
-     "isa": isa}[args.command](args)
+     "isa": isa, "agreement": agreement}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -184,9 +184,10 @@ def next_byte_truth(strings: Mapping[bytes, float]) -> Callable[[bytes], np.ndar
 class HFCausalLM:
     """A transformers causal LM with a longest-common-prefix KV cache.
 
-    Each call crops the cached keys and values to the longest common prefix with the previous sequence and runs
-    the model on the rest only, so byte-level generation (whose token prefixes mostly extend or re-segment the
-    tail of the previous one) costs one short forward pass per byte.
+    The keys and values live in one transformers `DynamicCache` that the model extends in place. Each call crops it
+    to the longest common prefix with the previous sequence and runs the model on the rest only, so byte-level
+    generation (whose token prefixes mostly extend or re-segment the tail of the previous one) costs one short
+    forward pass per byte.
 
     Args:
         model: a ``transformers`` causal LM (``AutoModelForCausalLM``), or a folder to load one from.
@@ -223,7 +224,9 @@ class HFCausalLM:
         self.forward_calls = 0
         self.tokens_run = 0
         self._ids: list[int] = []
-        self._past: Any = None
+        self._cache: Any = None
+        self._cache_class: Any = transformers.DynamicCache
+        self._cache_keyword = _cache_keyword(self.model)
         self._token_lp: list[float] = []  # log P(ids[k] | ids[:k]) for k >= 1; index 0 unused
         self._last_row: np.ndarray | None = None
 
@@ -259,24 +262,46 @@ class HFCausalLM:
         # subtle: re-run the last common token too, so its logits give log P(full[keep + 1] | ...) even when the
         # previous sequence continued differently after the common prefix.
         keep = max(min(common, len(full)) - 1, 0)
-        past = None
-        if keep > 0 and self._past is not None:
-            past = self._past
-            extra = past.get_seq_length() - keep
-            if extra > 0:
-                past.crop(-extra)  # a negative argument removes that many positions in every transformers version
+        cache: dict[str, Any] = {}
+        if self.use_cache:
+            if keep > 0 and self._cache is not None:
+                extra = self._cache.get_seq_length() - keep
+                if extra > 0:
+                    self._cache.crop(-extra)  # a negative argument removes that many positions in every version
+            else:
+                self._cache = self._new_cache()
+            cache[self._cache_keyword] = self._cache  # the model appends the new keys and values in place
         feed = torch.tensor([full[keep:]], device=self.device)
         with torch.no_grad():
-            out = self.model(input_ids=feed, past_key_values=past, use_cache=self.use_cache)
+            out = self.model(input_ids=feed, use_cache=self.use_cache, **cache)
         self.forward_calls += 1
         self.tokens_run += len(full) - keep
         logprobs = torch.log_softmax(out.logits[0].double(), dim=-1)
         new_lp = [float(logprobs[j, full[keep + j + 1]]) for j in range(len(full) - keep - 1)]
         self._token_lp = (self._token_lp[:keep + 1] if keep > 0 else [0.0]) + new_lp
         self._ids = full
-        self._past = out.past_key_values if self.use_cache else None
         self._last_row = logprobs[-1].cpu().numpy()
         return float(sum(self._token_lp[1:len(full)])), self._last_row
+
+
+    def _new_cache(self) -> Any:
+        """An empty `DynamicCache` laid out for the model's layers (transformers < 4.56 takes no config)."""
+        try:
+            return self._cache_class(config=self.model.config)
+        except TypeError:
+            return self._cache_class()
+
+
+def _cache_keyword(model: Any) -> str:
+    """The keyword the model's ``forward`` takes its `Cache` under: ``cache`` in current transformers.
+
+    Older releases call it ``past_key_values``; where the new name exists, the old one triggers a FutureWarning and
+    a deprecation log line on every call.
+    """
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _first_id(value: int | Iterable[int] | None) -> int | None:
