@@ -281,6 +281,7 @@ def demo(output: Path, vocab_size: int, as_json: bool) -> None:
 def _register() -> None:
     """Attach the commands that live in their own modules."""
     from lexkit.cli.analyze import analyze
+    from lexkit.cli.heal import heal
     from lexkit.cli.hypernet import hypernet
     from lexkit.cli.morph import morph
     from lexkit.cli.sample import sample
@@ -288,7 +289,7 @@ def _register() -> None:
     from lexkit.cli.transfer import evaluate, transplant
     from lexkit.cli.visual import visual_analyze
 
-    for command in (analyze, evaluate, hypernet, morph, sample, sticky, transplant, visual_analyze):
+    for command in (analyze, evaluate, heal, hypernet, morph, sample, sticky, transplant, visual_analyze):
         main.add_command(command)
 
 

@@ -4,6 +4,7 @@ Layers (transfer.md section 1):
 1. `init_embeddings`: one matrix, on arrays: anchors copied, new rows estimated by a `Method`.
 2. `transplant`: a whole model: both matrices, tying, config, tokenizer; `TransplantResult.save`.
 3. `evaluate`: bits per byte of original and transplanted models on identical text; `compare_bpb`.
+4. `heal`: train a transplanted model's new embedding rows to match the original model (`lexkit.transfer.heal`).
 
 torch, transformers and faiss are imported inside the functions that use them, so importing this package
 stays light.
@@ -19,6 +20,11 @@ from lexkit.transfer.evaluate import BPBComparison as BPBComparison
 from lexkit.transfer.evaluate import BPBResult as BPBResult
 from lexkit.transfer.evaluate import compare_bpb as compare_bpb
 from lexkit.transfer.evaluate import evaluate as evaluate
+from lexkit.transfer.heal import Budget as Budget
+from lexkit.transfer.heal import HealConfig as HealConfig
+from lexkit.transfer.heal import HealResult as HealResult
+from lexkit.transfer.heal import HealStep as HealStep
+from lexkit.transfer.heal import heal as heal
 from lexkit.transfer.methods import Method as Method
 from lexkit.transfer.methods import TokenProvenance as TokenProvenance
 from lexkit.transfer.methods import TransferConfig as TransferConfig

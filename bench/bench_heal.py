@@ -1,0 +1,165 @@
+"""Healing on real models: SmolLM2-135M with the Qwen2.5 tokenizer, healed against the original SmolLM2.
+
+Two steps, so the expensive transplant runs once and the timed healing runs alone under the measure lock:
+
+    python bench/bench_heal.py prepare --start heuristic -o /tmp/smol-qwen-heuristic
+    python bench/bench_heal.py run --start-dir /tmp/smol-qwen-heuristic --minutes 5 \
+        --variants alm next-token [--json out.json]
+
+``prepare`` transplants the Qwen2.5 tokenizer (read from the Qwen2.5-Coder GGUF) into SmolLM2-135M with ``mean``,
+``heuristic`` (MiniLM auxiliary space) or centred OMP (``omp-centred``, the Qwen2.5-Coder-0.5B donor, k=8, 256
+pre-filtered anchors: bench_transfer_qwen.py's settings) and saves the start. ``run`` scores the original and the
+start on bench_transfer_qwen.py's held-out slices (prose from the tail of corpus_10M.txt, CPython source, number
+lines; 15 documents of 400 characters each by default), then heals a fresh copy of the start once per variant for
+the same training-time budget on text from the head of corpus_10M.txt (disjoint from the held-out tail) and scores
+it again. Variants: ``alm`` (the default: approximate likelihood matching, new rows, head side), ``next-token`` (the
+plain baseline on the same rows and budget), ``alm-body`` / ``next-token-body`` (also through the transformer),
+``next-token-all`` (every row). It prints bits per byte per slice, the share of the original's quality kept,
+trained parameters, tokens per second and peak memory (the process's, including both models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fixtures_dir, load_gguf, log_progress  # noqa: E402
+from bench_transfer import held_out_documents  # noqa: E402
+from bench_transfer_qwen import code_documents, number_documents  # noqa: E402
+
+STARTS = ("mean", "heuristic", "omp-centred")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "alm": {}, "next-token": {"loss": "next-token"},
+    "alm-body": {"through_body": True}, "next-token-body": {"loss": "next-token", "through_body": True},
+    "next-token-all": {"loss": "next-token", "rows": "all"},
+}
+TRAIN_BYTES = 4_000_000
+logger = logging.getLogger("bench_heal")
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Transplant the Qwen2.5 tokenizer into SmolLM2 with ``args.start`` and save it to ``args.output``."""
+    from transformers import AutoTokenizer
+
+    from lexkit.transfer import TransformersEmbedder, transplant
+
+    fixtures = fixtures_dir()
+    small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    qwen = fixtures / "qwen_coder" / "q.gguf"
+    model, source_tokenizer = load_gguf(small)
+    start = time.perf_counter()
+    if args.start == "omp-centred":
+        donor, target = load_gguf(qwen)
+        result = transplant(model, target, "omp", source_tokenizer=source_tokenizer, donor=donor, device="cpu",
+                            k=8, prefilter=256, center=True)
+    else:
+        target = AutoTokenizer.from_pretrained(str(qwen.parent), gguf_file=qwen.name)
+        aux = TransformersEmbedder(fixtures / "minilm", device="cpu") if args.start == "heuristic" else None
+        result = transplant(model, target, args.start, source_tokenizer=source_tokenizer, aux=aux, device="cpu")
+    logger.info("transplant %s: %.0fs", args.start, time.perf_counter() - start)
+    result.save(args.output)
+
+
+def training_texts(corpus: Path) -> list[str]:
+    """Documents of 4,000 characters from the head of the corpus (the held-out prose comes from its tail)."""
+    text = corpus.read_bytes()[:TRAIN_BYTES].decode("utf-8", errors="ignore")
+    return [text[i:i + 4000] for i in range(0, len(text), 4000)]
+
+
+def run(args: argparse.Namespace) -> None:
+    """Score the original and the start, then heal once per variant for the same budget and score again."""
+    import torch
+
+    from lexkit.transfer import Budget, HealConfig, evaluate, heal
+    from lexkit.transfer._models import load_causal_lm
+
+    fixtures = fixtures_dir()
+    corpus = fixtures / "corpus" / "corpus_10M.txt"
+    slices = {
+        "prose": held_out_documents(corpus, args.documents, args.doc_chars),
+        "code": code_documents(args.documents, args.doc_chars),
+        "numbers": number_documents(fixtures / "corpus" / "corpus_full.txt", args.documents, args.doc_chars),
+    }
+    small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    teacher, _ = load_causal_lm(small)
+    texts = training_texts(corpus)
+    results: dict[str, Any] = {"start_dir": str(args.start_dir), "minutes": args.minutes,
+                               "torch_threads": torch.get_num_threads(), "runs": []}
+
+    def bpb(result: Any) -> dict[str, float]:
+        return {name: s.bpb for name, s in result.slices.items()} | {"overall": result.bpb}
+
+    results["original"] = bpb(evaluate(teacher, small, slices))
+    start_model, _ = load_causal_lm(args.start_dir)
+    results["start"] = bpb(evaluate(start_model, args.start_dir, slices))
+    logger.info("original %.4f, start %.4f bits per byte", results["original"]["overall"],
+                results["start"]["overall"])
+    for variant in args.variants:
+        config = HealConfig(**{**VARIANTS[variant], "learning_rate": args.lr, "batch_size": args.batch_size,
+                               "sequence_chars": args.sequence_chars})
+        healed = heal(start_model, teacher, texts, budget=Budget(minutes=args.minutes), tokenizer=args.start_dir,
+                      teacher_tokenizer=small, config=config, device="cpu")
+        scores = bpb(evaluate(healed.model, healed.tokenizer, slices))
+        info = healed.info
+        run_result = {"variant": variant, "bpb": scores,
+                      "kept": results["original"]["overall"] / scores["overall"],
+                      **{k: info[k] for k in ("steps", "tokens", "train_seconds", "tokens_per_second",
+                                              "trainable_rows", "trainable_parameters", "rows_updated",
+                                              "peak_memory_mb")},
+                      "loss_first": healed.history[0].loss, "loss_last": healed.history[-1].loss,
+                      "config": info["config"]}
+        results["runs"].append(run_result)
+        logger.info("%s", run_result)
+        del healed
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+
+    names = [*slices, "overall"]
+    print(f"\n{args.documents} documents per slice, {args.doc_chars} characters; {args.minutes} minutes of training")
+    print("| model | " + " | ".join(f"{n} BPB" for n in names) + " | kept | steps | tokens/s | trained params |")
+    print("|---|" + "---|" * len(names) + "---|---|---|---|")
+    print("| SmolLM2-135M original | " + " | ".join(f"{results['original'][n]:.4f}" for n in names)
+          + " | 100 % | – | – | – |")
+    kept = results["original"]["overall"] / results["start"]["overall"]
+    print(f"| start ({args.start_dir.name}) | " + " | ".join(f"{results['start'][n]:.4f}" for n in names)
+          + f" | {100 * kept:.1f} % | – | – | – |")
+    for row in results["runs"]:
+        print(f"| + heal {row['variant']} | " + " | ".join(f"{row['bpb'][n]:.4f}" for n in names)
+              + f" | {100 * row['kept']:.1f} % | {row['steps']} | {row['tokens_per_second']} | "
+              f"{row['trainable_parameters']:,} |")
+    for row in results["runs"]:
+        print(f"{row['variant']}: {row['rows_updated']} rows updated, loss {row['loss_first']:.4f} -> "
+              f"{row['loss_last']:.4f}, peak memory {row['peak_memory_mb']:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    first = commands.add_parser("prepare", help="transplant once and save the start")
+    first.add_argument("--start", choices=STARTS, default="heuristic")
+    first.add_argument("-o", "--output", type=Path, required=True)
+    second = commands.add_parser("run", help="heal the saved start once per variant")
+    second.add_argument("--start-dir", type=Path, required=True)
+    second.add_argument("--minutes", type=float, default=5.0, help="training minutes per variant")
+    second.add_argument("--variants", nargs="+", default=["alm", "next-token"], choices=list(VARIANTS))
+    second.add_argument("--lr", type=float, default=1e-3)
+    second.add_argument("--batch-size", type=int, default=4)
+    second.add_argument("--sequence-chars", type=int, default=1000)
+    second.add_argument("--documents", type=int, default=15, help="held-out documents per slice")
+    second.add_argument("--doc-chars", type=int, default=400)
+    second.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    log_progress()
+    prepare(args) if args.command == "prepare" else run(args)
+
+
+if __name__ == "__main__":
+    main()

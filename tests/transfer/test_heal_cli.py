@@ -1,0 +1,66 @@
+"""``lexkit heal``: a happy path that resumes from its checkpoint, and one-line errors that write nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from transformers import AutoModelForCausalLM
+
+from lexkit.cli.main import main
+from lexkit.embedded import default_corpus
+from lexkit.transfer import transplant
+from lexkit.transfer._sides import TokenizerSide
+
+
+@pytest.fixture
+def folders(tmp_path, make_llama, source_tokenizer, target_tokenizer):
+    teacher = tmp_path / "teacher"
+    model = make_llama(len(source_tokenizer.vocabulary), seed=1)
+    model.save_pretrained(teacher)
+    TokenizerSide.from_any(source_tokenizer).hf.save_pretrained(teacher)
+    student = transplant(model, target_tokenizer, "mean", source_tokenizer=source_tokenizer, device="cpu")
+    student.save(tmp_path / "student")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(default_corpus("prose")[:12]), encoding="utf-8")
+    return tmp_path / "student", teacher, corpus
+
+
+def test_heal_writes_a_reloadable_folder_and_resumes(tmp_path, folders):
+    student, teacher, corpus = folders
+    out = tmp_path / "healed"
+    args = ["heal", "--model", str(student), "--teacher", str(teacher), "--corpus", str(corpus), "--steps", "2",
+            "--sequence-chars", "300", "--held-out-documents", "2", "-o", str(out)]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "step 2: loss" in first.stdout and "held-out bits per byte" in first.stdout and "wrote" in first.stdout
+    assert (tmp_path / "healed.heal-checkpoint" / "heal_checkpoint.pt").exists()
+    assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size == 460
+    again = CliRunner().invoke(main, [*args[:8], "3", *args[9:], "--json"])
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)
+    assert report["resumed_at"] == 2 and [h["step"] for h in report["history"]] == [3]
+
+
+def test_heal_errors_are_one_line_and_leave_nothing(tmp_path, folders, make_llama):
+    student, teacher, corpus = folders
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    out = tmp_path / "healed"
+    base = ["heal", "--model", str(student), "--teacher", str(teacher), "-o", str(out), "--sequence-chars", "300"]
+    cases = [
+        ([*base, "--corpus", str(empty), "--steps", "1"], "holds no text"),
+        ([*base, "--corpus", str(corpus)], "no budget"),
+        ([*base, "--corpus", str(corpus), "--minutes", "0.0000001"], "shorter than one healing step"),
+    ]
+    other = tmp_path / "other"
+    make_llama(455, hidden=48).save_pretrained(other)
+    TokenizerSide.from_any(teacher).hf.save_pretrained(other)
+    cases.append((["heal", "--model", str(student), "--teacher", str(other), "-o", str(out), "--corpus",
+                   str(corpus), "--steps", "1"], "not the same architecture"))
+    for args, message in cases:
+        result = CliRunner().invoke(main, args)
+        errors = [line for line in result.output.splitlines() if "error:" in line]  # besides progress bars
+        assert result.exit_code != 0 and len(errors) == 1 and message in errors[0], result.output
+        assert not out.exists()
