@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install dev fixtures fixtures-core fixtures-bench system-deps test test-quick lint demo bench clean
+.PHONY: install dev fixtures fixtures-core system-deps test test-quick lint demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,10 +47,7 @@ test-quick: install
 demo: install  ## the main job on the embedded default corpus
 	$(VENV)/bin/lexkit demo
 
-fixtures-bench: $(PY)  ## the test fixtures plus the large models only benchmarks read (Qwen2.5-Coder, 491 MB)
-	$(PY) scripts/fetch_fixtures.py --group bench
-
-bench: install fixtures-bench  ## side-by-side benchmarks against the anchors (HF tokenizers, tiktoken, ...)
+bench: install fixtures  ## side-by-side benchmarks against the anchors (HF tokenizers, tiktoken, ...)
 	$(PY) bench/run.py
 
 clean:

@@ -7,7 +7,7 @@ held-out slices (English prose, Python code, number-heavy lines) against the ori
 95 % intervals, and reports the share of the original quality kept (original BPB / transplanted BPB). A
 leave-one-out test hides a share of the anchors and rebuilds their SmolLM2 rows from the donor space.
 
-Fixtures: ``make fixtures-bench`` (SmolLM2 GGUF, the reassembled Qwen2.5-Coder GGUF, corpus, MiniLM for the
+Fixtures: ``make fixtures`` (SmolLM2 GGUF, the reassembled Qwen2.5-Coder GGUF, corpus, MiniLM for the
 heuristic). Prose is the tail of ``corpus_10M.txt`` (as in bench_transfer.py); code is CPython standard-library
 source read from this interpreter; numbers are corpus lines where digits are at least a quarter of the characters.
 

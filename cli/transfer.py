@@ -32,11 +32,17 @@ DEVICES = ("cpu", "cuda", "auto")
               help="The model's tokenizer (default: read from the model folder or .gguf file).")
 @click.option("--aux", type=click.Path(path_type=Path), default=None,
               help="Auxiliary embedding model folder (heuristic, --donor auxiliary); default all-MiniLM-L6-v2.")
-@click.option("-k", type=click.IntRange(min=1), default=64, help="OMP sparsity: anchors per new token.")
-@click.option("--prefilter", type=click.IntRange(min=1), default=None,
-              help="OMP: search only each token's M nearest anchors (absolute cosine); experimental speed-up.")
-@click.option("--center", is_flag=True,
-              help="OMP: centred (affine) OMP, rebuilt around the source mean; off matches mergekit.")
+@click.option("-k", type=click.IntRange(min=1), default=None,
+              help="OMP sparsity: anchors per new token (default 8 on CPU, 64 on CUDA).")
+@click.option("--prefilter", type=click.IntRange(min=0), default=None,
+              help="OMP: code each token over its M nearest anchors (absolute cosine); 0 = exact OMP over all "
+                   "anchors (default 64 on CPU, 1024 on CUDA).")
+@click.option("--search-dim", type=click.IntRange(min=0), default=None,
+              help="OMP: rank the pre-filter's candidates in the anchors' top DIM principal directions; 0 = all "
+                   "dimensions (default 128 on CPU, all on CUDA).")
+@click.option("--center/--no-center", default=True,
+              help="OMP: centred (affine) OMP, rebuilt around the source mean (default, best measured); "
+                   "`--no-center --prefilter 0 -k 64` is mergekit's OMP.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, help="OMP targets per batch.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", help="Where OMP and embedders run.")
 @click.option("--tie", type=click.Choice(("auto", "tied", "untied")), default="auto",
@@ -48,17 +54,21 @@ DEVICES = ("cpu", "cuda", "auto")
               help="hypernetwork: the folder written by `lexkit hypernet train`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report summary as JSON.")
 def transplant(model_path: Path, tokenizer_path: Path, output: Path, method: str, donor: str | None,
-               source_tokenizer: Path | None, aux: Path | None, k: int, prefilter: int | None, center: bool,
+               source_tokenizer: Path | None, aux: Path | None, k: int | None, prefilter: int | None,
+               search_dim: int | None, center: bool,
                batch_size: int, device: str, tie: str, pad_to_multiple_of: int | None, clip_norms: bool, seed: int,
                hypernetwork_path: Path | None, as_json: bool) -> None:
     """Give the model at --model the tokenizer at --tokenizer and save the result to -o."""
     from lexkit.transfer import transplant as run_transplant
 
     donor_arg: Any = donor if donor in (None, "auxiliary") else Path(str(donor))
+    options: dict[str, Any] = {"batch_size": batch_size, "clip_norms": clip_norms, "seed": seed}
+    if method == "omp":
+        options.update(_omp_options(device, k, prefilter, search_dim, center, show=donor is not None))
     result = run_transplant(
         model_path, tokenizer_path, method, donor=donor_arg, source_tokenizer=source_tokenizer, aux=aux,
-        device=device, tie=tie, pad_to_multiple_of=pad_to_multiple_of, k=k, prefilter=prefilter,  # type: ignore[arg-type]
-        center=center, batch_size=batch_size, clip_norms=clip_norms, seed=seed, hypernetwork=hypernetwork_path,
+        device=device, tie=tie, pad_to_multiple_of=pad_to_multiple_of,  # type: ignore[arg-type]
+        hypernetwork=hypernetwork_path, **options,
     )
     result.save(output)
     if as_json:
@@ -68,6 +78,29 @@ def transplant(model_path: Path, tokenizer_path: Path, output: Path, method: str
         for line in result.summary_lines():
             click.echo(line)
         click.echo(f"wrote {output}")
+
+
+def _omp_options(device: str, k: int | None, prefilter: int | None, search_dim: int | None, center: bool, *,
+                 show: bool) -> dict[str, Any]:
+    """OMP settings with the device's measured defaults filled in; ``show`` prints them (one stderr line) and
+    turns on the time estimate (a second line, after a first chunk of rows is timed)."""
+    import logging
+
+    from lexkit.device import resolve_device
+    from lexkit.transfer.methods import OmpDefaults
+
+    resolved = resolve_device(device)
+    defaults = OmpDefaults.for_device(resolved)
+    k = defaults.k if k is None else k
+    prefilter = max(defaults.prefilter, k) if prefilter is None else prefilter or None
+    search_dim = (defaults.search_dim if search_dim is None else search_dim or None) if prefilter else None
+    search = "exact OMP over all anchors" if prefilter is None else (
+        f"pre-filter {prefilter} nearest anchors" + (f" (searched in {search_dim} dimensions)" if search_dim else ""))
+    if show:  # without a donor, transplant fails at once with a one-line error
+        click.echo(f"lexkit: omp on {resolved}: k={k}, {search}, {'centred' if center else 'uncentred'}"
+                   f"{'' if center else ' (mergekit)'}", err=True)
+        logging.getLogger("lexkit.transfer.methods").setLevel(logging.INFO)  # the estimate, timed on a first chunk
+    return {"k": k, "prefilter": prefilter, "search_dim": search_dim, "center": center}
 
 
 def _read_corpus(spec: str, document_chars: int, documents: int | None) -> tuple[str, list[str]]:

@@ -14,6 +14,8 @@ by absolute cosine, which makes CPU runs over real vocabularies affordable; it i
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,8 +28,10 @@ logger = logging.getLogger(__name__)
 EPS = 1e-8
 REORTH_INTERVAL = 256
 DEPENDENT = 1e-4  # an atom whose new direction is below this share of its norm is in the span already
-# Targets per batch of the pre-filtered path: the union of their candidate sets grows with the batch.
-_UNION_BATCH = 128
+# Targets per batch of the pre-filtered path: their gathered candidate rows (B x M x D floats) should fit the cache.
+LOCAL_BATCH = 32
+_ESTIMATE_CHUNK = 2048
+_GROUP = 16  # columns per group of the two-level top-k  # targets searched and coded before the time of the whole run is estimated
 
 
 def batched_omp(
@@ -68,34 +72,35 @@ def batched_omp(
     x = dictionary.float()
     batch, dim = y.shape
     rows = torch.arange(batch, device=y.device)
-    union = None
     if candidates is not None:
-        # subtle: OMP runs over the union of the batch's candidate sets with each target masked to its own, so
-        # every step is one matrix product instead of B matrix-vector products over gathered (M, D) blocks,
-        # which are bound by memory traffic. Same supports and coefficients; the union stays small when the
-        # batch's targets share candidates (`omp_coefficients` orders them so).
-        union, local = torch.unique(candidates, return_inverse=True)
-        x = x[union]
-    inverse_norms = 1.0 / x.norm(dim=1).clamp_min(eps) if normalize_atoms else None
-    width = x.shape[0]
+        # subtle: each target's own candidate rows, gathered once: a step scores B x M atoms with one batched
+        # matrix-vector product. A block of a few dozen targets stays in the CPU cache across the k steps, where
+        # the union of a batch's candidate sets (thousands of rows per step) cost ~60x the arithmetic.
+        local = x[candidates]  # (B, M, D)
+    width = x.shape[0] if candidates is None else candidates.shape[1]
+    if normalize_atoms:
+        norms = x.norm(dim=1).clamp_min(eps)
+        inverse_norms = 1.0 / (norms if candidates is None else norms[candidates])
+    else:
+        inverse_norms = None
     q = y.new_zeros(batch, k, dim)  # basis vectors as rows: contiguous slices keep the batched products fast
     r = y.new_zeros(batch, k, k)
     projection = y.new_zeros(batch, k)  # Qᵀ Y, one entry per basis vector
     chosen = torch.zeros(batch, k, dtype=torch.long, device=y.device)
     filled = torch.zeros(batch, dtype=torch.long, device=y.device)  # basis vectors so far, per target
-    used = torch.zeros(batch, width, dtype=torch.bool, device=y.device)  # chosen, or not among the candidates
-    if union is not None:
-        used.fill_(True)
-        used[rows.unsqueeze(1), local] = False
+    used = torch.zeros(batch, width, dtype=torch.bool, device=y.device)  # atoms already chosen
     residual = y
     for step in range(k):
-        score = (residual @ x.T).abs_()  # (B, N)
+        if candidates is None:
+            score = (residual @ x.T).abs_()  # (B, N)
+        else:
+            score = torch.bmm(local, residual.unsqueeze(2)).squeeze(2).abs_()  # (B, M)
         if inverse_norms is not None:
             score *= inverse_norms
         score.masked_fill_(used, -torch.inf)
         best, pick = score.max(dim=1)
         used[rows, pick] = True
-        atom = x[pick]  # (B, D)
+        atom = x[pick] if candidates is None else local[rows, pick]  # (B, D)
         basis = q[:, :step]  # rows at or beyond a target's `filled` count are zero
         p = torch.bmm(basis, atom.unsqueeze(2)).squeeze(2)  # (B, step)
         v = atom - torch.bmm(p.unsqueeze(1), basis).squeeze(1)
@@ -124,13 +129,13 @@ def batched_omp(
     torch.diagonal(r, dim1=1, dim2=2)[unfilled] = 1.0  # coefficient 0 for slots no atom filled
     chosen[unfilled] = chosen[:, :1].expand(-1, k)[unfilled]
     coefficients = torch.linalg.solve_triangular(r, projection.unsqueeze(2), upper=True).squeeze(2)
-    indices = chosen if union is None else union[chosen]
+    indices = chosen if candidates is None else torch.gather(candidates, 1, chosen)
     return indices, coefficients
 
 
 def nearest_candidates(targets: torch.Tensor, dictionary: torch.Tensor, m: int, *,
-                       block: int = 1024) -> torch.Tensor:
-    """The ``m`` atoms with the largest absolute cosine similarity to each target (exact search).
+                       block: int = 1024, search_dim: int | None = None) -> torch.Tensor:
+    """The ``m`` atoms with the largest absolute cosine similarity to each target.
 
     OMP selects by absolute correlation, so an atom pointing the opposite way is as useful as one pointing the
     same way. The search is a blocked matrix product plus top-k on the targets' device: on this project's 2-core
@@ -142,19 +147,72 @@ def nearest_candidates(targets: torch.Tensor, dictionary: torch.Tensor, m: int, 
         dictionary: ``(N, D)``, same device.
         m: candidates per target, at most N.
         block: targets per matrix product (bounds the ``block x N`` score matrix).
+        search_dim: score inner products inside the atoms' top ``search_dim`` principal directions (the
+            eigenvectors of ``XᵀX``) instead of all ``D`` dimensions, divided by the full norms: the search costs
+            ``search_dim / D`` of the exact one, and the candidate sets are approximate. None searches exactly.
 
     Returns:
         ``(B, m)`` int64 indices into ``dictionary``, most similar first.
     """
+    return AnchorSearch(dictionary, search_dim=search_dim).nearest(targets, m, block=block)
+
+
+class AnchorSearch:
+    """Absolute-cosine search over the anchors' donor rows, prepared once and queried chunk by chunk.
+
+    With ``search_dim``, inner products are scored inside the atoms' top principal directions (eigenvectors of
+    ``XᵀX``) and divided by the full norms; see `nearest_candidates`.
+    """
+
+    def __init__(self, dictionary: torch.Tensor, *, search_dim: int | None = None) -> None:
+        import torch
+
+        atoms = dictionary.float()
+        scale = 1.0 / atoms.norm(dim=1).clamp_min(EPS)
+        self.basis: torch.Tensor | None = None
+        if search_dim is not None and search_dim < atoms.shape[1]:
+            _, vectors = torch.linalg.eigh(atoms.T @ atoms)  # ascending eigenvalues
+            self.basis = vectors[:, -search_dim:].contiguous()
+            atoms = atoms @ self.basis
+        self.atoms_t = (atoms * scale.unsqueeze(1)).T.contiguous()  # (D or search_dim, N)
+
+    def nearest(self, targets: torch.Tensor, m: int, *, block: int = 1024) -> torch.Tensor:
+        """``(B, m)`` int64 indices of each target's ``m`` best atoms, best first."""
+        import torch
+
+        queries = targets.float()
+        scale = 1.0 / queries.norm(dim=1).clamp_min(EPS)
+        if self.basis is not None:
+            queries = queries @ self.basis
+        out = torch.empty(len(queries), m, dtype=torch.long, device=queries.device)
+        for start in range(0, len(queries), block):
+            chunk = queries[start:start + block] * scale[start:start + block].unsqueeze(1)
+            out[start:start + block] = _top_m((chunk @ self.atoms_t).abs_(), m)
+        return out
+
+
+def _top_m(scores: torch.Tensor, m: int) -> torch.Tensor:
+    """Column indices of each row's ``m`` largest scores, largest first (exact; ties in any order).
+
+    subtle: a full top-k over tens of thousands of columns cost more than the matrix product on CPU. Columns go
+    in groups of `_GROUP`; the ``m`` best entries lie in the ``m`` groups with the largest maxima (any other
+    group's maximum is below ``m`` distinct larger entries), so top-k runs over group maxima, then over the
+    ``m * _GROUP`` entries of the chosen groups.
+    """
     import torch
 
-    atoms = torch.nn.functional.normalize(dictionary.float(), dim=1, eps=EPS)
-    queries = torch.nn.functional.normalize(targets.float(), dim=1, eps=EPS)
-    out = torch.empty(len(queries), m, dtype=torch.long, device=queries.device)
-    for start in range(0, len(queries), block):
-        scores = (queries[start:start + block] @ atoms.T).abs_()
-        out[start:start + block] = scores.topk(m, dim=1).indices
-    return out
+    rows, width = scores.shape
+    groups = width // _GROUP
+    if groups <= m:
+        return scores.topk(m, dim=1).indices
+    head = scores[:, :groups * _GROUP].view(rows, groups, _GROUP)
+    best_groups = head.amax(dim=2).topk(m, dim=1).indices  # (rows, m)
+    columns = (best_groups.unsqueeze(2) * _GROUP + torch.arange(_GROUP, device=scores.device)).view(rows, -1)
+    if groups * _GROUP < width:  # the ragged tail is always a candidate
+        tail = torch.arange(groups * _GROUP, width, device=scores.device).expand(rows, -1)
+        columns = torch.cat([columns, tail], dim=1)
+    picked = torch.gather(scores, 1, columns).topk(m, dim=1).indices
+    return torch.gather(columns, 1, picked)
 
 
 def omp_coefficients(
@@ -164,7 +222,9 @@ def omp_coefficients(
     *,
     batch_size: int = 512,
     prefilter: int | None = None,
+    search_dim: int | None = None,
     normalize_atoms: bool = False,
+    estimate: Callable[[float], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run `batched_omp` over all targets in batches, optionally inside a nearest-anchor pre-filter.
 
@@ -172,36 +232,39 @@ def omp_coefficients(
         targets: donor rows of the tokens to approximate, ``(T, D)``, on the device to compute on.
         dictionary: donor rows of the anchors, ``(N, D)``, same device.
         k: atoms per target.
-        batch_size: targets per OMP batch (the pre-filtered path uses at most 128, so that the union of the
-            batch's candidate sets stays small).
+        batch_size: targets per OMP batch (the pre-filtered path uses at most `LOCAL_BATCH`, so that a batch's
+            gathered candidate rows stay in the CPU cache).
         prefilter: ``M``, the candidate anchors per target (nearest by absolute cosine); None runs exact OMP
             over all anchors.
+        search_dim: see `nearest_candidates`.
         normalize_atoms: see `batched_omp`.
+        estimate: called once with the estimated seconds of the whole run, timed on its first chunk of targets.
 
     Returns:
         ``(indices, coefficients)`` as numpy arrays of shape ``(T, k)`` (int64 and float32).
     """
-    import torch
 
     total = targets.shape[0]
     indices = np.empty((total, k), dtype=np.int64)
     coefficients = np.empty((total, k), dtype=np.float32)
-    candidates = None
-    order = np.arange(total)
     if prefilter is not None:
-        candidates = nearest_candidates(targets, dictionary, prefilter)
-        # Targets with the same nearest anchors go into one batch, so their candidate sets overlap.
-        first = candidates[:, :2].cpu().numpy()
-        order = np.lexsort((first[:, 1], first[:, 0]))
-        batch_size = min(batch_size, _UNION_BATCH)
-    for start in range(0, total, batch_size):
-        batch = order[start:start + batch_size]
-        picked = torch.from_numpy(batch).to(targets.device)
-        chosen, coef = batched_omp(
-            targets[picked], dictionary, k, normalize_atoms=normalize_atoms,
-            candidates=None if candidates is None else candidates[picked],
-        )
-        indices[batch] = chosen.cpu().numpy()
-        coefficients[batch] = coef.cpu().numpy()
-        logger.debug("OMP: %d of %d targets", min(start + batch_size, total), total)
+        batch_size = min(batch_size, LOCAL_BATCH)
+    chunk = max(batch_size, _ESTIMATE_CHUNK // batch_size * batch_size)
+    prepared = time.perf_counter()
+    search = None if prefilter is None else AnchorSearch(dictionary, search_dim=search_dim)
+    started = time.perf_counter()
+    for first in range(0, total, chunk):
+        part = targets[first:first + chunk]
+        # The search runs chunk by chunk, so that the first chunk times the whole pipeline for the estimate.
+        candidates = None if search is None else search.nearest(part, prefilter)
+        for start in range(0, len(part), batch_size):
+            chosen, coef = batched_omp(
+                part[start:start + batch_size], dictionary, k, normalize_atoms=normalize_atoms,
+                candidates=None if candidates is None else candidates[start:start + batch_size],
+            )
+            indices[first + start:first + start + len(chosen)] = chosen.cpu().numpy()
+            coefficients[first + start:first + start + len(chosen)] = coef.cpu().numpy()
+        if first == 0 and estimate is not None:
+            estimate(started - prepared + (time.perf_counter() - started) * total / len(part))
+        logger.debug("OMP: %d of %d targets", min(first + chunk, total), total)
     return indices, coefficients

@@ -303,12 +303,25 @@ def _donor_matrices(donor: Any, target: TokenizerSide,
         texts = [target.text(i) for i in range(len(target))]
         vectors = torch.from_numpy(embedder.embed(texts))
         return vectors, vectors, f"auxiliary space ({embedder!r}) of the target tokens' text (experimental)"
-    loaded, path = load_causal_lm(donor, what="donor")
-    donor_in = loaded.get_input_embeddings().weight.detach()
-    # subtle: the donor head is read with tie aliases: a tied donor lends its single matrix (as mergekit does).
-    head = loaded.get_output_embeddings()
-    donor_out = donor_in if head is None or _is_tied(loaded) else head.weight.detach()
-    location = model_tokenizer_source(loaded, path)
+    if isinstance(donor, str | PathLike) and Path(donor).suffix == ".gguf" and Path(donor).is_file():
+        from lexkit.transfer.gguf_embeddings import read_gguf_embeddings
+
+        # OMP reads only the donor's matrices: de-quantizing the whole GGUF model cost ~30 s on CPU, and building
+        # its tokenizer ~15 s more, which the vocabulary strings spare when they equal the target's.
+        read = read_gguf_embeddings(donor)
+        donor_in = read.input
+        donor_out = donor_in if read.output is None else read.output
+        loaded, path = None, Path(donor)
+        shared = min(len(read.tokens or ()), len(target))
+        same = bool(read.tokens) and read.tokens[:shared] == target.hf.convert_ids_to_tokens(list(range(shared)))
+        location: Path | None = None if same else path
+    else:
+        loaded, path = load_causal_lm(donor, what="donor")
+        donor_in = loaded.get_input_embeddings().weight.detach()
+        # subtle: the donor head is read with tie aliases: a tied donor lends its single matrix (as mergekit does).
+        head = loaded.get_output_embeddings()
+        donor_out = donor_in if head is None or _is_tied(loaded) else head.weight.detach()
+        location = model_tokenizer_source(loaded, path)
     if location is not None:
         donor_side = TokenizerSide.from_any(location, what="donor tokenizer")
         shared = min(len(donor_side), len(target))
