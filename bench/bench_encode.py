@@ -1,7 +1,14 @@
-"""Encoding throughput: lexkit's ``bpe`` fast path vs HF ``tokenizers`` (and tiktoken) on the same tokenizer.
+"""Encoding throughput: lexkit vs fastokens, tiktoken, sentencepiece and HF ``tokenizers``, each at its best use.
 
-Runs all contenders on the same text in one process, alternating, and prints MB/s and the ratio to HF.
-Usage: python bench/bench_encode.py [--corpus PATH] [--mb 10] [--repeat 3]
+Every tokenizer runs on the same text (default: 10 MB of ``corpus_10M.txt``) in one process, contenders
+alternating round by round, and the table gives MB/s (median of ``--repeat`` rounds) with two ratios per
+tokenizer: lexkit's best form to the fastest other engine, and to HF ``encode_batch`` on the lines.
+Each contender gets its best ordinary use: batches of 2,000-line chunks (one string per chunk) for every engine
+that parallelises, tiktoken also as a plain loop of ``encode_ordinary`` (its per-item thread overhead
+dominates on single lines), ids as Python lists and, where the engine offers it, as one flat buffer.
+Before timing, lexkit's ids are checked equal to HF's on the first 2,000 lines of every tokenizer.
+
+Usage: python bench/bench_encode.py [--mb 10] [--repeat 3] [--trained NAME=DIR ...] [--only gpt2,...] [--json F]
 """
 
 from __future__ import annotations
@@ -13,19 +20,96 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _common import fixtures_dir, load_text  # noqa: E402
 
+CHUNK_LINES = 2000
 
-def _time(fn: Callable[[], object], repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+
+@dataclass
+class Case:
+    """One tokenizer: how lexkit loads it, and which other engines can run it."""
+
+    name: str
+    load: Callable[[], Any]
+    tiktoken: Callable[[], Any] | None = None
+    sentencepiece: Path | None = None
+    contenders: dict[str, Callable[[], object]] = field(default_factory=dict)
+
+
+def _cases(trained: dict[str, Path]) -> list[Case]:
+    import _resources
+
+    from lexkit import Tokenizer
+    from lexkit.formats.hf import from_hf
+    from lexkit.formats.sentencepiece import from_sentencepiece
+    from lexkit.formats.tiktoken import from_tiktoken
+
+    cases = [
+        Case("gpt2", lambda: Tokenizer(from_hf(_resources.gpt2_tokenizer_json())), _resources.gpt2_tiktoken),
+        Case("cl100k_base", lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("cl100k_base"))),
+             lambda: _resources.tiktoken_encoding("cl100k_base")),
+        Case("o200k_base", lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("o200k_base"))),
+             lambda: _resources.tiktoken_encoding("o200k_base")),
+        Case("llama3", lambda: Tokenizer(from_hf(_resources.llama3_tokenizer_json()))),
+        Case("qwen2.5", lambda: Tokenizer(from_tiktoken(_resources.qwen_tiktoken("qwen2.5"))),
+             lambda: _resources.qwen_tiktoken("qwen2.5")),
+        Case("mistral-v1 (sentencepiece)", lambda: Tokenizer(from_sentencepiece(_resources.mistral_sp_model())),
+             sentencepiece=_resources.mistral_sp_model()),
+        Case("bert-minilm (wordpiece)", lambda: Tokenizer(from_hf(_resources.minilm_dir() / "tokenizer.json"))),
+    ]
+    for name, folder in trained.items():
+        cases.append(Case(name, lambda folder=folder: Tokenizer.load(folder)))
+    return cases
+
+
+def _contenders(case: Case, tok: Any, lines: list[str], chunks: list[str]) -> dict[str, Callable[[], object]]:
+    import fastokens
+
+    from lexkit.encoders import HFEncoder
+
+    encoder = tok.encoder
+    out: dict[str, Callable[[], object]] = {
+        "lexkit encode_batch(chunks)": lambda: tok.encode_batch(chunks),
+        "lexkit encode_batch_flat(chunks)": lambda: tok.encode_batch_flat(chunks),
+        "lexkit encode_batch(lines)": lambda: tok.encode_batch(lines),
+    }
+    if isinstance(encoder, HFEncoder):
+        hf = encoder.backend
+        try:  # the same tokenizer.json lexkit runs (specials removed), straight into fastokens
+            fast = fastokens.Tokenizer.from_json_str(json.dumps(encoder.hf_json(), ensure_ascii=False))
+        except Exception as exc:  # noqa: BLE001 - a tokenizer fastokens cannot load is reported, not fatal
+            print(f"  fastokens cannot load {case.name}: {str(exc).splitlines()[0][:100]}")
+        else:
+            out["fastokens encode_batch(chunks)"] = lambda: [e.ids for e in fast.encode_batch(chunks)]
+            out["fastokens encode_batch_flat(chunks)"] = lambda: fast.encode_batch_flat(chunks)
+        out["HF encode_batch(lines)"] = lambda: [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]
+        out["HF encode_batch(chunks)"] = lambda: [e.ids for e in hf.encode_batch(chunks, add_special_tokens=False)]
+    if case.tiktoken is not None:
+        tik = case.tiktoken()
+        out["tiktoken loop encode_ordinary(chunk)"] = lambda: [tik.encode_ordinary(c) for c in chunks]
+        out["tiktoken encode_ordinary_batch(chunks)"] = lambda: tik.encode_ordinary_batch(
+            chunks, num_threads=os.cpu_count() or 1)
+    if case.sentencepiece is not None:
+        import sentencepiece as spm
+
+        processor = spm.SentencePieceProcessor(model_file=str(case.sentencepiece))
+        out["sentencepiece encode(chunks)"] = lambda: processor.encode(chunks, num_threads=os.cpu_count() or 1)
+    return out
+
+
+def _check(case: Case, tok: Any, lines: list[str]) -> None:
+    from lexkit.encoders import HFEncoder
+
+    sample = lines[:CHUNK_LINES]
+    if isinstance(tok.encoder, HFEncoder) and not hasattr(tok.encoder, "demolish"):
+        reference = [e.ids for e in tok.encoder.backend.encode_batch(sample, add_special_tokens=False)]
+        assert tok.encode_batch(sample) == reference, f"{case.name}: lexkit and HF disagree; nothing to compare"
 
 
 def main() -> None:
@@ -33,50 +117,59 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=None, help="text file (default: corpus_10M.txt fixture)")
     parser.add_argument("--mb", type=float, default=10.0, help="megabytes of text to encode")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--trained", action="append", default=[], metavar="NAME=DIR",
+                        help="also time a lexkit-trained tokenizer folder (e.g. bpe-32k=out/bpe32k)")
+    parser.add_argument("--only", default="", help="comma-separated tokenizer names to run (default: all)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
-
-    import tiktoken
-    from tokenizers import Tokenizer as HFTokenizer
-
-    from lexkit import Tokenizer
-    from lexkit.components import GPT2_PATTERN
-    from lexkit.formats.tiktoken import read_ranks
+    fixtures_dir()
 
     lines = load_text(args.corpus, args.mb)
+    chunks = ["".join(lines[i:i + CHUNK_LINES]) for i in range(0, len(lines), CHUNK_LINES)]
     megabytes = sum(len(line.encode("utf-8")) for line in lines) / 1e6
-    tokenizer_json = fixtures_dir() / "gpt2" / "tokenizer.json"
-    hf = HFTokenizer.from_file(str(tokenizer_json))
-    lexkit_tok = Tokenizer.load(tokenizer_json)
-    lexkit_tok.encode("warm up")
-    ranks = read_ranks(fixtures_dir() / "whisper" / "gpt2.tiktoken")
-    tik = tiktoken.Encoding("gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                            special_tokens={"<|endoftext|>": 50256})
-
-    contenders: dict[str, Callable[[], object]] = {
-        "lexkit encode_batch": lambda: lexkit_tok.encode_batch(lines),
-        "HF encode_batch": lambda: [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)],
-        "HF encode_batch_fast": lambda: [e.ids for e in hf.encode_batch_fast(lines, add_special_tokens=False)],
-        "tiktoken encode_ordinary_batch": lambda: tik.encode_ordinary_batch(lines),
-    }
-    assert lexkit_tok.encode_batch(lines[:2000]) == [e.ids for e in hf.encode_batch(lines[:2000])], \
-        "lexkit and HF disagree: the benchmark would compare different work"
-    results: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(args.repeat):  # alternate so machine drift hits every contender alike
-        for name, fn in contenders.items():
-            results[name] += _time(fn, 1)
-
-    base = statistics.median(results["HF encode_batch"])
-    print(f"GPT-2 tokenizer, {megabytes:.1f} MB in {len(lines)} lines, median of {args.repeat} runs, "
-          f"{os.cpu_count()} cores")
-    print(f"{'contender':<32} {'seconds':>8} {'MB/s':>8} {'vs HF encode_batch':>19}")
-    table = {}
-    for name, times in results.items():
-        median = statistics.median(times)
-        table[name] = {"seconds": median, "mb_per_s": megabytes / median, "throughput_ratio_vs_hf": base / median}
-        print(f"{name:<32} {median:>8.3f} {megabytes / median:>8.2f} {base / median:>18.2f}x")
+    trained = {spec.split("=", 1)[0]: Path(spec.split("=", 1)[1]) for spec in args.trained}
+    only = set(filter(None, args.only.split(",")))
+    print(f"{megabytes:.1f} MB in {len(lines)} lines ({len(chunks)} chunks of {CHUNK_LINES}), median of "
+          f"{args.repeat} rounds, {os.cpu_count()} cores")
+    report: dict[str, Any] = {"megabytes": megabytes, "lines": len(lines), "tokenizers": {}}
+    summary = []
+    for case in _cases(trained):
+        if only and case.name not in only:
+            continue
+        tok = case.load()
+        tok.encode("warm up")
+        _check(case, tok, lines)
+        contenders = _contenders(case, tok, lines, chunks)
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(args.repeat):  # alternate so machine drift hits every contender alike
+            for name, run in contenders.items():
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+        speeds = {name: megabytes / statistics.median(t) for name, t in times.items()}
+        engine = getattr(tok.encoder, "engine", None)
+        print(f"\n{case.name} (encoder {tok.encoder_name!r}, engine {engine.name if engine else 'python'})")
+        for name, speed in speeds.items():
+            print(f"  {name:<42} {speed:>9.2f} MB/s")
+        ours = max(v for k, v in speeds.items() if k.startswith("lexkit"))
+        peers = {k: v for k, v in speeds.items() if not k.startswith("lexkit")}
+        best_peer = max(peers, key=peers.__getitem__) if peers else None
+        hf = speeds.get("HF encode_batch(lines)")
+        row = {"lexkit_best_mb_s": ours, "fastest_peer": best_peer,
+               "vs_fastest_peer": ours / peers[best_peer] if best_peer else None,
+               "vs_hf_encode_batch": ours / hf if hf else None, "mb_per_s": speeds,
+               "engine": engine.name if engine else None}
+        report["tokenizers"][case.name] = row
+        summary.append((case.name, row))
+    print(f"\n{'tokenizer':<28} {'lexkit best':>11} {'fastest peer':>44} {'lexkit/peer':>11} {'lexkit/HF':>9}")
+    for name, row in summary:
+        peer = row["fastest_peer"]
+        peer_text = f"{peer} {row['mb_per_s'][peer]:.1f}" if peer else "-"
+        ratio = f"{row['vs_fastest_peer']:.2f}x" if row["vs_fastest_peer"] else "-"
+        hf_ratio = f"{row['vs_hf_encode_batch']:.1f}x" if row["vs_hf_encode_batch"] else "-"
+        print(f"{name:<28} {row['lexkit_best_mb_s']:>11.1f} {peer_text:>44} {ratio:>11} {hf_ratio:>9}")
     if args.json:
-        args.json.write_text(json.dumps({"megabytes": megabytes, "results": table}, indent=2))
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Named encoders: how a `Vocabulary` turns ordinary text (no special tokens) into ids.
 
-Encoders that HF ``tokenizers`` can express compile the vocabulary to a ``tokenizer.json`` and run in its Rust
-engine; `lexkit._reference` holds the slow, obviously-correct versions they are tested against. The registry is
+Encoders that HF ``tokenizers`` can express compile the vocabulary to a ``tokenizer.json`` and run it in
+`lexkit.engine` (fastokens where it reproduces HF, else HF's own Rust engine); `lexkit._reference` holds the slow,
+obviously-correct versions they are tested against. The registry is
 a static dictionary; later trainers add their encoders here.
 
 - ``bpe``: merges by rank (HF merge-list semantics).
@@ -28,7 +29,7 @@ import logging
 from collections.abc import Sequence
 from functools import cached_property
 from itertools import chain
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import tokenizers
 
     from lexkit._lbpe import Reading
+    from lexkit.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,16 @@ class Encoder:
     def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
         """`encode_ordinary` over many texts (fast paths run them in parallel)."""
         return [self.encode_ordinary(t, add_special_tokens=add_special_tokens) for t in texts]
+
+    def encode_ordinary_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False
+                                   ) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_ordinary_batch` as one ``uint32`` id array and ``len(texts) + 1`` offsets (text ``i`` is
+        ``ids[offsets[i]:offsets[i + 1]]``)."""
+        lists = self.encode_ordinary_batch(texts, add_special_tokens=add_special_tokens)
+        offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+        np.cumsum([len(ids) for ids in lists], out=offsets[1:])
+        flat = np.fromiter(chain.from_iterable(lists), dtype=np.uint32, count=int(offsets[-1]))
+        return flat, offsets
 
     def post_process(self, ids: list[int]) -> list[int]:
         """Add what the post-processor adds around one sequence (BOS, ``[CLS] ... [SEP]``)."""
@@ -108,7 +120,11 @@ def _refuse_scaffolds(encoder: Encoder) -> None:
 
 
 class HFEncoder(Encoder):
-    """An encoder whose fast path is the HF ``tokenizers`` engine running the exported ``tokenizer.json``."""
+    """An encoder whose fast path is `lexkit.engine` running the exported ``tokenizer.json``.
+
+    ``backend`` is the HF ``tokenizers`` engine (the reference, and the fallback the `Engine` uses when fastokens
+    cannot run this tokenizer.json or gives other ids on the probe set).
+    """
 
     def hf_json(self) -> JSON:
         """The tokenizer.json the engine runs: specials removed (lexkit handles them), no truncation/padding."""
@@ -127,9 +143,15 @@ class HFEncoder(Encoder):
 
         return HFTokenizer.from_str(json.dumps(self.hf_json(), ensure_ascii=False))
 
+    @cached_property
+    def engine(self) -> Engine:
+        """The encode engine (built on first use; `lexkit.engine` says which engine runs and why)."""
+        from lexkit.engine import Engine
+
+        return Engine(self.hf_json(), self.backend)
+
     def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
-        ids: list[int] = self.backend.encode(text, add_special_tokens=add_special_tokens).ids
-        return ids
+        return self.engine.encode(text, add_special_tokens=add_special_tokens)
 
     @cached_property
     def _affixes(self) -> tuple[list[int], list[int]]:
@@ -144,8 +166,11 @@ class HFEncoder(Encoder):
         return [*prefix, *ids, *suffix]
 
     def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
-        fast: Any = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
-        return [e.ids for e in fast(list(texts), add_special_tokens=add_special_tokens)]
+        return self.engine.encode_batch(texts, add_special_tokens=add_special_tokens)
+
+    def encode_ordinary_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False
+                                   ) -> tuple[np.ndarray, np.ndarray]:
+        return self.engine.encode_batch_flat(texts, add_special_tokens=add_special_tokens)
 
     def to_hf(self, *, allow_lossy: bool = False) -> JSON:
         """The vocabulary's own ``tokenizer.json`` (HF runs exactly this encoder).
@@ -298,6 +323,8 @@ class ScaffoldEncoder(HFEncoder):
 
     def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
         return self.demolish(super().encode_ordinary_batch(texts, add_special_tokens=add_special_tokens))
+
+    encode_ordinary_batch_flat = Encoder.encode_ordinary_batch_flat  # demolition works on lists
 
     def to_hf(self, *, allow_lossy: bool = False) -> JSON:
         """The BPE model with every merge; lossy (HF would emit scaffold ids), so it needs ``allow_lossy``.

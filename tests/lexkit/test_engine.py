@@ -1,0 +1,212 @@
+"""The encode engine (`lexkit.engine`): fastokens where it reproduces HF, cuts that cannot change ids, bad input.
+
+HF ``tokenizers`` running the same ``tokenizer.json`` is the reference throughout; the parity set of
+``test_real_tokenizers.py`` is reused so both files judge the same strings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import _resources
+import pytest
+
+import lexkit.engine as engine_module
+from lexkit import Tokenizer
+from lexkit.encoders import HFEncoder
+from lexkit.engine import Engine, last_boundary, split_points
+from lexkit.errors import EncodingError
+from lexkit.formats.hf import from_hf
+from lexkit.formats.sentencepiece import from_sentencepiece
+from lexkit.formats.tiktoken import from_tiktoken
+
+# name -> (loader, engine expected to run it, long texts cut?)
+TOKENIZERS: dict[str, tuple[Callable[[], Tokenizer], str, bool]] = {
+    "gpt2": (lambda: Tokenizer(from_hf(_resources.gpt2_tokenizer_json())), "fastokens", True),
+    "cl100k_base": (lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("cl100k_base"))), "fastokens", True),
+    "o200k_base": (lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("o200k_base"))), "fastokens", True),
+    "llama3": (lambda: Tokenizer(from_hf(_resources.llama3_tokenizer_json())), "fastokens", True),
+    "qwen2.5": (lambda: Tokenizer(from_tiktoken(_resources.qwen_tiktoken("qwen2.5"))), "fastokens", True),
+    "mistral-v1": (lambda: Tokenizer(from_sentencepiece(_resources.mistral_sp_model())), "fastokens", False),
+    # fastokens has no BertNormalizer: BERT runs on HF, cut for parallelism all the same.
+    "bert-minilm": (lambda: Tokenizer(from_hf(_resources.minilm_dir() / "tokenizer.json")), "tokenizers", True),
+}
+
+
+@cache
+def _tokenizer(name: str) -> Tokenizer:
+    return TOKENIZERS[name][0]()
+
+
+def _encoder(name: str) -> HFEncoder:
+    encoder = _tokenizer(name).encoder
+    assert isinstance(encoder, HFEncoder)
+    return encoder
+
+
+@cache
+def parity_strings() -> tuple[str, ...]:
+    """The 10,020-string parity set of ``test_real_tokenizers.py`` (loaded from that file, not copied)."""
+    path = Path(__file__).with_name("test_real_tokenizers.py")
+    spec = importlib.util.spec_from_file_location("_parity_strings", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return tuple(module.strings())
+
+
+@cache
+def corpus_text(chars: int = 1_500_000) -> str:
+    with open(_resources.corpus_path("corpus_10M.txt"), encoding="utf-8") as handle:
+        return handle.read(chars)
+
+
+def _reference(encoder: HFEncoder, texts: list[str], add: bool = False) -> list[list[int]]:
+    return [e.ids for e in encoder.backend.encode_batch(texts, add_special_tokens=add)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# which engine runs
+@pytest.mark.parametrize("name", TOKENIZERS)
+def test_engine_choice_is_recorded(name: str) -> None:
+    engine = _encoder(name).engine
+    assert engine.name == TOKENIZERS[name][1], engine.reason
+    assert engine.splittable == TOKENIZERS[name][2]
+    if engine.name == "tokenizers":
+        assert engine.reason.startswith("fastokens cannot run it"), engine.reason
+
+
+def test_engine_falls_back_when_fastokens_differs_on_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fastokens that answers differently from HF on one probe text is never used."""
+    encoder = _encoder("gpt2")
+    real = Engine(encoder.hf_json(), encoder.backend)
+    assert real.name == "fastokens"
+
+    class Wrong:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def encode_batch_flat(self, texts: list[str], add_special_tokens: bool = False) -> tuple[bytes, bytes]:
+            ids, offsets = self.inner.encode_batch_flat(texts, add_special_tokens=add_special_tokens)  # type: ignore[attr-defined]
+            return bytes(reversed(ids)), offsets
+
+    import fastokens
+
+    built = fastokens.Tokenizer.from_json_str
+    monkeypatch.setattr(fastokens.Tokenizer, "from_json_str", lambda text: Wrong(built(text)))
+    fallback = Engine(encoder.hf_json(), encoder.backend)
+    assert fallback.name == "tokenizers" and "other ids than HF" in fallback.reason
+    texts = list(parity_strings()[:300])
+    assert fallback.encode_batch(texts) == _reference(encoder, texts)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ids identical to HF
+@pytest.mark.parametrize("name", ["gpt2", "llama3"])
+def test_ids_equal_hf_on_parity_set_and_corpus(name: str) -> None:
+    encoder = _encoder(name)
+    texts = list(parity_strings()) + corpus_text(300_000).splitlines(keepends=True)
+    assert encoder.engine.encode_batch(texts) == _reference(encoder, texts)
+    assert encoder.engine.encode_batch(texts[:2000], add_special_tokens=True) == _reference(encoder, texts[:2000], True)
+    assert [encoder.engine.encode(t) for t in texts[:500]] == _reference(encoder, texts[:500])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TOKENIZERS)
+def test_ids_equal_hf_on_parity_set_and_corpus_all(name: str) -> None:
+    encoder = _encoder(name)
+    texts = list(parity_strings()) + corpus_text().splitlines(keepends=True)
+    ours, offsets = _tokenizer(name).encode_batch_flat(texts, disallowed_special=())
+    theirs = _reference(encoder, texts)
+    assert offsets[-1] == sum(map(len, theirs))
+    assert ours.tolist() == [i for ids in theirs for i in ids]
+    assert _tokenizer(name).encode_batch(texts, disallowed_special=()) == theirs
+
+
+def test_flat_form_matches_lists() -> None:
+    tok = _tokenizer("gpt2")
+    texts = list(parity_strings()[:1000])
+    ids, offsets = tok.encode_batch_flat(texts)
+    lists = tok.encode_batch(texts)
+    assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))] == lists
+    assert len(offsets) == len(texts) + 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# cuts that cannot change ids
+def _boundary_stress(rng: random.Random, size: int) -> str:
+    """Corpus text with whitespace mangled around letters: the spots where a wrong cut would show."""
+    words = corpus_text(200_000).split(" ")
+    pieces = []
+    for word in words[:size]:
+        pieces.append(word)
+        pieces.append(rng.choice([" ", "  ", "\n", "\n\n", " \n", "\n ", "\r\n", "   \n\n", " '", "\t", "\u00a0", "."]))
+    return "".join(pieces)
+
+
+@pytest.mark.parametrize("name", [n for n, spec in TOKENIZERS.items() if spec[2]])
+def test_every_cut_position_keeps_hf_ids(name: str) -> None:
+    """The proof of `split_points` against HF: at every candidate position of a stress text, the ids of the two
+    halves encoded apart are the ids of the whole."""
+    encoder = _encoder(name)
+    text = _boundary_stress(random.Random(7), 600)
+    candidates = [p for p in range(1, len(text)) if text[p] in " \n" and text[p - 1].isalpha()]
+    assert len(candidates) > 200
+    whole = encoder.backend.encode(text, add_special_tokens=False).ids
+    halves = _reference(encoder, [piece for p in candidates for piece in (text[:p], text[p:])])
+    wrong = [p for k, p in enumerate(candidates) if halves[2 * k] + halves[2 * k + 1] != whole]
+    assert not wrong, f"cut at {wrong[0]} changes the ids: {text[wrong[0] - 20:wrong[0] + 20]!r}"
+
+
+@pytest.mark.parametrize("name", [n for n, spec in TOKENIZERS.items() if spec[2]])
+def test_long_text_is_cut_and_keeps_hf_ids(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = _encoder(name)
+    text = _boundary_stress(random.Random(11), 20_000)
+    monkeypatch.setattr(engine_module, "PIECE_CHARS", 500)  # many pieces: every cut is exercised
+    assert len(split_points(text, 500)) > 100
+    expected = encoder.backend.encode(text, add_special_tokens=False).ids
+    assert encoder.engine.encode(text) == expected
+    with_specials = encoder.backend.encode(text, add_special_tokens=True).ids
+    assert encoder.engine.encode_batch(["short", text], add_special_tokens=True)[1] == with_specials
+
+
+def test_unsplittable_pipeline_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mistral prepends the word marker to the text's start only: its long texts stay whole."""
+    encoder = _encoder("mistral-v1")
+    monkeypatch.setattr(engine_module, "PIECE_CHARS", 200)
+    text = corpus_text(20_000)
+    assert encoder.engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids
+
+
+def test_split_points_and_last_boundary() -> None:
+    text = "alpha beta\n\ngamma 42 delta"
+    assert split_points(text, 3) == [10, 17]  # a newline cut is preferred within the search window
+    assert last_boundary(text) == 17
+    assert last_boundary("x1 22, 3\n") == -1 and split_points("x" * 100, 10) == []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# bad input
+@pytest.mark.parametrize("name", ["gpt2", "o200k_base"])
+def test_bad_input_same_ids_as_hf(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = _encoder(name)
+    monkeypatch.setattr(engine_module, "PIECE_CHARS", 4096)
+    no_newline = corpus_text(400_000).replace("\n", " ")
+    texts = [no_newline, "a\x00b\x00\x00 c", "\x00" * 1000, "a" * 1_000_000, "😀" * 200_000, " " * 300_000 + "x"]
+    for text in texts:
+        assert encoder.engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids, text[:20]
+
+
+def test_lone_surrogate_is_a_one_line_error() -> None:
+    tok = _tokenizer("gpt2")
+    with pytest.raises(EncodingError, match=r"text 1 holds a lone surrogate U\+D800 at character 3") as info:
+        tok.encode_batch(["fine", "abc\ud800def"])
+    assert "\n" not in str(info.value)
+    with pytest.raises(EncodingError, match="lone surrogate U\\+DC00 at character 0"):
+        tok.encode("\udc00")
