@@ -18,10 +18,11 @@ from lexkit.errors import LexkitError
 
 @click.command()
 @click.option("-m", "--model", "model_dir", required=True, type=click.Path(exists=True, path_type=Path),
-              help="A transformers model folder with tokenizer.json (or the folder of --gguf-file).")
+              help="The model: a transformers folder with tokenizer.json, or a .gguf file (as in transplant).")
 @click.option("-p", "--prompt", required=True, help="The text to continue (may end mid-word).")
 @click.option("-n", "--max-bytes", type=click.IntRange(min=1), default=200, help="Most bytes to generate.")
-@click.option("--gguf-file", default=None, help="Load this GGUF file inside --model (needs the gguf package).")
+@click.option("--gguf-file", default=None,
+              help="Deprecated alias: -m FOLDER --gguf-file NAME is -m FOLDER/NAME; pass the .gguf path to -m.")
 @click.option("--ensemble", "ensemble_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Another model (folder, or a .gguf file) that predicts each byte with --model (repeatable).")
 @click.option("--ensemble-mode", type=click.Choice(("product", "mixture")), default="product", show_default=True,
@@ -54,15 +55,13 @@ def sample(model_dir: Path, prompt: str, max_bytes: int, gguf_file: str | None, 
         import torch
 
         torch.set_num_threads(threads)
-    if gguf_file is not None and not (model_dir / gguf_file).exists():
-        raise LexkitError(f"{model_dir / gguf_file} does not exist, so the GGUF model cannot be loaded; "
-                          "pass --gguf-file with a file name inside the --model folder")
+    if gguf_file is not None:
+        model_dir = _gguf_alias(model_dir, gguf_file)
     parsed = _parse_weights(weights, 1 + len(ensemble_paths))
-    members = [load_byte_lm(model_dir, gguf_file=gguf_file, device=device,
-                            bos_id="auto" if bos_id is None else bos_id, mask_floor=mask_floor)]
+    members = [load_byte_lm(model_dir, device=device, bos_id="auto" if bos_id is None else bos_id,
+                            mask_floor=mask_floor)]
     for path in ensemble_paths:
-        folder, name = (path.parent, path.name) if path.is_file() and path.suffix == ".gguf" else (path, None)
-        members.append(load_byte_lm(folder, gguf_file=name, device=device, mask_floor=mask_floor))
+        members.append(load_byte_lm(path, device=device, mask_floor=mask_floor))
     model = (ByteEnsemble(members, mode=ensemble_mode, weights=parsed, floor=floor)  # type: ignore[arg-type]
              if ensemble_paths else members[0])
     calls = sum(m.lm.forward_calls for m in members)
@@ -78,6 +77,19 @@ def sample(model_dir: Path, prompt: str, max_bytes: int, gguf_file: str | None, 
                               ensure_ascii=False))
     else:
         click.echo(prompt + text)
+
+
+def _gguf_alias(model: Path, name: str) -> Path:
+    """The deprecated ``-m FOLDER --gguf-file NAME`` as the path ``FOLDER/NAME`` that -m now takes directly."""
+    if model.is_file():
+        raise LexkitError(f"-m {model} is already a file, so --gguf-file {name} has no folder to look in; pass "
+                          "the .gguf path to -m alone")
+    path = model / name
+    if not path.is_file():
+        raise LexkitError(f"{path} does not exist, so the GGUF model cannot be loaded; pass -m with the path of "
+                          "the .gguf file")
+    click.echo(f"lexkit: --gguf-file is deprecated; pass -m {path} instead", err=True)
+    return path
 
 
 def _parse_weights(text: str | None, count: int) -> list[float] | None:

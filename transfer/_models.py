@@ -53,10 +53,10 @@ def load_causal_lm(model: ModelLike, *, what: str = "model") -> tuple[Any, Path 
         folder = path.parent
     else:
         if not (path / "config.json").exists():
-            raise FormatError(
-                f"{path}: no config.json, so this folder holds no transformers model (the {what}); pass the folder "
-                "that model.save_pretrained wrote"
-            )
+            ggufs = sorted(p.name for p in path.glob("*.gguf")) if path.is_dir() else []
+            hint = (f"pass the GGUF file itself, e.g. {path / ggufs[0]}" if ggufs
+                    else "pass the folder that model.save_pretrained wrote, or a .gguf file")
+            raise FormatError(f"{path}: no config.json, so this holds no transformers model (the {what}); {hint}")
         _check_config(path, what)
         kwargs, folder = {"dtype": "auto"}, path
     try:

@@ -2,13 +2,14 @@
 
 Per-token perplexity is not comparable across tokenizers; bits per byte on identical text is (transfer.md 8.1).
 Every document is cut into the same character chunks for every variant; each chunk is scored as
-``[BOS] + tokenize(chunk)`` with special-token text treated as ordinary text, so every byte of the chunk is
-covered by scored tokens::
+``prefix + tokenize(chunk)`` with special-token text treated as ordinary text. The prefix is the BOS token, else
+the EOS token (the document separator of models trained without BOS, e.g. Qwen2.5's ``<|endoftext|>``), else the
+tokens of `TEXT_PREFIX`; it is context only, never scored. So every token of the chunk is predicted and every
+byte is scored, whatever the tokenizer: the byte count is the chunk's UTF-8 length for every variant::
 
-    NLL = Σ −ln p(token | context)   over scored positions whose target is not a special token
-    BPB = NLL / (bytes · ln 2)        per-byte perplexity = exp(NLL / bytes)
+    NLL = Σ −ln p(token | prefix + previous tokens)   over the chunk's tokens
+    BPB = NLL / (bytes · ln 2)                         per-byte perplexity = exp(NLL / bytes)
 
-A tokenizer without a BOS token scores from the second token and counts only the bytes after the first token.
 Scores are kept per document so differences between variants get paired bootstrap intervals (`compare_bpb`).
 Float32 throughout; deterministic chunking.
 """
@@ -32,6 +33,8 @@ from lexkit.transfer.methods import check_rows
 logger = logging.getLogger(__name__)
 
 DEFAULT_SLICE = "all"
+# Context before each chunk for a tokenizer with neither BOS nor EOS: a line break, as between documents.
+TEXT_PREFIX = "\n"
 _MAX_EXPONENT = 1000.0
 
 
@@ -118,8 +121,8 @@ def compare_bpb(result: BPBResult, baseline: BPBResult, *, samples: int = 1000,
                 seed: int = 0) -> dict[str, BPBComparison]:
     """Paired bootstrap over documents of ``result.bpb - baseline.bpb``, overall and per slice.
 
-    Documents are paired by position, so both results must come from the same texts in the same order (scored
-    bytes can still differ slightly when one tokenizer has no BOS token and its first token goes unscored).
+    Documents are paired by position, so both results must come from the same texts in the same order (every
+    byte is scored, so paired documents have the same byte counts).
 
     Args:
         result: the variant (e.g. a transplanted model).
@@ -233,28 +236,26 @@ class _Scorer:
     def __init__(self, model: Any, side: TokenizerSide, *, batch_size: int) -> None:
         self.model = model
         self.hf = side.hf
-        self.bos = self.hf.bos_token_id
-        self.special = set(self.hf.all_special_ids)
+        self.prefix = self._prefix()
         self.context = getattr(model.config, "max_position_embeddings", None)
         self.batch_size = batch_size
 
+    def _prefix(self) -> list[int]:
+        """Unscored context before each chunk: BOS, else EOS, else the tokens of `TEXT_PREFIX`."""
+        for token_id in (self.hf.bos_token_id, self.hf.eos_token_id):
+            if isinstance(token_id, int):
+                return [token_id]
+        return list(self.hf(TEXT_PREFIX, add_special_tokens=False)["input_ids"])
+
     def _sequence(self, chunk: str) -> tuple[list[int], int]:
-        """Token ids to feed (BOS first when there is one) and the UTF-8 bytes their scored tokens cover."""
-        encoded = self.hf(chunk, add_special_tokens=False, split_special_tokens=True,
-                          return_offsets_mapping=self.bos is None)
-        ids = list(encoded["input_ids"])
-        size = len(chunk.encode("utf-8"))
-        if self.bos is not None:
-            return [self.bos, *ids], size
-        if not ids:
-            return [], 0
-        first_end = encoded["offset_mapping"][0][1]
-        return ids, size - len(chunk[:first_end].encode("utf-8"))
+        """Token ids to feed (the prefix, then the chunk's tokens) and the chunk's UTF-8 byte count."""
+        ids = self.hf(chunk, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        return [*self.prefix, *ids], len(chunk.encode("utf-8"))
 
     def score(self, document: str, chunk_chars: int) -> DocumentScore:
         """Summed NLL (nats), bytes and tokens of one document over its chunks."""
         sequences = [self._sequence(c) for c in chunk_text(document, chunk_chars)]
-        sequences = [(ids, size) for ids, size in sequences if len(ids) >= 2]
+        sequences = [(ids, size) for ids, size in sequences if len(ids) > len(self.prefix)]
         nll = 0.0
         tokens = 0
         for start in range(0, len(sequences), self.batch_size):
@@ -279,12 +280,10 @@ class _Scorer:
         for row, ids in enumerate(batch):
             input_ids[row, :len(ids)] = torch.tensor(ids)
             mask[row, :len(ids)] = 1
-        input_ids, mask = input_ids.to(device), mask.to(device)
+        scored = mask.bool()
+        scored[:, :len(self.prefix)] = False  # the prefix is context; every chunk token is a target
+        input_ids, mask, scored = input_ids.to(device), mask.to(device), scored[:, 1:].to(device)
         with torch.inference_mode():
             logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
-        targets = input_ids[:, 1:]
-        scored = mask[:, 1:].bool()
-        if self.special:
-            scored &= ~torch.isin(targets, torch.tensor(sorted(self.special), device=device))
-        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), input_ids[:, 1:], reduction="none")
         return float(losses[scored].sum()), int(scored.sum())

@@ -38,6 +38,7 @@ from lexkit.transfer.methods import (
     finish_report,
     make_plan,
 )
+from lexkit.transfer.specials import carry_specials, check_chat_template
 
 if TYPE_CHECKING:
     import torch
@@ -101,6 +102,12 @@ class TransplantResult:
         probe = self.info["numeric_probe"]
         if not probe["match"]:
             lines.append(f"numbers split differently: source digit runs {probe['source']}, target {probe['target']}")
+        specials = self.info.get("special_tokens", {})
+        if specials.get("ids"):
+            lines.append("special tokens carried from the source: " + ", ".join(
+                f"{text} (id {i})" for text, i in specials["ids"].items()))
+        if specials.get("chat_template_split"):
+            lines.append(f"chat template literals split by the new tokenizer: {', '.join(specials['chat_template_split'])}")
         lines.append(f"{self.info['seconds']:.1f}s")
         return lines
 
@@ -205,7 +212,7 @@ def transplant(
             hypernetwork = Hypernetwork.load(hypernetwork, device=compute_device)
     loaded, model_path = load_causal_lm(model, what="model")
     source = _source_side(loaded, model_path, source_tokenizer)
-    target = TokenizerSide.from_any(target_tokenizer, what="target tokenizer")
+    target, carried = carry_specials(source, TokenizerSide.from_any(target_tokenizer, what="target tokenizer"))
     input_matrix = loaded.get_input_embeddings().weight
     source_tied = _is_tied(loaded)
     output_matrix = input_matrix if source_tied else loaded.get_output_embeddings().weight
@@ -256,6 +263,10 @@ def transplant(
     new_model = _resized_copy(loaded, new_input, new_output, tied=tied, copy_model=model_path is None,
                               pad_id=tokenizer.pad_token_id)
     _update_configs(new_model, tokenizer, source)
+    split = check_chat_template(tokenizer, source)
+    if split:
+        logger.warning("the chat template writes %s, which the new tokenizer splits into pieces: chat formatting "
+                       "will not match training; add them with tokenizer.add_special_tokens", ", ".join(split))
     probe = numeric_probe(source, target)
     if not probe["match"]:
         logger.warning("numbers split differently under the two tokenizers (%s vs %s digit runs for %r); "
@@ -265,7 +276,8 @@ def transplant(
         "source_model": str(model_path) if model_path else getattr(loaded, "name_or_path", None),
         "source_tokenizer_size": len(source), "target_tokenizer_size": len(target), "rows": out_rows,
         "donor": donor_info, "tied": tied, "source_tied": source_tied,
-        "device": str(compute_device), "numeric_probe": probe, "seconds": time.perf_counter() - started,
+        "device": str(compute_device), "numeric_probe": probe,
+        "special_tokens": {**carried.to_json(), "chat_template_split": split}, "seconds": time.perf_counter() - started,
     }
     result = TransplantResult(new_model, tokenizer, reports, info)
     for line in result.summary_lines():

@@ -25,22 +25,23 @@ def load_byte_lm(
     mask_invalid: bool = True,
     mask_floor: float = 0.0,
 ) -> ByteLM:
-    """A byte-level LM for the causal LM and tokenizer stored at ``path``.
+    """A byte-level LM for the causal LM and tokenizer stored at ``path`` (a model folder or a ``.gguf`` file).
 
     The tokenizer is read into a lexkit `Tokenizer` (``tokenizer.json`` in the folder, else a SentencePiece
     ``tokenizer.model``; for a GGUF file, the tokenizer transformers rebuilds from it), so token ids match the
     model's.
 
     Args:
-        path: a transformers model folder (``config.json``, weights, ``tokenizer.json``), or the folder holding
-            ``gguf_file``.
-        gguf_file: load this GGUF file inside ``path`` (needs the ``gguf`` package).
+        path: a transformers model folder (``config.json``, weights, ``tokenizer.json``) or a ``.gguf`` file,
+            as everywhere in lexkit (transfer takes the same two forms).
+        gguf_file: older form of a GGUF path: the file's name inside the folder ``path``.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         bos_id: the id put before every prefix (``"auto"``: the model's BOS); see `HFCausalLM`.
         mask_invalid, mask_floor: see `ByteLM`.
 
     Raises:
-        FormatError: the folder has neither ``tokenizer.json`` nor ``tokenizer.model`` and no GGUF file was named.
+        FormatError: the folder has neither ``tokenizer.json`` nor ``tokenizer.model`` and no GGUF file was named,
+            or both a ``.gguf`` path and ``gguf_file`` were given.
         MissingDependencyError: torch or transformers (or gguf) is missing.
     """
     from lexkit.formats.hf import from_hf
@@ -49,6 +50,14 @@ def load_byte_lm(
     torch: Any = require("torch")
     transformers: Any = require("transformers")
     folder = Path(path)
+    if folder.suffix == ".gguf" and not folder.is_dir():
+        if gguf_file is not None:
+            raise FormatError(f"{folder} is already a GGUF file, so gguf_file={gguf_file!r} is ambiguous; pass "
+                              "the .gguf path alone")
+        folder, gguf_file = folder.parent, folder.name
+    elif folder.is_file():
+        raise FormatError(f"{folder} is a file but not a .gguf file; pass a transformers model folder or a .gguf "
+                          "file")
     if gguf_file is not None:
         require("gguf")
         hf_tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)

@@ -1,4 +1,4 @@
-"""Bits per byte: equals a hand computation on a tiny model; BOS policy, batching, slices, comparisons."""
+"""Bits per byte: equals a hand computation on a tiny model; prefix policy (BOS, EOS, text), batching, slices, comparisons."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lexkit import LexkitError, Tokenizer
 from lexkit.transfer import compare_bpb, evaluate
 from lexkit.transfer._sides import TokenizerSide
-from lexkit.transfer.evaluate import chunk_text
+from lexkit.transfer.evaluate import TEXT_PREFIX, chunk_text
 from lexkit.vocab import BPEConfig, train
 
 TEXTS = ["The quick brown fox jumps over the lazy dog; <|endoftext|> is plain text here.",
@@ -52,16 +52,32 @@ def test_batching_and_chunking_do_not_change_per_chunk_scores(model, target_toke
     assert chunked.overall.nll == pytest.approx(nll, rel=1e-5)
 
 
-def test_without_bos_scoring_starts_at_the_second_token(make_llama, prose):
+def test_without_bos_or_eos_a_text_prefix_conditions_the_chunk_and_every_byte_is_scored(make_llama, prose):
     plain = Tokenizer(train(prose[:400], BPEConfig(vocab_size=300), workers=1, progress=False))
     assert TokenizerSide.from_any(plain).hf.bos_token_id is None
     model = make_llama(300, seed=4)
     text = "Hello there, general reader."
-    ids = plain.encode_ordinary(text)
+    ids, prefix = plain.encode_ordinary(text), plain.encode_ordinary(TEXT_PREFIX)
     result = evaluate(model, plain, [text])
-    first = len(plain.token_to_bytes(ids[0]))
-    assert result.overall.n_bytes == len(text.encode()) - first
-    assert result.overall.nll == pytest.approx(hand_nll(model, ids), rel=1e-5)
+    assert result.overall.n_bytes == len(text.encode()) and result.overall.n_tokens == len(ids)
+    # a causal model: the chunk's terms are the whole sequence's minus the prefix's own
+    expected = hand_nll(model, [*prefix, *ids]) - hand_nll(model, prefix)
+    assert result.overall.nll == pytest.approx(expected, rel=1e-5)
+
+
+def test_without_bos_the_eos_token_conditions_the_chunk(model, target_tokenizer):
+    from tokenizers import Tokenizer as Backend
+    from transformers import PreTrainedTokenizerFast
+
+    from lexkit.formats.hf import dumps, to_hf
+
+    backend = Backend.from_str(dumps(to_hf(target_tokenizer.vocabulary)))
+    eos_only = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+    assert eos_only.bos_token_id is None and eos_only.eos_token_id == 0
+    result = evaluate(model, eos_only, TEXTS)
+    assert result.overall.n_bytes == sum(len(t.encode()) for t in TEXTS)
+    nll = sum(hand_nll(model, [0, *target_tokenizer.encode_ordinary(text)]) for text in TEXTS)
+    assert result.overall.nll == pytest.approx(nll, rel=1e-5)
 
 
 def test_slices_model_paths_and_comparisons(tmp_path, model, make_llama, target_tokenizer):
