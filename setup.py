@@ -23,5 +23,6 @@ for name in packages:
 merge_kernel = Extension("lexkit.vocab._merge_kernel", ["vocab/_merge_kernel.c"], optional=True)
 
 setup(packages=packages, package_dir=package_dir,
-      package_data={"lexkit": ["py.typed", "data/*"], "lexkit.vocab": ["_merge_kernel.pyi"]},
+      package_data={"lexkit": ["py.typed", "data/*"], "lexkit.vocab": ["_merge_kernel.pyi"],
+                    "lexkit.analysis": ["viewer_assets/*"]},
       exclude_package_data={"lexkit.vocab": ["*.c"]}, ext_modules=[merge_kernel])
