@@ -82,3 +82,11 @@ def test_morph_boundary_f1(tok, tmp_path):
 def test_segmentation_difference_of_an_encoder_with_itself_is_zero(tok):
     result = m.segmentation_difference(tok, ["bpe", "bpe"], ["reading", "tokenizers", "unbelievable"])
     assert result["bpe"]["differs_from_bpe"] == 0.0
+
+
+def test_rarer_half_share_ignores_unused_tokens():
+    # most of the vocabulary unused: the vocabulary-wide "share below median" read 0 here
+    counts = np.array([0, 0, 0, 0, 0, 1, 1, 2, 6])
+    assert m.share_below_median(counts) == 0.0
+    assert m.rarer_half_share(counts) == pytest.approx(0.2)
+    assert m.rarer_half_share(np.array([5, 5, 5, 5])) == pytest.approx(0.5)
