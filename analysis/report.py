@@ -13,6 +13,8 @@ import html
 import io
 import json
 import os
+import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +131,7 @@ def analyze(
         tokenizers: name -> tokenizer.
         corpora: name -> a function returning a fresh iterator of text items (lines or documents).
         batch_size: texts per encode call.
-        progress: show a progress bar per pass on stderr.
+        progress: report each pass on stderr: a bar on a terminal, one plain line per pass otherwise (logs).
         gold: a gold segmentation file (``word<TAB>morph morph ...``) for morphological boundary F1.
         probe_words: distinct words of the first corpus used to compare inference methods on one vocabulary.
         passages: sample passages per corpus for the token viewer (0: no viewer).
@@ -139,11 +141,16 @@ def analyze(
 
     metrics: list[CorpusMetrics] = []
     totals: dict[str, np.ndarray] = {}
+    bars = progress and sys.stderr.isatty()
     for corpus_name, open_corpus in corpora.items():
         for tokenizer_name, tokenizer in tokenizers.items():
+            start = time.perf_counter()
             with tqdm(desc=f"{tokenizer_name} on {corpus_name}", unit="B", unit_scale=True,
-                      disable=not progress, leave=False) as bar:
+                      disable=not bars, leave=False) as bar:
                 counts = measure_corpus(tokenizer, open_corpus(), batch_size=batch_size, progress=bar.update)
+            if progress and not bars:
+                print(f"lexkit: measured {tokenizer_name} on {corpus_name}: {counts.bytes / 1e6:.2f} MB, "
+                      f"{counts.tokens:,} tokens in {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
             metrics.append(summarize(tokenizer_name, corpus_name, tokenizer, counts))
             running = totals.setdefault(tokenizer_name, np.zeros_like(counts.counts))
             running += counts.counts

@@ -142,10 +142,13 @@ def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_siz
     options = recipe_config_options(algorithm, options, recipe)
     config = TRAINERS[algorithm][0](**options)
     start = time.perf_counter()
+    bars = not no_progress and sys.stderr.isatty()  # bars on a terminal; in logs one line before, one after
+    if not no_progress and not bars and not as_json:
+        click.echo(f"lexkit: training {algorithm} ({vocab_size} tokens) on {', '.join(inputs)} ...", err=True)
     vocabulary = train_vocabulary(
         Corpus(*inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
         binary="skip" if skip_binary else "error",
-        workers=workers, progress=not no_progress, engine=engine, scheduler=scheduler,
+        workers=workers, progress=bars, engine=engine, scheduler=scheduler,
         reduce_min_count=reduce_min_count,
     )
     tokenizer = Tokenizer(vocabulary)
