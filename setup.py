@@ -26,5 +26,6 @@ merge_kernel = Extension("lexkit.vocab._merge_kernel", ["vocab/_merge_kernel.c"]
 lbpe_kernel = Extension("lexkit._lbpe_kernel", ["lexkit/_lbpe_kernel.c"], optional=True)
 
 setup(packages=packages, package_dir=package_dir,
-      package_data={"lexkit": ["py.typed", "data/*", "_lbpe_kernel.pyi"], "lexkit.vocab": ["_merge_kernel.pyi"]},
+      package_data={"lexkit": ["py.typed", "data/*", "_lbpe_kernel.pyi"], "lexkit.vocab": ["_merge_kernel.pyi"],
+                    "lexkit.analysis": ["viewer_assets/*"]},
       exclude_package_data={"lexkit": ["*.c"], "lexkit.vocab": ["*.c"]}, ext_modules=[merge_kernel, lbpe_kernel])

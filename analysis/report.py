@@ -2,7 +2,8 @@
 
 Computing returns an `AnalysisReport` (plain data); rendering is separate. Plots (token-length histogram,
 rank-frequency on log-log with the Zipf fit, per-corpus bars) are drawn with matplotlib, imported only when a
-report is rendered, and embedded in ``index.html`` as PNG so the folder is self-contained.
+report is rendered, and embedded in ``index.html`` as PNG so the folder is self-contained. ``index.html`` also
+holds the token viewer (`lexkit.analysis.viewer`) on passages picked from each corpus.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import html
 import io
 import json
 import os
+import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,8 @@ from lexkit.analysis.metrics import (
     summarize,
     zipf_fit,
 )
+from lexkit.analysis.viewer import ViewerData, build_viewer, render_fragment
+from lexkit.analysis.viewer_passages import pick_passages
 from lexkit.encoders import encoders_for
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
@@ -46,6 +51,7 @@ class AnalysisReport:
     length_histograms: dict[str, list[int]]  # tokenizer -> vocabulary token counts by length in bytes (0..32+)
     rank_frequency: dict[str, list[int]]  # tokenizer -> sorted non-zero counts over all corpora (top 20,000)
     extra: dict[str, Any] = field(default_factory=dict)
+    viewer: ViewerData | None = None  # the token viewer (HTML only: its encoder tables stay out of report.json)
 
     @property
     def tokenizers(self) -> list[str]:
@@ -72,7 +78,11 @@ class AnalysisReport:
         return {"metrics": [m.to_json() for m in self.metrics], "digits": self.digits,
                 "comparison_percent_fewer_tokens": self.comparison(),
                 "length_histograms": self.length_histograms,
-                "zipf": {t: vars(zipf_fit(np.array(c))) for t, c in self.rank_frequency.items()}, **self.extra}
+                "zipf": {t: vars(zipf_fit(np.array(c))) for t, c in self.rank_frequency.items()},
+                **({"viewer_passages": [
+                    {"label": p["label"], "tokens": {t["name"]: len(r["tokens"]) for t, r in
+                                                     zip(self.viewer.tokenizers, p["runs"])}}
+                    for p in self.viewer.passages]} if self.viewer else {}), **self.extra}
 
 
 def load_tokenizer(spec: str) -> tuple[str, Tokenizer]:
@@ -112,6 +122,8 @@ def analyze(
     progress: bool = True,
     gold: Path | None = None,
     probe_words: int = 5000,
+    passages: int = 4,
+    live_budget: int | None = None,
 ) -> AnalysisReport:
     """Measure every tokenizer on every corpus (each corpus streamed once per tokenizer).
 
@@ -119,19 +131,26 @@ def analyze(
         tokenizers: name -> tokenizer.
         corpora: name -> a function returning a fresh iterator of text items (lines or documents).
         batch_size: texts per encode call.
-        progress: show a progress bar per pass on stderr.
+        progress: report each pass on stderr: a bar on a terminal, one plain line per pass otherwise (logs).
         gold: a gold segmentation file (``word<TAB>morph morph ...``) for morphological boundary F1.
         probe_words: distinct words of the first corpus used to compare inference methods on one vocabulary.
+        passages: sample passages per corpus for the token viewer (0: no viewer).
+        live_budget: bytes of in-page encoder tables the viewer may embed (default: the viewer's).
     """
     from tqdm.auto import tqdm
 
     metrics: list[CorpusMetrics] = []
     totals: dict[str, np.ndarray] = {}
+    bars = progress and sys.stderr.isatty()
     for corpus_name, open_corpus in corpora.items():
         for tokenizer_name, tokenizer in tokenizers.items():
+            start = time.perf_counter()
             with tqdm(desc=f"{tokenizer_name} on {corpus_name}", unit="B", unit_scale=True,
-                      disable=not progress, leave=False) as bar:
+                      disable=not bars, leave=False) as bar:
                 counts = measure_corpus(tokenizer, open_corpus(), batch_size=batch_size, progress=bar.update)
+            if progress and not bars:
+                print(f"lexkit: measured {tokenizer_name} on {corpus_name}: {counts.bytes / 1e6:.2f} MB, "
+                      f"{counts.tokens:,} tokens in {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
             metrics.append(summarize(tokenizer_name, corpus_name, tokenizer, counts))
             running = totals.setdefault(tokenizer_name, np.zeros_like(counts.counts))
             running += counts.counts
@@ -155,6 +174,11 @@ def analyze(
         report.extra["inference_methods"] = methods
     if gold is not None:
         report.extra["morph_alignment"] = {name: morph_boundary_f1(tok, gold) for name, tok in tokenizers.items()}
+    if passages:
+        samples = [p for name, open_corpus in corpora.items() for p in pick_passages(name, open_corpus(),
+                                                                                       limit=passages)]
+        budget = {} if live_budget is None else {"live_budget": live_budget}
+        report.viewer = build_viewer(tokenizers, samples, **budget)
     return report
 
 
@@ -234,7 +258,7 @@ def _plots(report: AnalysisReport) -> dict[str, bytes]:
 _COLUMNS = [("tokens", "tokens", "{:,}"), ("bytes_per_token", "bytes/token", "{:.3f}"),
             ("chars_per_token", "chars/token", "{:.3f}"), ("fertility", "tokens/word", "{:.3f}"),
             ("renyi_efficiency", "Rényi eff. (α=2.5)", "{:.3f}"), ("utilisation", "vocab used", "{:.1%}"),
-            ("gini", "Gini", "{:.3f}"), ("share_below_median", "below median", "{:.1%}"),
+            ("gini", "Gini", "{:.3f}"), ("rarer_half_share", "rarer half's share", "{:.1%}"),
             ("mean_token_bytes", "mean token bytes", "{:.2f}"), ("zipf_exponent", "Zipf s", "{:.2f}")]
 
 
@@ -294,7 +318,7 @@ def render_markdown(report: AnalysisReport) -> str:
 
 
 def render_html(report: AnalysisReport, images: Mapping[str, bytes]) -> str:
-    """The report as one self-contained HTML page (no scripts)."""
+    """The report as one self-contained HTML page (the token viewer's script is inline; nothing is fetched)."""
 
     def table(rows: list[list[str]]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
@@ -313,6 +337,9 @@ def render_html(report: AnalysisReport, images: Mapping[str, bytes]) -> str:
         f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
         f"</figure>" for name, data in images.items())
     sections.append(f"<h2>Plots</h2>{figures}")
+    if report.viewer is not None:
+        sections.append("<h2>Token viewer</h2><p>Passages picked from each corpus to show where the tokenizers "
+                        f"differ.</p>{render_fragment(report.viewer)}")
     style = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}"
              "table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}"
              "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}"

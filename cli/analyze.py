@@ -23,10 +23,12 @@ from lexkit.errors import LexkitError
               help="Read at most this many bytes of each corpus.")
 @click.option("--gold", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Gold segmentations (word<TAB>morph morph ...) for morphological boundary F1.")
+@click.option("--passages", type=click.IntRange(min=0), default=4,
+              help="Sample passages per corpus in the report's token viewer (0: no viewer).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the headline figures as JSON.")
 def analyze(tokenizers: tuple[str, ...], corpora: tuple[str, ...], output: Path, max_bytes: int | None,
-            gold: Path | None, no_progress: bool, as_json: bool) -> None:
+            gold: Path | None, passages: int, no_progress: bool, as_json: bool) -> None:
     """Compare tokenizers on corpora: bytes/chars per token, fertility, Rényi efficiency, imbalance, digits."""
     from lexkit.analysis.report import analyze as run_analysis
     from lexkit.analysis.report import load_tokenizer, write_report
@@ -38,7 +40,7 @@ def analyze(tokenizers: tuple[str, ...], corpora: tuple[str, ...], output: Path,
         if not sep or not name or not path:
             raise LexkitError(f"--corpus {spec!r} must be NAME=PATH, e.g. --corpus prose=corpus.txt")
         sources[name] = _opener(Corpus(path), max_bytes)
-    report = run_analysis(loaded, sources, progress=not no_progress, gold=gold)
+    report = run_analysis(loaded, sources, progress=not no_progress, gold=gold, passages=passages)
     index = write_report(report, output)
     if as_json:
         click.echo(json.dumps([m.to_json() for m in report.metrics], indent=2, ensure_ascii=False))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +35,12 @@ class LexkitGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader went away (`lexkit inspect x | head`): stop quietly, as cat or grep do. Point stdout at
+            # /dev/null so the interpreter's final flush cannot raise again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)  # 128 + SIGPIPE, the status shells report for a writer killed by a closed pipe
         except (LexkitError, OSError) as exc:
             if ctx.obj and ctx.obj.get("verbose"):
                 raise
@@ -137,10 +144,13 @@ def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_siz
     options = recipe_config_options(algorithm, options, recipe)
     config = TRAINERS[algorithm][0](**options)
     start = time.perf_counter()
+    bars = not no_progress and sys.stderr.isatty()  # bars on a terminal; in logs one line before, one after
+    if not no_progress and not bars and not as_json:
+        click.echo(f"lexkit: training {algorithm} ({vocab_size} tokens) on {', '.join(inputs)} ...", err=True)
     vocabulary = train_vocabulary(
         Corpus(*inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
         binary="skip" if skip_binary else "error",
-        workers=workers, progress=not no_progress, engine=engine, scheduler=scheduler,
+        workers=workers, progress=bars, engine=engine, scheduler=scheduler,
         reduce_min_count=reduce_min_count,
     )
     tokenizer = Tokenizer(vocabulary)
@@ -192,10 +202,11 @@ def _read_text(text: str | None, input_file: Path | None) -> str:
 @click.option("--allow-special", is_flag=True, help="Encode special-token text as special tokens.")
 @click.option("--codes", type=click.Path(path_type=Path), default=None,
               help="Encode the code grids of this .npy with a visual-bpe vocabulary (one line per grid).")
+@click.option("--color", is_flag=True, help="Print the text with token boundaries in alternating colours instead.")
 @json_option
 @click.pass_context
 def encode(ctx: click.Context, tokenizer_path: Path, text: str | None, input_file: Path | None,
-           encoder: str | None, allow_special: bool, codes: Path | None, as_json: bool) -> None:
+           encoder: str | None, allow_special: bool, codes: Path | None, color: bool, as_json: bool) -> None:
     """Print the token ids of TEXT (or of code grids with --codes)."""
     if codes is not None:
         from lexkit.cli.visual import visual_encode
@@ -203,6 +214,11 @@ def encode(ctx: click.Context, tokenizer_path: Path, text: str | None, input_fil
         ctx.invoke(visual_encode, codes=codes, tokenizer=tokenizer_path, as_json=as_json)
         return
     tokenizer = Tokenizer.load(tokenizer_path, encoder=encoder)
+    if color:
+        from lexkit.analysis.viewer import color_tokens
+
+        click.echo(color_tokens(tokenizer, _read_text(text, input_file)), color=True)
+        return
     ids = tokenizer.encode(_read_text(text, input_file), allowed_special="all" if allow_special else frozenset())
     if as_json:
         click.echo(json.dumps({"ids": ids, "tokens": [tokenizer.token_to_bytes(i).decode("utf-8", "replace")
@@ -262,6 +278,47 @@ def inspect(source: Path, top: int, as_json: bool) -> None:
 
     summary = describe(Tokenizer.load(source).vocabulary, top=top)
     _emit(summary.to_json(), as_json, summary.lines())
+
+
+@main.command()
+@click.option("-t", "--tokenizer", "tokenizers", multiple=True, required=True,
+              help="NAME=PATH, PATH, or tiktoken:ENCODING (repeatable; shown side by side in this order).")
+@click.argument("text", required=False)
+@click.option("-i", "--input", "input_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Show this file's text (default: TEXT, else English, code, Turkish and number samples).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML page to write (self-contained: no network, no CDN).")
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the default browser.")
+@click.option("--live-budget-mb", type=click.FloatRange(min=0), default=16.0,
+              help="Encoder tables the page may embed for its typing box; tokenizers past it are shown "
+                   "on the samples only.")
+def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None, output: Path, open_page: bool,
+         live_budget_mb: float) -> None:
+    """Write a token viewer page: TEXT (or a file, or built-in samples) cut by each tokenizer side by side."""
+    from lexkit._io import atomic_write_text
+    from lexkit.analysis.report import load_tokenizer
+    from lexkit.analysis.viewer import Passage, build_viewer, render_page
+    from lexkit.analysis.viewer_passages import MAX_VIEW_BYTES, default_passages
+
+    loaded = dict(load_tokenizer(spec) for spec in tokenizers)
+    if input_file is not None or text is not None:
+        body = _read_text(text, input_file)
+        if len(body.encode("utf-8")) > MAX_VIEW_BYTES:
+            source = input_file or "TEXT"
+            raise LexkitError(f"{source}: the viewer shows at most {MAX_VIEW_BYTES:,} bytes; pass an excerpt "
+                              f"(e.g. head -c {MAX_VIEW_BYTES} FILE > part.txt)")
+        passages = [Passage(input_file.name if input_file else "your text", body)]
+    else:
+        passages = default_passages()
+    data = build_viewer(loaded, passages, live_budget=int(live_budget_mb * 1e6))
+    atomic_write_text(output, render_page(data, title="lexkit token viewer: " + ", ".join(loaded)))
+    runnable = [t["name"] for t in data.tokenizers if t["live"]]
+    click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; typing box runs "
+               f"{', '.join(runnable) or 'none'})")
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(output.resolve().as_uri())
 
 
 @main.command()

@@ -106,3 +106,11 @@ def test_segmentation_difference_between_encoders(hand_bpe):
     # only "abc" differs (" a|bc" against " ab|c"); both give 4 + 2 + 3 + 1 tokens for the four words
     assert result == {"bpe": {"tokens_per_word": 2.5, "differs_from_bpe": 0.0},
                       "longest-token": {"tokens_per_word": 2.5, "differs_from_bpe": 0.25}}
+
+
+def test_rarer_half_share_ignores_unused_tokens():
+    # most of the vocabulary unused: the vocabulary-wide "share below median" read 0 here
+    counts = np.array([0, 0, 0, 0, 0, 1, 1, 2, 6])
+    assert m.share_below_median(counts) == 0.0
+    assert m.rarer_half_share(counts) == pytest.approx(0.2)
+    assert m.rarer_half_share(np.array([5, 5, 5, 5])) == pytest.approx(0.5)

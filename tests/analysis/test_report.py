@@ -64,6 +64,17 @@ def test_html_renders_in_headless_chromium_without_console_errors(report_dir, tm
         images = driver.find_elements(By.TAG_NAME, "img")
         assert len(images) == 3
         assert all(driver.execute_script("return arguments[0].naturalWidth", img) > 100 for img in images)
+        # the token viewer: passages from both corpora, each tokenizer's spans tiling the passage text
+        assert driver.find_element(By.CSS_SELECTOR, ".lkv").get_attribute("data-ready") == "1"
+        labels = [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".lkv-passage h3")]
+        assert any(label.startswith("prose") for label in labels) and any(label.startswith("code") for label in labels)
+        texts = {p["label"]: p["text"] for p in report_dir[1].viewer.passages}
+        for section in driver.find_elements(By.CSS_SELECTOR, ".lkv-passage"):
+            label = section.find_element(By.TAG_NAME, "h3").text
+            for cell in section.find_elements(By.CSS_SELECTOR, ".lkv-cell"):
+                joined = driver.execute_script("return Array.from(arguments[0].querySelectorAll('.lkv-tok'), "
+                                               "s => s.textContent).join('')", cell)
+                assert joined == texts[label]
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert errors == []
         shot = tmp_path / "report.png"
