@@ -309,6 +309,10 @@ def render_markdown(report: AnalysisReport) -> str:
     parts += ["## Digit grouping", "", table([["tokenizer", "single", "left-to-right", "right-to-left", "other"]] + [
         [n, *(str(d["kinds"][k]) for k in ("single", "l2r", "r2l", "other"))] for n, d in report.digits.items()]), ""]
     parts += [f"## {title}\n\n{table(rows)}\n" for title, rows in _extra_tables(report)]
+    if report.viewer is not None:
+        labels = ", ".join(p["label"] for p in report.viewer.passages)
+        parts += ["## Token viewer", "", f"`index.html` shows these passages token by token ({labels}) and a box "
+                  "that tokenizes your own text.", ""]
     comparison = report.comparison()
     parts += ["<details><summary>% fewer tokens than each other tokenizer (all corpora)</summary>", "",
               table([["tokenizer", *report.tokenizers]] + [

@@ -15,6 +15,7 @@ the page says it cannot run that tokenizer rather than approximating it.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,10 +150,8 @@ def _stages(vocabulary: Vocabulary) -> list[dict[str, Any]]:
                 raise NotRunnable(f"Split behaviour {part.get('behavior')!r} is not implemented in the page")
             if "Regex" in pattern:
                 stages.append({"split": js_pattern(pattern["Regex"])})
-            else:
-                import regex
-
-                stages.append({"split": regex.escape(pattern.get("String", ""))})
+            else:  # a literal: escape exactly JavaScript's syntax characters (the u flag rejects other escapes)
+                stages.append({"split": re.sub(r"[\\^$.*+?()[\]{}|/]", r"\\\g<0>", pattern.get("String", ""))})
         elif kind == "ByteLevel":
             regex_source = js_pattern(GPT2_PATTERN) if part.get("use_regex", True) else None
             stages.append({"bytes": bool(part.get("add_prefix_space", True)), "regex": regex_source})

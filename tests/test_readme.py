@@ -18,7 +18,7 @@ import _resources
 from lexkit.embedded import prose_documents
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SMALLER = {"32000": "1200", "32768": "1024", "16000": "1000"}
+SMALLER = {"32000": "1200", "32768": "2048", "16000": "1000"}
 
 # Commands this test does not run, by their first words, and where they are exercised instead.
 NOT_RUN = {

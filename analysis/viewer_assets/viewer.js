@@ -332,12 +332,21 @@
       var text = box.value;
       cells.forEach(function (c) {
         if (!c.info.live) return;
-        if (!c.model) {
-          var t0 = performance.now();
-          c.model = buildModel(c.info.live);
-          c.div.dataset.buildMs = (performance.now() - t0).toFixed(1);
+        if (c.failed) return;
+        try {
+          if (!c.model) {
+            var t0 = performance.now();
+            c.model = buildModel(c.info.live);
+            c.div.dataset.buildMs = (performance.now() - t0).toFixed(1);
+          }
+          var tokens = encode(c.model, text);
+        } catch (error) {  // say so in the page rather than show a wrong cut
+          c.failed = true;
+          c.div.dataset.live = "0";
+          c.run.textContent = "";
+          c.sum.textContent = "could not run in this browser: " + error.message;
+          return;
         }
-        var tokens = encode(c.model, text);
         c.sum.textContent = summary(text, tokens);
         renderRun(c.run, c.info, text, tokens, hold);
       });
