@@ -31,8 +31,11 @@ def tokenizers(monkeypatch_module):
     for algorithm in ("bpe", "scaffold-bpe", "lbpe"):
         vocabulary = train(lines, TRAINERS[algorithm][0](vocab_size=700), algorithm=algorithm, progress=False,
                            workers=1)
-        out[f"lexkit-{algorithm}"] = Tokenizer(vocabulary)
+        # lbpe's default reading (fewest-tokens) runs only in Python; its merge-order reading runs in the page
+        encoder = "long-first" if algorithm == "lbpe" else None
+        out[f"lexkit-{algorithm}"] = Tokenizer(vocabulary, encoder=encoder)
     out["longest-token"] = Tokenizer(out["lexkit-bpe"].vocabulary, encoder="longest-token")
+    out["fewest-tokens"] = Tokenizer(out["lexkit-lbpe"].vocabulary)
     return out
 
 
@@ -124,7 +127,8 @@ def test_page_spans_hover_and_typing_match_python(tokenizers, browser, tmp_path)
             name = cell.get_attribute("data-tokenizer")
             if name not in claimed:
                 assert cell.get_attribute("data-live") == "0"
-                assert "not run in this page: encoder 'longest-token' runs only in Python" in cell.text
+                assert (f"not run in this page: encoder '{tokenizers[name].encoder_name}' runs only in Python"
+                        in cell.text)
                 continue
             ids = [int(i) for s in cell.find_elements(By.CSS_SELECTOR, ".lkv-tok")
                    for i in s.get_attribute("data-ids").split()]
@@ -138,6 +142,7 @@ def test_page_spans_hover_and_typing_match_python(tokenizers, browser, tmp_path)
 
 def test_viewer_refuses_what_the_page_cannot_run(tokenizers):
     assert "runs only in Python" in str(pytest.raises(NotRunnable, live_model, tokenizers["longest-token"]).value)
+    assert "runs only in Python" in str(pytest.raises(NotRunnable, live_model, tokenizers["fewest-tokens"]).value)
     budget = build_viewer({"o200k": tokenizers["o200k"], "gpt2": tokenizers["gpt2"]},
                           [Passage("x", "x")], live_budget=1_000_000)
     o200k, gpt2 = budget.tokenizers
