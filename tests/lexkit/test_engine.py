@@ -28,7 +28,9 @@ from lexkit.formats.tiktoken import from_tiktoken
 # name -> (loader, engine expected to run it, long texts cut?)
 TOKENIZERS: dict[str, tuple[Callable[[], Tokenizer], str, bool]] = {
     "gpt2": (lambda: Tokenizer(from_hf(_resources.gpt2_tokenizer_json())), "fastokens", True),
-    "cl100k_base": (lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("cl100k_base"))), "fastokens", True),
+    # fastokens splits U+180E between spaces otherwise than HF and tiktoken: the probe sends cl100k to HF.
+    "cl100k_base": (lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("cl100k_base"))), "tokenizers",
+                    True),
     "o200k_base": (lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("o200k_base"))), "fastokens", True),
     "llama3": (lambda: Tokenizer(from_hf(_resources.llama3_tokenizer_json())), "fastokens", True),
     "qwen2.5": (lambda: Tokenizer(from_tiktoken(_resources.qwen_tiktoken("qwen2.5"))), "fastokens", True),
@@ -79,7 +81,7 @@ def test_engine_choice_is_recorded(name: str) -> None:
     assert engine.name == TOKENIZERS[name][1], engine.reason
     assert engine.splittable == TOKENIZERS[name][2]
     if engine.name == "tokenizers":
-        assert engine.reason.startswith("fastokens cannot run it"), engine.reason
+        assert engine.reason.startswith(("fastokens cannot run it", "fastokens gives other ids")), engine.reason
 
 
 def test_engine_falls_back_when_fastokens_differs_on_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
