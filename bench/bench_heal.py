@@ -30,8 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fixtures_dir, load_gguf, log_progress  # noqa: E402
-from bench_transfer import held_out_documents  # noqa: E402
-from bench_transfer_qwen import code_documents, number_documents  # noqa: E402
+from bench_transfer_qwen import held_out_slices  # noqa: E402
 
 STARTS = ("mean", "heuristic", "omp-centred")
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -81,11 +80,7 @@ def run(args: argparse.Namespace) -> None:
 
     fixtures = fixtures_dir()
     corpus = fixtures / "corpus" / "corpus_10M.txt"
-    slices = {
-        "prose": held_out_documents(corpus, args.documents, args.doc_chars),
-        "code": code_documents(args.documents, args.doc_chars),
-        "numbers": number_documents(fixtures / "corpus" / "corpus_full.txt", args.documents, args.doc_chars),
-    }
+    slices = held_out_slices(fixtures, args.documents, args.doc_chars)
     small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     teacher, _ = load_causal_lm(small)
     texts = training_texts(corpus)

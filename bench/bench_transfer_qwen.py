@@ -37,6 +37,14 @@ DEFAULT_METHODS = ("mean", "zero", "heuristic", "omp-prefilter", "omp-centred")
 logger = logging.getLogger("bench_transfer_qwen")
 
 
+def held_out_slices(fixtures: Path, count: int, chars: int) -> dict[str, list[str]]:
+    """The held-out prose, code and numbers slices every Qwen2.5 -> SmolLM2 figure is scored on."""
+    corpus = fixtures / "corpus"
+    return {"prose": held_out_documents(corpus / "corpus_10M.txt", count, chars),
+            "code": code_documents(count, chars),
+            "numbers": number_documents(corpus / "corpus_full.txt", count, chars)}
+
+
 def code_documents(count: int, chars: int) -> list[str]:
     """``count`` chunks of CPython standard-library source, evenly spaced over the sorted top-level modules."""
     from lexkit.transfer.evaluate import chunk_text
@@ -85,12 +93,7 @@ def main() -> None:
     from lexkit.transfer import TransformersEmbedder, compare_bpb, evaluate, transplant
 
     fixtures = fixtures_dir()
-    corpus = fixtures / "corpus" / "corpus_10M.txt"
-    slices = {
-        "prose": held_out_documents(corpus, args.documents, args.doc_chars),
-        "code": code_documents(args.documents, args.doc_chars),
-        "numbers": number_documents(fixtures / "corpus" / "corpus_full.txt", args.documents, args.doc_chars),
-    }
+    slices = held_out_slices(fixtures, args.documents, args.doc_chars)
     small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     qwen = fixtures / "qwen_coder" / "q.gguf"
     start = time.perf_counter()
