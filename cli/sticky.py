@@ -45,7 +45,8 @@ from lexkit.errors import LexkitError
                    "rerun the same command to resume an interrupted run; kept afterwards).")
 @click.option("--no-checkpoint", is_flag=True, help="Keep no partial results (an interruption loses the run).")
 @click.option("--fast", is_flag=True,
-              help=f"Embed in bf16 instead of fp32 (bench_sticky: 2.1x fp32 on a 2-core AMX CPU). {FAST_AGREEMENT}")
+              help=f"Embed in bf16 instead of fp32 (bench_sticky: 2.1x fp32 on insertion texts, 2-core AMX CPU; "
+                   f"on the vocabulary texts of a real run it looked slower). {FAST_AGREEMENT}")
 @click.option("--compile/--no-compile", "compile_model", default=None,
               help="With --fast: torch.compile the model too (default: on CUDA only; on CPU it took minutes to "
                    "compile and recompiles per batch shape, worth it only for runs of hours: 2.7x instead of 2.1x).")
