@@ -59,7 +59,7 @@ independently, and sequence numbers only order entries of the same pair, which c
 
 The kernel runs whenever its int64 arithmetic provably cannot overflow: weighted symbol occurrences below
 `_TABLE_SAFE_OCCURRENCES` (2**61, i.e. a corpus of about two exbibytes: every real one), pair keys within
-62 bits (``vocab_size`` below 2**31) and each word's unit lengths summing below 2**62. Anything larger
+62 bits (an id space below 2**31) and each word's unit lengths summing below 2**62. Anything larger
 (reachable only through hand-made counts or lengths) runs the reference loop, whose Python integers never
 overflow, with the same result. The reference also runs when the extension is missing (no C compiler at
 install time); ``tests/vocab/test_merge_kernel.py`` compares the two (the kernel's word edit on random
@@ -91,7 +91,7 @@ import numpy as np
 _kernel: ModuleType | None
 try:
     from lexkit.vocab import _merge_kernel as _kernel
-except ImportError:  # not built (no C compiler at install time): the Python kernel below is used instead
+except ImportError:  # not built (no C compiler at install time): the reference loop below runs instead
     _kernel = None
 
 __all__ = ["MergeResult", "ScaffoldRule", "StopReason", "learn_merges"]
@@ -592,16 +592,20 @@ def _count_initial_pairs_python(
         previous = symbols[0]
         for symbol in symbols[1:]:
             if limit is None or unit_lengths[previous] + unit_lengths[symbol] < limit:
-                pair = (previous << shift) | symbol
-                pair_counts[pair] += count
-                seen = pair_words.get(pair)
-                if seen is None:
-                    pair_words[pair] = {index}
-                else:
-                    seen.add(index)
+                _gain(pair_counts, pair_words, (previous << shift) | symbol, count, index)
             previous = symbol
     words: dict[int, Collection[int]] = dict(pair_words)
     return pair_counts, words, frequencies
+
+
+def _gain(pair_counts: dict[int, int], where: dict[int, set[int]], pair: int, count: int, index: int) -> None:
+    """Add ``count`` occurrences of ``pair``, found in word ``index``, to the counts and the pair's word set."""
+    pair_counts[pair] += count
+    seen = where.get(pair)
+    if seen is None:
+        where[pair] = {index}
+    else:
+        seen.add(index)
 
 
 def _merge_words(
@@ -634,15 +638,6 @@ def _merge_words(
     same = left == right
     merged_count = 0
     bound = 0 if limit is None else limit
-
-    def gain(pair: int, count: int, index: int) -> None:
-        pair_counts[pair] += count
-        seen = created.get(pair)
-        if seen is None:
-            created[pair] = {index}
-        else:
-            seen.add(index)
-
     for index in positions:
         symbols = word_symbols[index]
         remaining = symbols.count(left)
@@ -667,7 +662,7 @@ def _merge_words(
                 before = symbols[position - 1] << shift
                 pair_counts[before | left] -= count
                 if lengths is None or lengths[position - 1] + merged_length < bound:
-                    gain(before | merged, count, index)
+                    _gain(pair_counts, created, before | merged, count, index)
             symbols[position] = merged
             del symbols[position + 1]
             if same:
@@ -676,5 +671,5 @@ def _merge_words(
                 after = symbols[position + 1]
                 pair_counts[right_from | after] -= count
                 if lengths is None or merged_length + lengths[position + 1] < bound:
-                    gain(merged_from | after, count, index)
+                    _gain(pair_counts, created, merged_from | after, count, index)
     return created, merged_count

@@ -498,8 +498,9 @@ WordStore_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+/* The store's symbols (when `symbols` is not NULL) or lengths, one list of ints per word, as edited so far. */
 static PyObject *
-WordStore_words(WordStoreObject *self, PyObject *Py_UNUSED(ignored))
+store_lists(WordStoreObject *self, const int32_t *symbols, const long long *lengths)
 {
     PyObject *words = PyList_New(self->num_words);
     if (words == NULL) {
@@ -513,15 +514,22 @@ WordStore_words(WordStoreObject *self, PyObject *Py_UNUSED(ignored))
         }
         PyList_SET_ITEM(words, i, word);
         for (Py_ssize_t j = 0; j < self->sizes[i]; j++) {
-            PyObject *symbol = PyLong_FromLong(self->symbols[self->offsets[i] + j]);
-            if (symbol == NULL) {
+            Py_ssize_t at = self->offsets[i] + j;
+            PyObject *value = symbols != NULL ? PyLong_FromLong(symbols[at]) : PyLong_FromLongLong(lengths[at]);
+            if (value == NULL) {
                 Py_DECREF(words);
                 return NULL;
             }
-            PyList_SET_ITEM(word, j, symbol);
+            PyList_SET_ITEM(word, j, value);
         }
     }
     return words;
+}
+
+static PyObject *
+WordStore_words(WordStoreObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return store_lists(self, self->symbols, NULL);
 }
 
 static PyObject *
@@ -530,27 +538,7 @@ WordStore_lengths(WordStoreObject *self, PyObject *Py_UNUSED(ignored))
     if (self->lengths == NULL) {
         Py_RETURN_NONE;
     }
-    PyObject *words = PyList_New(self->num_words);
-    if (words == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < self->num_words; i++) {
-        PyObject *word = PyList_New(self->sizes[i]);
-        if (word == NULL) {
-            Py_DECREF(words);
-            return NULL;
-        }
-        PyList_SET_ITEM(words, i, word);
-        for (Py_ssize_t j = 0; j < self->sizes[i]; j++) {
-            PyObject *length = PyLong_FromLongLong(self->lengths[self->offsets[i] + j]);
-            if (length == NULL) {
-                Py_DECREF(words);
-                return NULL;
-            }
-            PyList_SET_ITEM(word, j, length);
-        }
-    }
-    return words;
+    return store_lists(self, NULL, self->lengths);
 }
 
 static PyMethodDef WordStore_methods[] = {
