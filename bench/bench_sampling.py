@@ -45,7 +45,7 @@ from lexkit.sampling import (  # noqa: E402
     naive_next_byte,
     next_byte_truth,
 )
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, rank_bpe, toy_bpe, toy_mpe  # noqa: E402
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, rank_bpe, toy_bpe, toy_mpe  # noqa: E402
 
 PARTS = ("markov", "gap", "midtoken", "speed", "table", "sentencepiece", "ensemble-markov", "ensemble")
 MODEL_PARTS = {"gap", "midtoken", "speed", "table", "ensemble"}

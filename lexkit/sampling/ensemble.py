@@ -63,7 +63,7 @@ class ByteEnsemble:
             weight, an unknown mode, or a floor outside [0, 1).
 
     >>> from lexkit.sampling import OracleLM, TokenizerAdapter
-    >>> from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
+    >>> from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, toy_bpe
     >>> oracle = OracleLM({b"ab": 0.5, b"ba": 0.5}, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS)
     >>> member = ByteLM(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
     >>> probs = ByteEnsemble([member, member], mode="product").next_byte_probs(b"a")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lexkit.sampling import EOS, ByteLM, TokenizerAdapter
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe, toy_mpe
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, toy_bpe, toy_mpe
 
 
 class UniformLM:

@@ -20,7 +20,7 @@ from lexkit.sampling import (
     markov_texts,
     next_byte_truth,
 )
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, rank_bpe, toy_bpe
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, rank_bpe, toy_bpe
 
 OTHER_MERGES = ((b"b", b"a"), (b"b", b"b"), (b"ba", b"a"), (b"a", b"bb"), (b"baa", b"a"))
 

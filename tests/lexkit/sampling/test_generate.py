@@ -7,7 +7,7 @@ import pytest
 
 from lexkit import LexkitError
 from lexkit.sampling import EOS, ByteLM, OracleLM, TokenizerAdapter, markov_strings, sample_byte
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, toy_bpe
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from lexkit import LexkitError
 from lexkit.sampling import ByteEnsemble, ByteLM, HFCausalLM, TokenizerAdapter, load_byte_lm
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, toy_bpe
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from _resources import gpt2_tokenizer_json
 
 from lexkit import Tokenizer
 from lexkit.sampling import EOS, ByteLM, OracleLM, TokenizerAdapter, markov_strings, naive_next_byte
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe, toy_mpe
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, toy_bpe, toy_mpe
 
 logger = logging.getLogger(__name__)
 
