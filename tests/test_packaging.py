@@ -119,3 +119,20 @@ def test_optional_dependencies_are_imported_only_through_require():
                         if name.split(".")[0] in OPTIONAL_DEPENDENCIES and name.split(".")[0] not in required:
                             unguarded.append(f"{path.relative_to(root)}:{node.lineno} imports {name}")
     assert unguarded == []
+
+
+def test_every_name_in_an_all_exists(tmp_path):
+    result = _run("""
+        import importlib, json, pkgutil
+        import lexkit
+        missing, with_all = [], 0
+        for info in pkgutil.walk_packages(lexkit.__path__, "lexkit."):
+            module = importlib.import_module(info.name)
+            names = getattr(module, "__all__", None)
+            with_all += names is not None
+            missing += [f"{info.name}.{name}" for name in names or () if not hasattr(module, name)]
+        print(json.dumps({"missing": missing, "with_all": with_all,
+                          "core": sorted(set(lexkit.__all__) - set(dir(lexkit)))}))
+    """, tmp_path)
+    assert result["missing"] == [] and result["core"] == []
+    assert result["with_all"] >= 25

@@ -29,6 +29,20 @@ from lexkit.sampling.adapter import TokenizerAdapter
 from lexkit.sampling.lm import TokenLM
 from lexkit.sampling.sampler import EOS
 
+__all__ = [
+    "TOY_EOS",
+    "TOY_MERGES",
+    "TOY_TOKENS",
+    "OracleLM",
+    "markov_strings",
+    "markov_texts",
+    "naive_next_byte",
+    "next_byte_truth",
+    "rank_bpe",
+    "toy_bpe",
+    "toy_mpe",
+]
+
 TOY_MERGES: tuple[tuple[bytes, bytes], ...] = (
     (b"a", b"a"), (b"a", b"b"), (b"aa", b"b"), (b"b", b"b"), (b"ab", b"a"), (b"aab", b"b"),
 )

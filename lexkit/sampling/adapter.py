@@ -25,6 +25,8 @@ import numpy as np
 
 from lexkit.errors import EncodingError
 
+__all__ = ["TokenizerAdapter"]
+
 if TYPE_CHECKING:
     from lexkit.tokenizer import Tokenizer
 

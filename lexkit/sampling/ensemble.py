@@ -28,6 +28,8 @@ import numpy as np
 from lexkit.errors import LexkitError
 from lexkit.sampling.sampler import ByteSampler, ByteState, Init, generate_from
 
+__all__ = ["ByteEnsemble", "EnsembleState"]
+
 logger = logging.getLogger(__name__)
 
 Combine = Literal["product", "mixture"]

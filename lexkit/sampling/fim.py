@@ -18,6 +18,8 @@ from lexkit.errors import LexkitError
 from lexkit.sampling.lm import TokenLM
 from lexkit.sampling.sampler import ByteSampler
 
+__all__ = ["ContextLM", "fim_generate"]
+
 
 class ContextLM:
     """A `TokenLM` that conditions on fixed token ids placed before every prefix.

@@ -19,6 +19,8 @@ import numpy as np
 from lexkit.device import resolve_device
 from lexkit.errors import LexkitError, require
 
+__all__ = ["HFCausalLM", "TokenLM"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -13,6 +13,8 @@ from lexkit.sampling.adapter import TokenizerAdapter
 from lexkit.sampling.lm import HFCausalLM
 from lexkit.sampling.sampler import ByteSampler
 
+__all__ = ["load_byte_sampler"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -27,6 +27,8 @@ from lexkit.errors import LexkitError
 from lexkit.sampling.adapter import TokenizerAdapter
 from lexkit.sampling.lm import TokenLM
 
+__all__ = ["EOS", "ByteModel", "ByteSampler", "ByteState", "generate_from", "sample_byte"]
+
 logger = logging.getLogger(__name__)
 
 EOS = 256
