@@ -55,9 +55,6 @@ SCORE_CONSTANTS = {"cos": (0.1, 0.05, 0.01), "euc": (0.1, 0.05, 0.01), "man": (1
 LEADING_SPACE_MARKS = (" ", "\u2581", "_", "\u0120")
 SENTINEL = "\u00ab"
 DEFAULT_SPECIAL_ROLES = ("bos", "eos", "pad", "unk", "sep", "mask", "additional")
-_ROLE_NAMES = {"bos": ("<s>", "<bos>", "[BOS]"), "eos": ("</s>", "<eos>", "[EOS]", "<|endoftext|>"),
-               "pad": ("<pad>", "[PAD]"), "unk": ("<unk>", "[UNK]"), "sep": ("[SEP]",),
-               "mask": ("<mask>", "[MASK]"), "cls": ("[CLS]",)}
 # (tokens, texts embedded, seconds, tokens left) of the first computed chunk of a stage
 FirstChunk = Callable[[int, int, float, int], None]
 _UNUSED = re.compile(r"^(\[unused\d+\]|<extra_id_\d+>|<unused\d+>|<\|reserved_special_token_\d+\|>|\[reserved\d*\])$")
@@ -434,16 +431,10 @@ def adds_leading_space(tokenizer: Tokenizer) -> bool:
 def special_ids(tokenizer: Tokenizer, roles: Iterable[str]) -> set[int]:
     """Ids of the tokenizer's specials that fill ``roles`` (bos, eos, pad, unk, sep, mask, cls, additional).
 
-    A special whose name matches no named role counts as ``additional``.
+    Roles are the vocabulary's own (`Vocabulary.special_roles`, shared with transfer); a special or added token
+    that plays no named role counts as ``additional``.
     """
-    roles = set(roles)
-    specials = tokenizer.vocabulary.special_tokens
-    named = {name: role for role, names in _ROLE_NAMES.items() for name in names}
-    chosen = {token_id for name, token_id in specials.items() if named.get(name, "additional") in roles}
-    unk = tokenizer.vocabulary.unknown_id
-    if unk is not None and "unk" in roles:
-        chosen.add(unk)
-    return chosen
+    return tokenizer.vocabulary.special_roles().select(roles)
 
 
 def token_kind(tokenizer: Tokenizer, token_id: int, text: str, *, leading_space: bool) -> str:

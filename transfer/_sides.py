@@ -5,7 +5,7 @@ Transfer accepts tokenizers in every form a user has at hand (a lexkit `Tokenize
 from each: the lexkit `Vocabulary` (token bytes are the truth for anchor matching), the special-token roles
 (bos/eos/pad/unk/mask, for matching specials by role), and a transformers tokenizer (what `transplant` returns
 and saves). `TokenizerSide` holds all three. Roles come from the HF tokenizer when there is one, otherwise from
-a small table of conventional names (``<s>``, ``</s>``, ``<|endoftext|>``...).
+the vocabulary's own role table (`Vocabulary.special_roles`: ``<s>``, ``</s>``, ``<|endoftext|>``...).
 """
 
 from __future__ import annotations
@@ -31,18 +31,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The roles transfer matches anchors by and carries across a swap (a subset of the vocabulary's SPECIAL_ROLES).
 ROLES = ("bos", "eos", "pad", "unk", "mask")
 # Text tokens: the only kinds whose bytes are decoded text (and so can be decomposed or embedded as text).
 TEXT_KINDS = (TokenKind.NORMAL, TokenKind.BYTE)
-# Roles of conventional special-token names, used when a tokenizer carries no role information itself
-# (a lexkit vocabulary or a bare tokenizer.json). "<|endoftext|>" follows GPT-2's HF configuration.
-KNOWN_ROLES: dict[str, tuple[str, ...]] = {
-    "<|endoftext|>": ("bos", "eos", "unk"),
-    "<s>": ("bos",), "</s>": ("eos",), "<unk>": ("unk",), "<pad>": ("pad",), "<mask>": ("mask",),
-    "<bos>": ("bos",), "<eos>": ("eos",),
-    "<|begin_of_text|>": ("bos",), "<|end_of_text|>": ("eos",),
-    "[PAD]": ("pad",), "[UNK]": ("unk",), "[MASK]": ("mask",),
-}
 
 TokenizerLike = Any  # lexkit Tokenizer | Vocabulary | PreTrainedTokenizerFast | tokenizers.Tokenizer | path
 
@@ -275,15 +267,8 @@ def _utf8_segments(content: bytes) -> list[tuple[bytes, bool]]:
 
 
 def _roles_from_names(vocabulary: Vocabulary) -> dict[str, int]:
-    """Roles of special/unknown tokens found by their conventional names (`KNOWN_ROLES`)."""
-    roles: dict[str, int] = {}
-    for token in vocabulary.tokens:
-        if token.kind in (TokenKind.SPECIAL, TokenKind.UNKNOWN, TokenKind.ADDED):
-            for role in KNOWN_ROLES.get(token.text, ()):
-                roles.setdefault(role, token.id)
-        if token.kind == TokenKind.UNKNOWN:
-            roles.setdefault("unk", token.id)
-    return roles
+    """The vocabulary's own roles (`Vocabulary.special_roles`, by conventional names) that transfer uses."""
+    return {role: token_id for role, token_id in vocabulary.special_roles().ids.items() if role in ROLES}
 
 
 def _auto_tokenizer(folder: Path, what: str, **kwargs: Any) -> PreTrainedTokenizerBase:
