@@ -150,7 +150,7 @@ def main() -> None:
 
     import torch
 
-    from lexkit.transfer import TransformersEmbedder, compare_bpb, evaluate, transplant
+    from lexkit.transfer import auxiliary_embedder, compare_bpb, evaluate, transplant
     from lexkit.transfer._sides import TokenizerSide
 
     fixtures = fixtures_dir()
@@ -161,7 +161,7 @@ def main() -> None:
     if "bpe32k" in args.targets:
         targets["bpe32k"] = bpe32k(corpus, args.cache, args.bpe_vocab)
     model, source_tokenizer = load_gguf(gguf)
-    embedder = TransformersEmbedder(fixtures / "minilm", device="cpu")
+    embedder = auxiliary_embedder(fixtures / "minilm", device="cpu")
 
     start = time.perf_counter()
     original = evaluate(model, source_tokenizer, documents)

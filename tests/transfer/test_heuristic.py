@@ -10,7 +10,7 @@ import torch
 from _resources import minilm_dir
 
 from lexkit import LexkitError
-from lexkit.transfer import TransferConfig, TransformersEmbedder, init_embeddings
+from lexkit.transfer import TransferConfig, auxiliary_embedder, init_embeddings
 from lexkit.transfer._sides import TEXT_KINDS, TokenizerSide
 from lexkit.transfer.auxiliary import default_auxiliary_model, resolve_auxiliary
 
@@ -112,7 +112,7 @@ def test_heuristic_options_and_branches(matrix, source_tokenizer, target_tokeniz
 
 
 def test_default_auxiliary_model_is_minilm_with_mean_pooling():
-    embedder = TransformersEmbedder(minilm_dir(), device="cpu")
+    embedder = auxiliary_embedder(minilm_dir(), device="cpu")
     vectors = embedder.embed(["The cat sat on the mat.", "A feline rested on a rug.", "The cat sat on the mat."])
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     assert float(unit(vectors[0]) @ unit(vectors[1])) == pytest.approx(0.553, abs=0.01)  # resources.md R5
@@ -130,5 +130,5 @@ def test_auxiliary_lookup_errors(monkeypatch, tmp_path):
         default_auxiliary_model()
     with pytest.raises(LexkitError, match="cannot embed token strings"):
         resolve_auxiliary(3.5)
-    with pytest.raises(LexkitError, match="cannot load an embedding model"):
-        TransformersEmbedder(tmp_path)
+    with pytest.raises(LexkitError, match="no config.json, so this is not a transformers checkpoint"):
+        auxiliary_embedder(tmp_path)
