@@ -31,5 +31,6 @@ from lexkit.transfer.methods import TransferConfig as TransferConfig
 from lexkit.transfer.methods import TransferReport as TransferReport
 from lexkit.transfer.methods import init_embeddings as init_embeddings
 from lexkit.transfer.omp import batched_omp as batched_omp
+from lexkit.transfer.tokenizer import TransferTokenizer as TransferTokenizer
 from lexkit.transfer.transplant import TransplantResult as TransplantResult
 from lexkit.transfer.transplant import transplant as transplant

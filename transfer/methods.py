@@ -31,8 +31,8 @@ import numpy as np
 
 from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
-from lexkit.transfer._sides import TokenizerLike, TokenizerSide
 from lexkit.transfer.anchors import TEXT_KINDS, AnchorMatch, match_anchors
+from lexkit.transfer.tokenizer import TokenizerLike, TransferTokenizer
 from lexkit.vocabulary import TokenKind
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ class Plan:
 
 # ----------------------------------------------------------------------------------------------------------------
 # planning
-def _new_tokens(target: TokenizerSide, plan: Plan, *, text_only: bool) -> list[int]:
+def _new_tokens(target: TransferTokenizer, plan: Plan, *, text_only: bool) -> list[int]:
     """Target ids that need an estimate; unused ids (and, for text methods, unmatched specials) fall back."""
     out = []
     for token in target.vocabulary.tokens:
@@ -314,13 +314,13 @@ def _new_tokens(target: TokenizerSide, plan: Plan, *, text_only: bool) -> list[i
     return out
 
 
-def _plan_fill(target: TokenizerSide, plan: Plan, fill: Literal["mean", "random", "zero"]) -> None:
+def _plan_fill(target: TransferTokenizer, plan: Plan, fill: Literal["mean", "random", "zero"]) -> None:
     for token_id in _new_tokens(target, plan, text_only=False):
         plan.fills[token_id] = fill
         plan.estimates[token_id] = fill
 
 
-def _decompositions(source: TokenizerSide, target: TokenizerSide, ids: list[int],
+def _decompositions(source: TransferTokenizer, target: TransferTokenizer, ids: list[int],
                     rows: int) -> dict[int, list[int]]:
     """Each target token's pieces under the source tokenizer (ids with an embedding row only)."""
     out = {}
@@ -330,7 +330,7 @@ def _decompositions(source: TokenizerSide, target: TokenizerSide, ids: list[int]
     return out
 
 
-def _plan_subword_mean(source: TokenizerSide, target: TokenizerSide, plan: Plan, rows: int) -> None:
+def _plan_subword_mean(source: TransferTokenizer, target: TransferTokenizer, plan: Plan, rows: int) -> None:
     new = _new_tokens(target, plan, text_only=True)
     for token_id, pieces in _decompositions(source, target, new, rows).items():
         if not pieces:
@@ -353,7 +353,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return out
 
 
-def _plan_heuristic(source: TokenizerSide, target: TokenizerSide, plan: Plan, rows: int,
+def _plan_heuristic(source: TransferTokenizer, target: TransferTokenizer, plan: Plan, rows: int,
                     aux: AuxiliaryEmbedder, config: TransferConfig) -> None:
     import faiss
 
@@ -402,7 +402,7 @@ def _plan_heuristic(source: TokenizerSide, target: TokenizerSide, plan: Plan, ro
             plan.estimates[token_id] = name
 
 
-def _plan_omp(target: TokenizerSide, plan: Plan, donor: torch.Tensor, config: TransferConfig,
+def _plan_omp(target: TransferTokenizer, plan: Plan, donor: torch.Tensor, config: TransferConfig,
               device: torch.device) -> None:
     import torch
 
@@ -454,8 +454,8 @@ def _plan_omp(target: TokenizerSide, plan: Plan, donor: torch.Tensor, config: Tr
 
 def make_plan(
     method: Method,
-    source: TokenizerSide,
-    target: TokenizerSide,
+    source: TransferTokenizer,
+    target: TransferTokenizer,
     anchors: AnchorMatch,
     *,
     source_rows: int,
@@ -639,7 +639,7 @@ def init_embeddings(
 
     Args:
         source_matrix: ``E``, ``(V_src_rows, D)``; rows at or above the source vocabulary size are padding.
-        source_tokenizer: the tokenizer ``E`` belongs to (any form `TokenizerSide.from_any` accepts).
+        source_tokenizer: the tokenizer ``E`` belongs to (any form `TransferTokenizer.from_any` accepts).
         target_tokenizer: the tokenizer to build rows for.
         method: ``omp``, ``heuristic``, ``mean``, ``subword-mean`` or ``random``.
         donor_matrix: OMP only: ``F``, ``(V_donor, D_donor)``, row i for target token i (a donor model's
@@ -670,8 +670,8 @@ def init_embeddings(
     started = time.perf_counter()
     config = config or TransferConfig()
     chosen = Method.parse(method)
-    source = TokenizerSide.from_any(source_tokenizer, what="source tokenizer")
-    target = TokenizerSide.from_any(target_tokenizer, what="target tokenizer")
+    source = TransferTokenizer.from_any(source_tokenizer, what="source tokenizer")
+    target = TransferTokenizer.from_any(target_tokenizer, what="target tokenizer")
     rows = check_rows(source, source_matrix.shape[0], what="source matrix")
     anchors = match_anchors(source, target, source_rows=rows)
     embedder = resolve_auxiliary(aux, device=device) if chosen == Method.HEURISTIC else None
@@ -681,7 +681,7 @@ def init_embeddings(
     return matrix, finish_report(report, chosen, "input", time.perf_counter() - started)
 
 
-def check_rows(side: TokenizerSide, rows: int, *, what: str) -> int:
+def check_rows(side: TransferTokenizer, rows: int, *, what: str) -> int:
     """Rows of a matrix that belong to tokens of ``side``, after checking the two belong together.
 
     Special and added tokens beyond the matrix (mergekit issue #342) are ignored with a warning; a normal

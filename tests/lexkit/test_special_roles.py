@@ -101,10 +101,10 @@ def test_unnamed_specials_are_additional_and_unknown_kind_is_unk():
 @pytest.mark.parametrize("name", list(REAL))
 def test_sticky_and_transfer_read_the_same_roles(name):
     from lexkit.analysis.sticky import special_ids
-    from lexkit.transfer._sides import ROLES, TokenizerSide
+    from lexkit.transfer.tokenizer import ROLES, TransferTokenizer
 
     vocabulary, _ = REAL[name]()
-    side = TokenizerSide.from_any(vocabulary)
+    side = TransferTokenizer.from_any(vocabulary)
     tokenizer = Tokenizer(vocabulary)
     for role in ROLES:
         expected = {side.roles[role]} if role in side.roles else set()

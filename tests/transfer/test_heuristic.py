@@ -11,8 +11,8 @@ from _resources import minilm_dir
 
 from lexkit import LexkitError
 from lexkit.transfer import TransferConfig, auxiliary_embedder, init_embeddings
-from lexkit.transfer._sides import TEXT_KINDS, TokenizerSide
 from lexkit.transfer.auxiliary import default_auxiliary_model, resolve_auxiliary
+from lexkit.transfer.tokenizer import TEXT_KINDS, TransferTokenizer
 
 
 class HashEmbedder:
@@ -73,8 +73,8 @@ def test_heuristic_matches_a_hand_computation(matrix, source_tokenizer, target_t
     embedder = HashEmbedder()
     rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "heuristic", aux=embedder)
     assert embedder.calls == 1  # every string embedded in one call
-    source = TokenizerSide.from_any(source_tokenizer)
-    target = TokenizerSide.from_any(target_tokenizer)
+    source = TransferTokenizer.from_any(source_tokenizer)
+    target = TransferTokenizer.from_any(target_tokenizer)
     approximated = [p for p in report.provenance if p.status == "approximated"]
     assert len(approximated) > 50 and all(p.estimate == "local+global" for p in approximated)
     for entry in approximated[:25]:
@@ -84,8 +84,8 @@ def test_heuristic_matches_a_hand_computation(matrix, source_tokenizer, target_t
 
 
 def test_heuristic_options_and_branches(matrix, source_tokenizer, target_tokenizer, ascii_source):
-    source = TokenizerSide.from_any(source_tokenizer)
-    target = TokenizerSide.from_any(target_tokenizer)
+    source = TransferTokenizer.from_any(source_tokenizer)
+    target = TransferTokenizer.from_any(target_tokenizer)
     options = TransferConfig(temperature=0.6, global_weight=0.5, top_k=5)
     rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "heuristic", aux=HashEmbedder(),
                                    config=options)

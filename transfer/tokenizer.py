@@ -4,7 +4,7 @@ Transfer accepts tokenizers in every form a user has at hand (a lexkit `Tokenize
 ``PreTrainedTokenizerFast``, a ``tokenizers.Tokenizer``, or a path to any of their files) and needs three things
 from each: the lexkit `Vocabulary` (token bytes are the truth for anchor matching), the special-token roles
 (bos/eos/pad/unk/mask, for matching specials by role), and a transformers tokenizer (what `transplant` returns
-and saves). `TokenizerSide` holds all three. Roles come from the HF tokenizer when there is one, otherwise from
+and saves). `TransferTokenizer` holds all three. Roles come from the HF tokenizer when there is one, otherwise from
 the vocabulary's own role table (`Vocabulary.special_roles`: ``<s>``, ``</s>``, ``<|endoftext|>``...).
 """
 
@@ -39,7 +39,7 @@ TEXT_KINDS = (TokenKind.NORMAL, TokenKind.BYTE)
 TokenizerLike = Any  # lexkit Tokenizer | Vocabulary | PreTrainedTokenizerFast | tokenizers.Tokenizer | path
 
 
-class TokenizerSide:
+class TransferTokenizer:
     """A tokenizer as transfer sees it: vocabulary (exact bytes), roles, and a transformers tokenizer.
 
     Args:
@@ -60,8 +60,8 @@ class TokenizerSide:
     # ----------------------------------------------------------------------------------------------------------
     # construction
     @classmethod
-    def from_any(cls, tokenizer: TokenizerLike, *, what: str = "tokenizer") -> TokenizerSide:
-        """Build a side from a lexkit, HF or ``tokenizers`` object, or from a path to a tokenizer file or folder.
+    def from_any(cls, tokenizer: TokenizerLike, *, what: str = "tokenizer") -> TransferTokenizer:
+        """Build a transfer tokenizer from a lexkit, HF or ``tokenizers`` object, or from a path to a tokenizer file or folder.
 
         Args:
             tokenizer: the tokenizer in any supported form.
@@ -71,7 +71,7 @@ class TokenizerSide:
             FormatError: a path does not exist or holds no readable tokenizer.
             LexkitError: the object is of an unsupported type, or an HF tokenizer is a slow (Python) one.
         """
-        if isinstance(tokenizer, TokenizerSide):
+        if isinstance(tokenizer, TransferTokenizer):
             return tokenizer
         if isinstance(tokenizer, Tokenizer):
             default = DEFAULT_ENCODER[tokenizer.vocabulary.model]
@@ -102,11 +102,11 @@ class TokenizerSide:
         )
 
     @classmethod
-    def _from_vocabulary(cls, vocabulary: Vocabulary) -> TokenizerSide:
+    def _from_vocabulary(cls, vocabulary: Vocabulary) -> TransferTokenizer:
         return cls(vocabulary, _roles_from_names(vocabulary))
 
     @classmethod
-    def _from_backend(cls, backend: tokenizers.Tokenizer) -> TokenizerSide:
+    def _from_backend(cls, backend: tokenizers.Tokenizer) -> TransferTokenizer:
         from lexkit.formats.hf import from_hf
 
         vocabulary = from_hf(json.loads(backend.to_str()))
@@ -115,7 +115,7 @@ class TokenizerSide:
         return side
 
     @classmethod
-    def _from_hf(cls, hf: PreTrainedTokenizerBase) -> TokenizerSide:
+    def _from_hf(cls, hf: PreTrainedTokenizerBase) -> TransferTokenizer:
         from lexkit.formats.hf import from_hf
 
         vocabulary = from_hf(json.loads(hf.backend_tokenizer.to_str()))
@@ -138,7 +138,7 @@ class TokenizerSide:
         return side
 
     @classmethod
-    def _from_path(cls, path: Path, what: str) -> TokenizerSide:
+    def _from_path(cls, path: Path, what: str) -> TransferTokenizer:
         if not path.exists():
             raise FormatError(
                 f"{path}: no such file or folder (the {what}); pass an existing tokenizer.json, lexkit.json, "
@@ -190,7 +190,7 @@ class TokenizerSide:
 
     @property
     def chat_template(self) -> str | None:
-        """The chat template of the HF tokenizer this side was built from, if any."""
+        """The chat template of the HF tokenizer this was built from, if any."""
         if self._hf is None:
             return None
         template = getattr(self._hf, "chat_template", None)
