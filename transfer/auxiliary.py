@@ -69,7 +69,8 @@ def auxiliary_embedder(path: str | PathLike[str] | None = None, *, device: str =
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Raises:
-        LexkitError: the folder does not hold an encoder transformers can load (`lexkit.embedders.check_model_folder`).
+        LexkitError: the folder does not hold an encoder transformers can load
+            (`lexkit.embedders.check_model_folder`).
     """
     folder = Path(path) if path is not None else default_auxiliary_model()
     return TransformersEmbedder(folder, device=device, pooling="mean", normalize=False, max_length=32)

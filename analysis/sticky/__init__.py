@@ -18,8 +18,8 @@ The pipeline follows the authors' code (the published lists come from it), quirk
 
 Speed without changing results: every distinct text is embedded once (the verification set repeats pairs),
 E(s1), E(s2) and E(token alone) are cached, tokens are scored in chunks across tokens with length-sorted
-batches (`lexkit.embedders.TransformersEmbedder`), and all random insertion positions are drawn before any embedding, in
-the plain loop's order, so batching never changes a draw.
+batches (`lexkit.embedders.TransformersEmbedder`), and all random insertion positions are drawn before any
+embedding, in the plain loop's order, so batching never changes a draw.
 
 Modules, one job each: `config` (settings, the `Embedder` protocol), `results` (the dataclasses a run returns),
 `sentences` (steps 1-3), `categories` (step 4), `scoring` (pure kernels of steps 0 and 5-8), `detector` (the

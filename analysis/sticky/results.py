@@ -1,4 +1,4 @@
-"""What the detector measures: filter categories, sentence pairs, per-token rows and the run's `StickyTokenReport`."""
+"""What the detector measures: filter categories, sentence pairs, per-token rows and the `StickyTokenReport`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Steps 1-3: prose sentences from a corpus, the seeded sample, and the sentence pairs spread over the similarity range."""
+"""Steps 1-3: prose sentences from a corpus, the seeded sample, and sentence pairs spread over the similarity range."""
 
 from __future__ import annotations
 

@@ -56,7 +56,8 @@ def _mistral() -> tuple[Vocabulary, dict[str, int]]:
 
     path = _resources.mistral_sp_model()
     processor = spm.SentencePieceProcessor(model_file=str(path))
-    ids = {"bos": processor.bos_id(), "eos": processor.eos_id(), "unk": processor.unk_id(), "pad": processor.pad_id()}
+    ids = {"bos": processor.bos_id(), "eos": processor.eos_id(), "unk": processor.unk_id(),
+           "pad": processor.pad_id()}
     return from_sentencepiece(path), {role: i for role, i in ids.items() if i >= 0}
 
 

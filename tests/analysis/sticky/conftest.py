@@ -1,4 +1,4 @@
-"""Fixtures shared by the sticky-token tests: a tiny BERT checkpoint folder, its lexkit tokenizer, real sentences."""
+"""Fixtures shared by the sticky-token tests: a tiny BERT checkpoint folder, its tokenizer, real sentences."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 @pytest.fixture(scope="session")
 def make_tiny_bert(tmp_path_factory) -> Callable[..., Path]:
     """Build a tiny BERT-style checkpoint folder from WordPiece ``pieces`` (the specials come first): a 2-layer
-    BertModel with mean pooling and normalization (sentence-transformers files), ``pair`` adding a pair template."""
+    BertModel with mean pooling and normalization (sentence-transformers files); ``pair`` adds a pair template."""
 
     def build(pieces: Sequence[str], *, pair: bool = False) -> Path:
         import torch
@@ -36,8 +36,9 @@ def make_tiny_bert(tmp_path_factory) -> Callable[..., Path]:
         hf.post_processor = processors.TemplateProcessing(
             **templates, special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
         hf.add_special_tokens(SPECIALS)
-        PreTrainedTokenizerFast(tokenizer_object=hf, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                sep_token="[SEP]", mask_token="[MASK]", model_max_length=128).save_pretrained(folder)
+        fast = PreTrainedTokenizerFast(tokenizer_object=hf, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                       sep_token="[SEP]", mask_token="[MASK]", model_max_length=128)
+        fast.save_pretrained(folder)
         torch.manual_seed(0)
         config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=64, max_position_embeddings=128,
