@@ -46,7 +46,7 @@ def prepare(args: argparse.Namespace) -> None:
     """Transplant the Qwen2.5 tokenizer into SmolLM2 with ``args.start`` and save it to ``args.output``."""
     from transformers import AutoTokenizer
 
-    from lexkit.transfer import TransformersEmbedder, transplant
+    from lexkit.transfer import auxiliary_embedder, transplant
 
     fixtures = fixtures_dir()
     small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -59,7 +59,7 @@ def prepare(args: argparse.Namespace) -> None:
                             k=8, prefilter=256, center=True)
     else:
         target = AutoTokenizer.from_pretrained(str(qwen.parent), gguf_file=qwen.name)
-        aux = TransformersEmbedder(fixtures / "minilm", device="cpu") if args.start == "heuristic" else None
+        aux = auxiliary_embedder(fixtures / "minilm", device="cpu") if args.start == "heuristic" else None
         result = transplant(model, target, args.start, source_tokenizer=source_tokenizer, aux=aux, device="cpu")
     logger.info("transplant %s: %.0fs", args.start, time.perf_counter() - start)
     result.save(args.output)

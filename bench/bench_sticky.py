@@ -52,7 +52,7 @@ logger = logging.getLogger("bench_sticky")
 
 def _setup(threads: int | None, *, with_sentences: bool = True):
     from lexkit.analysis.sticky import StickyConfig, StickyTokenDetector, split_sentences
-    from lexkit.analysis.sticky_embedder import TransformersEmbedder
+    from lexkit.embedders import TransformersEmbedder
     from lexkit.tokenizer import Tokenizer
 
     embedder = TransformersEmbedder(fixtures_dir() / "minilm", threads=threads)
@@ -101,7 +101,7 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
 def downstream(args: argparse.Namespace) -> None:
     """Run the licence retrieval check with the report's sticky tokens against random OK tokens."""
     from lexkit.analysis.sticky import Category
-    from lexkit.analysis.sticky_downstream import downstream_check, licence_retrieval_task
+    from lexkit.analysis.sticky.downstream import downstream_check, licence_retrieval_task
 
     embedder, detector, _ = _setup(args.threads)
     report = json.loads(Path(args.report).read_text(encoding="utf-8"))
@@ -126,7 +126,7 @@ def _variant(embedder, name: str):
 
     import torch
 
-    from lexkit.analysis.sticky_embedder import _pool
+    from lexkit.embedders import _pool
 
     if name == "fp32":
         return embedder

@@ -95,12 +95,12 @@ def leave_one_out(matrix: Any, source: Any, target: Any, donor: Any, *, fraction
     import numpy as np
     import torch
 
-    from lexkit.transfer._sides import TokenizerSide
     from lexkit.transfer.anchors import TEXT_KINDS, match_anchors
     from lexkit.transfer.omp import omp_coefficients
+    from lexkit.transfer.tokenizer import TransferTokenizer
 
-    target_side = TokenizerSide.from_any(target)
-    anchors = match_anchors(TokenizerSide.from_any(source), target_side, source_rows=matrix.shape[0])
+    target_side = TransferTokenizer.from_any(target)
+    anchors = match_anchors(TransferTokenizer.from_any(source), target_side, source_rows=matrix.shape[0])
     pool = np.array(sorted(t for t, kind in anchors.kinds.items()
                            if kind == "exact" and target_side.vocabulary.tokens[t].kind in TEXT_KINDS))
     rng = np.random.default_rng(seed)
@@ -150,8 +150,8 @@ def main() -> None:
 
     import torch
 
-    from lexkit.transfer import TransformersEmbedder, compare_bpb, evaluate, transplant
-    from lexkit.transfer._sides import TokenizerSide
+    from lexkit.transfer import auxiliary_embedder, compare_bpb, evaluate, transplant
+    from lexkit.transfer.tokenizer import TransferTokenizer
 
     fixtures = fixtures_dir()
     corpus = fixtures / "corpus" / "corpus_10M.txt"
@@ -161,7 +161,7 @@ def main() -> None:
     if "bpe32k" in args.targets:
         targets["bpe32k"] = bpe32k(corpus, args.cache, args.bpe_vocab)
     model, source_tokenizer = load_gguf(gguf)
-    embedder = TransformersEmbedder(fixtures / "minilm", device="cpu")
+    embedder = auxiliary_embedder(fixtures / "minilm", device="cpu")
 
     start = time.perf_counter()
     original = evaluate(model, source_tokenizer, documents)
@@ -186,7 +186,7 @@ def main() -> None:
             # Warm the auxiliary embedder's per-string cache so transplant times below exclude embedding.
             start = time.perf_counter()
             for tokenizer in (source_tokenizer, targets[name]):
-                view = TokenizerSide.from_any(tokenizer)
+                view = TransferTokenizer.from_any(tokenizer)
                 embedder.embed([view.text(i) for i in range(len(view))])
             results["embedding_seconds"][name] = round(time.perf_counter() - start, 1)
             logger.info("embedded the token strings of %s and the source in %.0fs", name,
@@ -210,7 +210,7 @@ def main() -> None:
             logger.info("%s", run)
             del result
         if args.loo_fraction > 0 and any(m.startswith("omp") for m in args.methods):
-            view = TokenizerSide.from_any(targets[name])
+            view = TransferTokenizer.from_any(targets[name])
             donor = torch.from_numpy(embedder.embed([view.text(i) for i in range(len(view))]))
             results["leave_one_out"][name] = leave_one_out(
                 model.get_input_embeddings().weight.detach().float(), source_tokenizer, targets[name], donor,

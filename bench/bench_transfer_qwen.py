@@ -90,7 +90,7 @@ def main() -> None:
 
     import torch
 
-    from lexkit.transfer import TransformersEmbedder, compare_bpb, evaluate, transplant
+    from lexkit.transfer import auxiliary_embedder, compare_bpb, evaluate, transplant
 
     fixtures = fixtures_dir()
     slices = held_out_slices(fixtures, args.documents, args.doc_chars)
@@ -100,7 +100,7 @@ def main() -> None:
     model, source_tokenizer = load_gguf(small)
     donor, target_tokenizer = load_gguf(qwen)
     logger.info("loaded SmolLM2 and the Qwen2.5-Coder donor in %.0fs", time.perf_counter() - start)
-    embedder = TransformersEmbedder(fixtures / "minilm", device="cpu")
+    embedder = auxiliary_embedder(fixtures / "minilm", device="cpu")
 
     start = time.perf_counter()
     original = evaluate(model, source_tokenizer, slices)

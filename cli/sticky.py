@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from lexkit.analysis.sticky_embedder import FAST_AGREEMENT
+from lexkit.embedders import FAST_AGREEMENT
 from lexkit.errors import LexkitError
 
 
@@ -63,9 +63,9 @@ def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, 
     """
     from lexkit._io import atomic_write_text
     from lexkit.analysis.sticky import StickyConfig, StickyTokenDetector, read_pairs_csv, split_sentences
-    from lexkit.analysis.sticky_embedder import TransformersEmbedder, check_model_folder
-    from lexkit.analysis.sticky_progress import default_checkpoint_dir
-    from lexkit.analysis.sticky_render import render_html, render_markdown, to_json
+    from lexkit.analysis.sticky.progress import default_checkpoint_dir
+    from lexkit.analysis.sticky.render import render_html, render_markdown, to_json
+    from lexkit.embedders import TransformersEmbedder, check_model_folder
     from lexkit.tokenizer import Tokenizer
 
     if sum(x is not None for x in (pairs_csv, sentence_file, corpus_file)) > 1:

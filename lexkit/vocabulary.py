@@ -35,6 +35,57 @@ class TokenKind(str, enum.Enum):
     UNUSED = "unused"  # placeholder id (holes in a non-dense id space have empty content)
 
 
+# Special-token roles, in HF's names (``bos_token``, ``eos_token``...); a special filling none is "additional".
+SPECIAL_ROLES = ("bos", "eos", "pad", "unk", "sep", "cls", "mask")
+# Roles of conventional special-token names, for vocabularies whose file carries no role information (a bare
+# tokenizer.json, a lexkit.json, tiktoken ranks). Each entry follows the tokenizer family's own HF configuration:
+# GPT-2 uses "<|endoftext|>" as bos, eos and unk; Llama-3 "<|begin_of_text|>"/"<|end_of_text|>"; BERT the
+# bracketed names; sentencepiece models "<s>", "</s>", "<unk>" (tests/lexkit/test_special_roles.py checks them).
+ROLE_NAMES: Mapping[str, tuple[str, ...]] = {
+    "<|endoftext|>": ("bos", "eos", "unk"),
+    "<s>": ("bos",), "</s>": ("eos",), "<unk>": ("unk",), "<pad>": ("pad",), "<mask>": ("mask",),
+    "<bos>": ("bos",), "<eos>": ("eos",), "[BOS]": ("bos",), "[EOS]": ("eos",),
+    "<|begin_of_text|>": ("bos",), "<|end_of_text|>": ("eos",),
+    "[PAD]": ("pad",), "[UNK]": ("unk",), "[SEP]": ("sep",), "[CLS]": ("cls",), "[MASK]": ("mask",),
+}
+
+
+@dataclass(frozen=True)
+class SpecialRoles:
+    """The roles a vocabulary's special, added and unknown tokens play (`Vocabulary.special_roles`).
+
+    Attributes:
+        by_token: token id -> its roles in `SPECIAL_ROLES` order, for every special, added and unknown token
+            (an empty tuple: the token fills no named role, an "additional" special).
+
+    >>> roles = SpecialRoles({0: ("bos", "eos", "unk"), 1: ()})
+    >>> roles.ids, sorted(roles.select(["eos", "additional"]))
+    ({'bos': 0, 'eos': 0, 'unk': 0}, [0, 1])
+    """
+
+    by_token: Mapping[int, tuple[str, ...]]
+
+    @property
+    def ids(self) -> dict[str, int]:
+        """Role -> id of the first token (in id order) that plays it."""
+        out: dict[str, int] = {}
+        for token_id in sorted(self.by_token):
+            for role in self.by_token[token_id]:
+                out.setdefault(role, token_id)
+        return out
+
+    def roles_of(self, token_id: int) -> tuple[str, ...]:
+        """The roles token ``token_id`` plays (empty for an additional special or a non-special token)."""
+        return self.by_token.get(token_id, ())
+
+    def select(self, roles: Iterable[str]) -> set[int]:
+        """Ids of the tokens that play any of ``roles``; the pseudo-role ``"additional"`` selects the specials
+        and added tokens that play none."""
+        wanted = set(roles)
+        return {token_id for token_id, played in self.by_token.items()
+                if wanted.intersection(played) or (not played and "additional" in wanted)}
+
+
 @dataclass(frozen=True)
 class AddedTokenOptions:
     """HF added-token matching options, kept so `tokenizer.json` files round-trip exactly."""
@@ -247,6 +298,27 @@ class Vocabulary:
     def unknown_id(self) -> int | None:
         """Id of the unknown token, if any."""
         return next((t.id for t in self.tokens if t.kind == TokenKind.UNKNOWN), None)
+
+    def special_roles(self) -> SpecialRoles:
+        """The roles of the special, added and unknown tokens, found by their conventional names (`ROLE_NAMES`).
+
+        The one role table of lexkit: sticky-token detection and transfer both read it. An unknown-kind token
+        is always ``unk``. A tokenizer's own configuration (transformers' ``bos_token``...) is richer where it
+        exists; transfer prefers it.
+        """
+        return self._special_roles
+
+    @cached_property
+    def _special_roles(self) -> SpecialRoles:
+        by_token: dict[int, tuple[str, ...]] = {}
+        for token in self.tokens:
+            if token.kind not in (TokenKind.SPECIAL, TokenKind.ADDED, TokenKind.UNKNOWN):
+                continue
+            played = set(ROLE_NAMES.get(token.text, ()))
+            if token.kind == TokenKind.UNKNOWN:
+                played.add("unk")
+            by_token[token.id] = tuple(role for role in SPECIAL_ROLES if role in played)
+        return SpecialRoles(by_token)
 
     def merge_result(self, merge: Merge) -> int:
         """Id of the token a merge produces."""

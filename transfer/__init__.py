@@ -15,7 +15,7 @@ from lexkit.transfer.anchors import AnchorMatch as AnchorMatch
 from lexkit.transfer.anchors import canonical_key as canonical_key
 from lexkit.transfer.anchors import match_anchors as match_anchors
 from lexkit.transfer.auxiliary import AuxiliaryEmbedder as AuxiliaryEmbedder
-from lexkit.transfer.auxiliary import TransformersEmbedder as TransformersEmbedder
+from lexkit.transfer.auxiliary import auxiliary_embedder as auxiliary_embedder
 from lexkit.transfer.evaluate import BPBComparison as BPBComparison
 from lexkit.transfer.evaluate import BPBResult as BPBResult
 from lexkit.transfer.evaluate import compare_bpb as compare_bpb
@@ -31,5 +31,6 @@ from lexkit.transfer.methods import TransferConfig as TransferConfig
 from lexkit.transfer.methods import TransferReport as TransferReport
 from lexkit.transfer.methods import init_embeddings as init_embeddings
 from lexkit.transfer.omp import batched_omp as batched_omp
+from lexkit.transfer.tokenizer import TransferTokenizer as TransferTokenizer
 from lexkit.transfer.transplant import TransplantResult as TransplantResult
 from lexkit.transfer.transplant import transplant as transplant

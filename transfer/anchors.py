@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lexkit.errors import LexkitError
-from lexkit.transfer._sides import TEXT_KINDS, TokenizerSide
+from lexkit.transfer.tokenizer import TEXT_KINDS, TransferTokenizer
 from lexkit.vocabulary import Token, TokenKind, Vocabulary
 
 MatchKind = Literal["exact", "role"]
@@ -72,7 +72,7 @@ def canonical_key(vocabulary: Vocabulary, token: Token) -> Key | None:
     return ("normal", content)
 
 
-def source_keys(source: TokenizerSide, rows: int) -> dict[Key, int]:
+def source_keys(source: TransferTokenizer, rows: int) -> dict[Key, int]:
     """Canonical key -> source id, for the source tokens that have an embedding row.
 
     When several source tokens share a key (a SentencePiece ``a`` and its ``<0x61>`` byte piece), the normal
@@ -88,7 +88,7 @@ def source_keys(source: TokenizerSide, rows: int) -> dict[Key, int]:
     return keys
 
 
-def match_anchors(source: TokenizerSide, target: TokenizerSide, *, source_rows: int) -> AnchorMatch:
+def match_anchors(source: TransferTokenizer, target: TransferTokenizer, *, source_rows: int) -> AnchorMatch:
     """Match every target token against the source vocabulary.
 
     Special and unknown target tokens match a source token with the same role (in the order bos, eos, pad,

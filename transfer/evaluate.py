@@ -27,8 +27,8 @@ import numpy as np
 from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
 from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
-from lexkit.transfer._sides import TokenizerLike, TokenizerSide
 from lexkit.transfer.methods import check_rows
+from lexkit.transfer.tokenizer import TokenizerLike, TransferTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def evaluate(
         if location is None:
             raise LexkitError("the model's tokenizer is unknown; pass tokenizer= (the tokenizer it uses)")
         tokenizer = location
-    side = TokenizerSide.from_any(tokenizer, what="tokenizer")
+    side = TransferTokenizer.from_any(tokenizer, what="tokenizer")
     rows = loaded.get_input_embeddings().weight.shape[0]
     check_rows(side, rows, what="model's input embedding")
     if device is not None:
@@ -233,7 +233,7 @@ def evaluate(
 class _Scorer:
     """Scores chunks with one model and tokenizer."""
 
-    def __init__(self, model: Any, side: TokenizerSide, *, batch_size: int) -> None:
+    def __init__(self, model: Any, side: TransferTokenizer, *, batch_size: int) -> None:
         self.model = model
         self.hf = side.hf
         self.prefix = self._prefix()

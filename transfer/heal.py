@@ -48,9 +48,9 @@ from lexkit.transfer._heal_chunks import (
 )
 from lexkit.transfer._heal_rows import RowAdam, head_log_partition
 from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
-from lexkit.transfer._sides import TEXT_KINDS, TokenizerLike, TokenizerSide
 from lexkit.transfer.anchors import match_anchors
 from lexkit.transfer.evaluate import chunk_text, evaluate
+from lexkit.transfer.tokenizer import TEXT_KINDS, TokenizerLike, TransferTokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -315,22 +315,22 @@ def peak_memory_mb(device: Any) -> float:
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
-def _side(model: Any, path: Path | None, tokenizer: TokenizerLike | None, *, what: str) -> TokenizerSide:
+def _side(model: Any, path: Path | None, tokenizer: TokenizerLike | None, *, what: str) -> TransferTokenizer:
     if tokenizer is not None:
-        return TokenizerSide.from_any(tokenizer, what=f"{what} tokenizer")
+        return TransferTokenizer.from_any(tokenizer, what=f"{what} tokenizer")
     location = model_tokenizer_source(model, path)
     if location is None:
         raise LexkitError(f"the {what}'s tokenizer is unknown; pass {what}_tokenizer= (the tokenizer it uses)"
                           if what == "teacher" else "the student's tokenizer is unknown; pass tokenizer=")
-    return TokenizerSide.from_any(location, what=f"{what} tokenizer")
+    return TransferTokenizer.from_any(location, what=f"{what} tokenizer")
 
 
-def _student(model: Any, tokenizer: TokenizerLike | None) -> tuple[Any, TokenizerSide]:
+def _student(model: Any, tokenizer: TokenizerLike | None) -> tuple[Any, TransferTokenizer]:
     """A private copy of the student model and its tokenizer side."""
     from lexkit.transfer.transplant import TransplantResult
 
     if isinstance(model, TransplantResult):
-        return copy.deepcopy(model.model), TokenizerSide.from_any(tokenizer or model.tokenizer, what="tokenizer")
+        return copy.deepcopy(model.model), TransferTokenizer.from_any(tokenizer or model.tokenizer, what="tokenizer")
     loaded, path = load_causal_lm(model, what="student model")
     side = _side(loaded, path, tokenizer, what="student")
     student = copy.deepcopy(loaded) if path is None else loaded
@@ -399,7 +399,7 @@ class _Example:
 class _Trainer:
     """One healing step: tokenize and align a batch, score the teacher, score the student, update rows."""
 
-    def __init__(self, student: Any, side: TokenizerSide, teacher: Any, teacher_side: TokenizerSide,
+    def __init__(self, student: Any, side: TransferTokenizer, teacher: Any, teacher_side: TransferTokenizer,
                  config: HealConfig, device: Any) -> None:
         import torch
 
@@ -603,11 +603,11 @@ class _Trainer:
         return _RunState(**payload["state"])
 
 
-def _token_bytes(side: TokenizerSide) -> list[bytes | None]:
+def _token_bytes(side: TransferTokenizer) -> list[bytes | None]:
     return [t.content if t.kind in TEXT_KINDS else None for t in side.vocabulary.tokens]
 
 
-def _encode(side: TokenizerSide, text: str) -> list[int]:
+def _encode(side: TransferTokenizer, text: str) -> list[int]:
     return list(side.hf(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
 
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lexkit.transfer._sides import ROLES, TokenizerSide
+from lexkit.transfer.tokenizer import ROLES, TransferTokenizer
 from lexkit.vocabulary import TokenKind
 
 if TYPE_CHECKING:
@@ -45,20 +45,20 @@ class CarriedSpecials:
         return {"carried_roles": self.roles, "carried_extra": list(self.extra), "ids": self.ids}
 
 
-def special_texts(side: TokenizerSide) -> list[str]:
-    """Texts of a side's special, unknown and special added tokens, in id order."""
+def special_texts(side: TransferTokenizer) -> list[str]:
+    """Texts of a tokenizer's special, unknown and special added tokens, in id order."""
     kinds = (TokenKind.SPECIAL, TokenKind.UNKNOWN)
     texts = [t.text for t in side.vocabulary.tokens if t.kind in kinds]
     return texts + [t for t in _hf_specials(side) if t not in texts]
 
 
-def _hf_specials(side: TokenizerSide) -> list[str]:
+def _hf_specials(side: TransferTokenizer) -> list[str]:
     if side._hf is None:
         return []
     return [str(t) for t in side._hf.all_special_tokens]
 
 
-def carry_specials(source: TokenizerSide, target: TokenizerSide) -> tuple[TokenizerSide, CarriedSpecials]:
+def carry_specials(source: TransferTokenizer, target: TransferTokenizer) -> tuple[TransferTokenizer, CarriedSpecials]:
     """The target, extended with the source's special tokens for the roles (and chat template) it lacks.
 
     Args:
@@ -66,7 +66,7 @@ def carry_specials(source: TokenizerSide, target: TokenizerSide) -> tuple[Tokeni
         target: the tokenizer being switched to.
 
     Returns:
-        ``(side, carried)``: the target unchanged when nothing was missing, else a new side whose transformers
+        ``(side, carried)``: the target unchanged when nothing was missing, else a new transfer tokenizer whose transformers
         tokenizer (a copy; the caller's is not modified) holds the carried tokens with their roles, and the
         source's chat template when the target had none.
     """
@@ -89,7 +89,7 @@ def carry_specials(source: TokenizerSide, target: TokenizerSide) -> tuple[Tokeni
     hf.add_special_tokens(request, replace_extra_special_tokens=False)  # type: ignore[arg-type]
     if hf.chat_template is None and template is not None:
         hf.chat_template = template
-    extended = TokenizerSide._from_hf(hf)
+    extended = TransferTokenizer._from_hf(hf)
     ids = {text: int(hf.convert_tokens_to_ids(text)) for text in [*dict.fromkeys(roles.values()), *extra]}
     return extended, CarriedSpecials(roles, tuple(extra), ids)
 
@@ -100,7 +100,7 @@ def template_literals(template: str, specials: list[str]) -> list[str]:
     return list(dict.fromkeys(found + _SPECIAL_LOOKING.findall(template)))
 
 
-def check_chat_template(tokenizer: PreTrainedTokenizerBase, source: TokenizerSide) -> list[str]:
+def check_chat_template(tokenizer: PreTrainedTokenizerBase, source: TransferTokenizer) -> list[str]:
     """Special-token literals of the tokenizer's chat template that it splits into pieces, as ``'<|x|>' (n tokens)``.
 
     Args:

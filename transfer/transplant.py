@@ -26,7 +26,6 @@ from lexkit._version import __version__
 from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
 from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
-from lexkit.transfer._sides import TokenizerLike, TokenizerSide
 from lexkit.transfer.anchors import TEXT_KINDS, match_anchors
 from lexkit.transfer.methods import (
     Method,
@@ -39,6 +38,7 @@ from lexkit.transfer.methods import (
     make_plan,
 )
 from lexkit.transfer.specials import carry_specials, check_chat_template
+from lexkit.transfer.tokenizer import TokenizerLike, TransferTokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -212,7 +212,7 @@ def transplant(
             hypernetwork = Hypernetwork.load(hypernetwork, device=compute_device)
     loaded, model_path = load_causal_lm(model, what="model")
     source = _source_side(loaded, model_path, source_tokenizer)
-    target, carried = carry_specials(source, TokenizerSide.from_any(target_tokenizer, what="target tokenizer"))
+    target, carried = carry_specials(source, TransferTokenizer.from_any(target_tokenizer, what="target tokenizer"))
     input_matrix = loaded.get_input_embeddings().weight
     source_tied = _is_tied(loaded)
     output_matrix = input_matrix if source_tied else loaded.get_output_embeddings().weight
@@ -285,16 +285,16 @@ def transplant(
     return result
 
 
-def _source_side(model: Any, path: Path | None, tokenizer: TokenizerLike | None) -> TokenizerSide:
+def _source_side(model: Any, path: Path | None, tokenizer: TokenizerLike | None) -> TransferTokenizer:
     if tokenizer is not None:
-        return TokenizerSide.from_any(tokenizer, what="source tokenizer")
+        return TransferTokenizer.from_any(tokenizer, what="source tokenizer")
     location = model_tokenizer_source(model, path)
     if location is None:
         raise LexkitError(
             "the source model's tokenizer is unknown: the model was passed as an object whose name_or_path holds "
             "no tokenizer files; pass source_tokenizer= (the tokenizer the model was trained with)"
         )
-    return TokenizerSide.from_any(location, what="source tokenizer")
+    return TransferTokenizer.from_any(location, what="source tokenizer")
 
 
 def _is_tied(model: Any) -> bool:
@@ -302,7 +302,7 @@ def _is_tied(model: Any) -> bool:
     return head is None or bool(head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr())
 
 
-def _donor_matrices(donor: Any, target: TokenizerSide,
+def _donor_matrices(donor: Any, target: TransferTokenizer,
                     embedder: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
     """Donor input and head matrices (row i = target token i) and a description for the report.
 
@@ -335,7 +335,7 @@ def _donor_matrices(donor: Any, target: TokenizerSide,
         donor_out = donor_in if head is None or _is_tied(loaded) else head.weight.detach()
         location = model_tokenizer_source(loaded, path)
     if location is not None:
-        donor_side = TokenizerSide.from_any(location, what="donor tokenizer")
+        donor_side = TransferTokenizer.from_any(location, what="donor tokenizer")
         shared = min(len(donor_side), len(target))
         differ = [i for i in range(shared)
                   if target.vocabulary.tokens[i].kind in TEXT_KINDS
@@ -390,7 +390,7 @@ def _resized_copy(model: Any, new_input: torch.Tensor, new_output: torch.Tensor 
     return out
 
 
-def _update_configs(model: Any, tokenizer: PreTrainedTokenizerBase, source: TokenizerSide) -> None:
+def _update_configs(model: Any, tokenizer: PreTrainedTokenizerBase, source: TransferTokenizer) -> None:
     """Special-token ids from the target tokenizer into config and generation config; the source's chat
     template is kept when the target has none (transfer.md section 3)."""
     ids = {role: getattr(tokenizer, f"{role}_token_id", None) for role in ("bos", "eos", "pad", "unk")}
@@ -404,7 +404,7 @@ def _update_configs(model: Any, tokenizer: PreTrainedTokenizerBase, source: Toke
         tokenizer.chat_template = source.chat_template  # on transplant's own copy
 
 
-def numeric_probe(source: TokenizerSide, target: TokenizerSide) -> dict[str, Any]:
+def numeric_probe(source: TransferTokenizer, target: TransferTokenizer) -> dict[str, Any]:
     """Compare how the two tokenizers split digits (transfer.md 4.5): digit-run lengths of `NUMERIC_PROBE`.
 
     Returns:

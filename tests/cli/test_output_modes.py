@@ -12,7 +12,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from lexkit.cli.main import main
 from lexkit.embedded import default_corpus
-from lexkit.transfer._sides import TokenizerSide
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_train_convert_and_transplant_outputs_are_0644(tmp_path, umask_0022):
     torch.manual_seed(0)
     LlamaForCausalLM(LlamaConfig(vocab_size=400, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                  num_attention_heads=2, num_key_value_heads=1)).save_pretrained(source)
-    TokenizerSide.from_any(trained).hf.save_pretrained(source)
+    TransferTokenizer.from_any(trained).hf.save_pretrained(source)
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["transplant", "--model", str(source), "--tokenizer", str(trained),
                                        "-o", str(out), "-m", "mean"])

@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerFast
 from lexkit import FormatError, LexkitError, Tokenizer
 from lexkit.formats.hf import from_hf
 from lexkit.transfer import canonical_key, match_anchors
-from lexkit.transfer._sides import TokenizerSide
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 BPE_OPTIONS = {"dropout": None, "continuing_subword_prefix": None, "end_of_word_suffix": None, "fuse_unk": False,
                "ignore_merges": False, "merges": []}
@@ -54,8 +54,8 @@ def wordpiece(surfaces):
                           decoder={"type": "WordPiece", "prefix": "##", "cleanup": True})
 
 
-def side(data: dict) -> TokenizerSide:
-    return TokenizerSide.from_any(from_hf(data))
+def side(data: dict) -> TransferTokenizer:
+    return TransferTokenizer.from_any(from_hf(data))
 
 
 # ĠÃ©Ċ: GPT-2 byte-level surfaces of b" ", b"\xc3\xa9" ("é") and b"\n"; "Ã" alone is the byte 0xC3.
@@ -111,7 +111,7 @@ def test_every_additional_special_token_keeps_its_own_key():
 def test_roles_come_from_transformers_tokenizers():
     source_backend = Backend.from_str(json.dumps(byte_level(["a", "<|stop|>", "<|go|>"],
                                                             specials=["<|stop|>", "<|go|>"])))
-    source = TokenizerSide.from_any(PreTrainedTokenizerFast(tokenizer_object=source_backend, eos_token="<|stop|>",
+    source = TransferTokenizer.from_any(PreTrainedTokenizerFast(tokenizer_object=source_backend, eos_token="<|stop|>",
                                                             bos_token="<|go|>"))
     assert source.roles == {"eos": 1, "bos": 2}
     target = side(metaspace(["<unk>", "<s>", "</s>", "a"]))
@@ -139,17 +139,17 @@ def test_tokenizer_side_accepts_every_form(tmp_path, source_tokenizer):
              PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))]
     contents = [t.content for t in source_tokenizer.vocabulary.tokens]
     for form in forms:
-        view = TokenizerSide.from_any(form)
+        view = TransferTokenizer.from_any(form)
         assert [t.content for t in view.vocabulary.tokens] == contents
         assert view.roles["eos"] == 0 and view.hf.eos_token == "<|endoftext|>"
     with pytest.raises(FormatError, match="no such file"):
-        TokenizerSide.from_any(tmp_path / "missing.json", what="target tokenizer")
+        TransferTokenizer.from_any(tmp_path / "missing.json", what="target tokenizer")
     with pytest.raises(LexkitError, match="unsupported type int"):
-        TokenizerSide.from_any(42)
+        TransferTokenizer.from_any(42)
     other = Tokenizer(source_tokenizer.vocabulary)
     other.encoder_name = "long-first"  # stands for any non-default encoder (LBPE, scaffold...)
     with pytest.raises(LexkitError, match="uses the 'long-first' encoder"):
-        TokenizerSide.from_any(other, what="target tokenizer")
+        TransferTokenizer.from_any(other, what="target tokenizer")
 
 
 def test_decompose_uses_the_model_alone_and_covers_partial_utf8():
@@ -166,5 +166,5 @@ def test_decompose_uses_the_model_alone_and_covers_partial_utf8():
 
 
 def test_lexkit_tokenizers_get_roles_from_conventional_names(source_tokenizer, target_tokenizer):
-    assert TokenizerSide.from_any(source_tokenizer).roles == {"bos": 0, "eos": 0, "unk": 0}
-    assert TokenizerSide.from_any(target_tokenizer).roles == {"bos": 0, "eos": 0, "unk": 0, "pad": 1}
+    assert TransferTokenizer.from_any(source_tokenizer).roles == {"bos": 0, "eos": 0, "unk": 0}
+    assert TransferTokenizer.from_any(target_tokenizer).roles == {"bos": 0, "eos": 0, "unk": 0, "pad": 1}

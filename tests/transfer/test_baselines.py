@@ -7,8 +7,8 @@ import torch
 
 from lexkit.formats.hf import from_hf, to_hf
 from lexkit.transfer import TransferConfig, init_embeddings
-from lexkit.transfer._sides import TokenizerSide
 from lexkit.transfer.anchors import match_anchors
+from lexkit.transfer.tokenizer import TransferTokenizer
 from lexkit.vocabulary import TokenKind
 
 
@@ -25,7 +25,7 @@ def test_anchors_copied_unchanged_every_token_has_provenance_and_shapes_are_righ
     target_size = len(target_tokenizer.vocabulary)
     assert rows.shape == (target_size, 16) and rows.dtype == matrix.dtype
     assert [p.target_id for p in report.provenance] == list(range(target_size))
-    anchors = match_anchors(TokenizerSide.from_any(source_tokenizer), TokenizerSide.from_any(target_tokenizer),
+    anchors = match_anchors(TransferTokenizer.from_any(source_tokenizer), TransferTokenizer.from_any(target_tokenizer),
                             source_rows=len(matrix))
     assert report.counts()["copied"] == len(anchors) == report.anchors["total"]
     for entry in report.provenance:
@@ -55,7 +55,7 @@ def test_zero_rows_are_zero_and_anchors_kept(matrix, source_tokenizer, target_to
 
 def test_subword_mean_averages_the_source_decomposition(matrix, source_tokenizer, target_tokenizer):
     rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "subword-mean")
-    source = TokenizerSide.from_any(source_tokenizer)
+    source = TransferTokenizer.from_any(source_tokenizer)
     checked = 0
     for entry in report.provenance:
         if entry.status != "approximated":

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from lexkit import LexkitError, Tokenizer
 from lexkit.transfer import compare_bpb, evaluate
-from lexkit.transfer._sides import TokenizerSide
 from lexkit.transfer.evaluate import TEXT_PREFIX, chunk_text
+from lexkit.transfer.tokenizer import TransferTokenizer
 from lexkit.vocab import BPEConfig, train
 
 TEXTS = ["The quick brown fox jumps over the lazy dog; <|endoftext|> is plain text here.",
@@ -54,7 +54,7 @@ def test_batching_and_chunking_do_not_change_per_chunk_scores(model, target_toke
 
 def test_without_bos_or_eos_a_text_prefix_conditions_the_chunk_and_every_byte_is_scored(make_llama, prose):
     plain = Tokenizer(train(prose[:400], BPEConfig(vocab_size=300), workers=1, progress=False))
-    assert TokenizerSide.from_any(plain).hf.bos_token_id is None
+    assert TransferTokenizer.from_any(plain).hf.bos_token_id is None
     model = make_llama(300, seed=4)
     text = "Hello there, general reader."
     ids, prefix = plain.encode_ordinary(text), plain.encode_ordinary(TEXT_PREFIX)
@@ -82,7 +82,7 @@ def test_without_bos_the_eos_token_conditions_the_chunk(model, target_tokenizer)
 
 def test_slices_model_paths_and_comparisons(tmp_path, model, make_llama, target_tokenizer):
     model.save_pretrained(tmp_path / "m")
-    TokenizerSide.from_any(target_tokenizer).hf.save_pretrained(tmp_path / "m")
+    TransferTokenizer.from_any(target_tokenizer).hf.save_pretrained(tmp_path / "m")
     result = evaluate(tmp_path / "m", None, {"prose": TEXTS[:1], "code": TEXTS[1:]})
     assert set(result.slices) == {"prose", "code"}
     assert result.overall.n_bytes == result.slices["prose"].n_bytes + result.slices["code"].n_bytes

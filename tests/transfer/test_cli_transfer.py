@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from lexkit.cli.main import LexkitGroup
 from lexkit.cli.transfer import evaluate, transplant
-from lexkit.transfer._sides import TokenizerSide
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 
 @click.group(cls=LexkitGroup)
@@ -29,7 +29,7 @@ cli.add_command(evaluate)
 def folders(tmp_path, make_llama, source_tokenizer, target_tokenizer):
     source = tmp_path / "source"
     make_llama(len(source_tokenizer.vocabulary)).save_pretrained(source)
-    TokenizerSide.from_any(source_tokenizer).hf.save_pretrained(source)
+    TransferTokenizer.from_any(source_tokenizer).hf.save_pretrained(source)
     target = target_tokenizer.save(tmp_path / "target")
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("The quick brown fox.\n\ndef f(x):\n    return x\n" * 20, encoding="utf-8")
@@ -78,7 +78,7 @@ def test_transplant_centred_omp_with_a_donor_folder(tmp_path, folders, make_llam
     source, target, _ = folders
     donor = tmp_path / "donor"
     make_llama(len(target_tokenizer.vocabulary), seed=1).save_pretrained(donor)
-    TokenizerSide.from_any(target_tokenizer).hf.save_pretrained(donor)
+    TransferTokenizer.from_any(target_tokenizer).hf.save_pretrained(donor)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["transplant", "--model", str(source), "--tokenizer", str(target), "-o",
                                       str(out), "--donor", str(donor), "-k", "2", "--center", "--json"])

@@ -34,11 +34,11 @@ def run(swapped, teacher, source_tokenizer, texts, steps=6, **options):
 
 
 def test_student_logprobs_are_the_models_exact_log_softmax(swapped, teacher, source_tokenizer):
-    from lexkit.transfer._sides import TokenizerSide
+    from lexkit.transfer.tokenizer import TransferTokenizer
 
     student = swapped.model
-    trainer = _Trainer(student, TokenizerSide.from_any(swapped.tokenizer), teacher,
-                       TokenizerSide.from_any(source_tokenizer), HealConfig(), torch.device("cpu"))
+    trainer = _Trainer(student, TransferTokenizer.from_any(swapped.tokenizer), teacher,
+                       TransferTokenizer.from_any(source_tokenizer), HealConfig(), torch.device("cpu"))
     ids = torch.tensor([swapped.tokenizer("def parse(self, text):\n    return text")["input_ids"]])
     with torch.no_grad():
         expected = torch.log_softmax(student(ids).logits[0, :-1], -1).gather(-1, ids[0, 1:, None]).squeeze(-1)

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 from lexkit.cli.main import main
 from lexkit.embedded import default_corpus
 from lexkit.transfer import transplant
-from lexkit.transfer._sides import TokenizerSide
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def folders(tmp_path, make_llama, source_tokenizer, target_tokenizer):
     teacher = tmp_path / "teacher"
     model = make_llama(len(source_tokenizer.vocabulary), seed=1)
     model.save_pretrained(teacher)
-    TokenizerSide.from_any(source_tokenizer).hf.save_pretrained(teacher)
+    TransferTokenizer.from_any(source_tokenizer).hf.save_pretrained(teacher)
     student = transplant(model, target_tokenizer, "mean", source_tokenizer=source_tokenizer, device="cpu")
     student.save(tmp_path / "student")
     corpus = tmp_path / "corpus.txt"
@@ -56,7 +56,7 @@ def test_heal_errors_are_one_line_and_leave_nothing(tmp_path, folders, make_llam
     ]
     other = tmp_path / "other"
     make_llama(455, hidden=48).save_pretrained(other)
-    TokenizerSide.from_any(teacher).hf.save_pretrained(other)
+    TransferTokenizer.from_any(teacher).hf.save_pretrained(other)
     cases.append((["heal", "--model", str(student), "--teacher", str(other), "-o", str(out), "--corpus",
                    str(corpus), "--steps", "1"], "not the same architecture"))
     for args, message in cases:

@@ -10,9 +10,9 @@ import torch
 from _resources import minilm_dir
 
 from lexkit import LexkitError
-from lexkit.transfer import TransferConfig, TransformersEmbedder, init_embeddings
-from lexkit.transfer._sides import TEXT_KINDS, TokenizerSide
+from lexkit.transfer import TransferConfig, auxiliary_embedder, init_embeddings
 from lexkit.transfer.auxiliary import default_auxiliary_model, resolve_auxiliary
+from lexkit.transfer.tokenizer import TEXT_KINDS, TransferTokenizer
 
 
 class HashEmbedder:
@@ -73,8 +73,8 @@ def test_heuristic_matches_a_hand_computation(matrix, source_tokenizer, target_t
     embedder = HashEmbedder()
     rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "heuristic", aux=embedder)
     assert embedder.calls == 1  # every string embedded in one call
-    source = TokenizerSide.from_any(source_tokenizer)
-    target = TokenizerSide.from_any(target_tokenizer)
+    source = TransferTokenizer.from_any(source_tokenizer)
+    target = TransferTokenizer.from_any(target_tokenizer)
     approximated = [p for p in report.provenance if p.status == "approximated"]
     assert len(approximated) > 50 and all(p.estimate == "local+global" for p in approximated)
     for entry in approximated[:25]:
@@ -84,8 +84,8 @@ def test_heuristic_matches_a_hand_computation(matrix, source_tokenizer, target_t
 
 
 def test_heuristic_options_and_branches(matrix, source_tokenizer, target_tokenizer, ascii_source):
-    source = TokenizerSide.from_any(source_tokenizer)
-    target = TokenizerSide.from_any(target_tokenizer)
+    source = TransferTokenizer.from_any(source_tokenizer)
+    target = TransferTokenizer.from_any(target_tokenizer)
     options = TransferConfig(temperature=0.6, global_weight=0.5, top_k=5)
     rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "heuristic", aux=HashEmbedder(),
                                    config=options)
@@ -112,7 +112,7 @@ def test_heuristic_options_and_branches(matrix, source_tokenizer, target_tokeniz
 
 
 def test_default_auxiliary_model_is_minilm_with_mean_pooling():
-    embedder = TransformersEmbedder(minilm_dir(), device="cpu")
+    embedder = auxiliary_embedder(minilm_dir(), device="cpu")
     vectors = embedder.embed(["The cat sat on the mat.", "A feline rested on a rug.", "The cat sat on the mat."])
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     assert float(unit(vectors[0]) @ unit(vectors[1])) == pytest.approx(0.553, abs=0.01)  # resources.md R5
@@ -120,12 +120,15 @@ def test_default_auxiliary_model_is_minilm_with_mean_pooling():
 
 
 def test_auxiliary_lookup_errors(monkeypatch, tmp_path):
-    monkeypatch.setenv("LEXKIT_FIXTURES", str(tmp_path))
     monkeypatch.delenv("LEXKIT_AUX_MODEL", raising=False)
+    # library code never looks in the developer fixture cache, here a ./cache/fixtures/minilm that looks complete
+    (tmp_path / "cache" / "fixtures" / "minilm").mkdir(parents=True)
+    (tmp_path / "cache" / "fixtures" / "minilm" / "config.json").write_text("{}")
+    monkeypatch.setenv("LEXKIT_FIXTURES", str(tmp_path / "cache" / "fixtures"))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(LexkitError, match="no auxiliary embedding model found"):
         default_auxiliary_model()
     with pytest.raises(LexkitError, match="cannot embed token strings"):
         resolve_auxiliary(3.5)
-    with pytest.raises(LexkitError, match="cannot load an embedding model"):
-        TransformersEmbedder(tmp_path)
+    with pytest.raises(LexkitError, match="no config.json, so this is not a transformers checkpoint"):
+        auxiliary_embedder(tmp_path)

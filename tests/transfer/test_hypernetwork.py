@@ -16,10 +16,10 @@ from lexkit.cli.hypernet import hypernet
 from lexkit.cli.main import LexkitGroup
 from lexkit.cli.transfer import transplant as transplant_command
 from lexkit.transfer import transplant
-from lexkit.transfer._sides import TokenizerSide
 from lexkit.transfer.hypernetwork import PRESETS, HypernetConfig, Hypernetwork, TokenizerSampler, train
 from lexkit.transfer.hypernetwork.network import HypernetModule, fit_rescalers, piece_table
 from lexkit.transfer.hypernetwork.training import CHECKPOINT_FILE, HISTORY_FILE
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_transplant_copies_anchors_and_uses_both_heads(trained, source_tokenizer
     model, network, out = trained
     result = transplant(model, target_tokenizer, "hypernetwork", hypernetwork=out, source_tokenizer=source_tokenizer,
                         device="cpu")
-    source, target = TokenizerSide.from_any(source_tokenizer), TokenizerSide.from_any(target_tokenizer)
+    source, target = TransferTokenizer.from_any(source_tokenizer), TransferTokenizer.from_any(target_tokenizer)
     new_in = result.model.get_input_embeddings().weight
     new_out = result.model.get_output_embeddings().weight
     predicted = [p for p in result.provenance if p.estimate == "hypernetwork"]
@@ -180,7 +180,7 @@ def test_cli_train_then_transplant(tmp_path, make_llama, source_tokenizer, targe
     cli.add_command(transplant_command)
     source = tmp_path / "source"
     make_llama(len(source_tokenizer.vocabulary), tied=True, seed=6).save_pretrained(source)
-    TokenizerSide.from_any(source_tokenizer).hf.save_pretrained(source)
+    TransferTokenizer.from_any(source_tokenizer).hf.save_pretrained(source)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(corpus_text, encoding="utf-8")
     target = target_tokenizer.save(tmp_path / "target")

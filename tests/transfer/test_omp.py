@@ -109,11 +109,11 @@ def synthetic_spaces(source_tokenizer, target_tokenizer, *, sparsity=3, seed=0, 
     """Source rows E; the target's true rows (anchors = source rows, new tokens = sparse anchor combinations);
     a donor space F = true rows @ A, A a scaled isometry into a larger dimension (so OMP's recovery guarantees
     for near-orthogonal atoms hold)."""
-    from lexkit.transfer._sides import TokenizerSide
     from lexkit.transfer.anchors import match_anchors
+    from lexkit.transfer.tokenizer import TransferTokenizer
 
-    source = TokenizerSide.from_any(source_tokenizer)
-    target = TokenizerSide.from_any(target_tokenizer)
+    source = TransferTokenizer.from_any(source_tokenizer)
+    target = TransferTokenizer.from_any(target_tokenizer)
     generator = torch.Generator().manual_seed(seed)
     matrix = torch.randn(len(source), 64, generator=generator) * 0.02
     anchors = match_anchors(source, target, source_rows=len(source))
@@ -190,11 +190,11 @@ def test_donor_shorter_than_the_target_falls_back_for_missing_rows(source_tokeni
 def test_centred_omp_rebuilds_affine_combinations_around_the_means(source_tokenizer, target_tokenizer):
     """Rows that share a large common component: new tokens are affine combinations around the mean, and the
     donor space is offset. Plain OMP must spend atoms on the offset; centred OMP recovers the rows exactly."""
-    from lexkit.transfer._sides import TokenizerSide
     from lexkit.transfer.anchors import match_anchors
+    from lexkit.transfer.tokenizer import TransferTokenizer
 
-    source = TokenizerSide.from_any(source_tokenizer)
-    target = TokenizerSide.from_any(target_tokenizer)
+    source = TransferTokenizer.from_any(source_tokenizer)
+    target = TransferTokenizer.from_any(target_tokenizer)
     anchors = match_anchors(source, target, source_rows=len(source))
     generator = torch.Generator().manual_seed(3)
     matrix = torch.randn(len(source), 64, generator=generator) * 0.02 + torch.randn(64, generator=generator)

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from lexkit.cli.main import LexkitGroup
 from lexkit.cli.transfer import transplant
-from lexkit.transfer._sides import TokenizerSide
 from lexkit.transfer.gguf_embeddings import read_gguf_embeddings
 from lexkit.transfer.methods import OmpDefaults
 from lexkit.transfer.omp import _top_m, batched_omp, nearest_candidates, omp_coefficients
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 
 @pytest.mark.parametrize(("width", "m"), [(1000, 5), (1007, 64), (39234, 256), (40, 8)])
@@ -54,7 +54,7 @@ def test_gguf_embedding_reader_matches_transformers_dequantization():
     model, _ = load_causal_lm(gguf)
     assert read.output is None  # SmolLM2 is tied: no output.weight tensor
     assert torch.equal(read.input, model.get_input_embeddings().weight.detach().float())
-    side = TokenizerSide.from_any(gguf)
+    side = TransferTokenizer.from_any(gguf)
     assert read.tokens == side.hf.convert_ids_to_tokens(list(range(len(side))))  # the donor check's fast path
 
 
@@ -70,9 +70,9 @@ def test_device_defaults_and_the_cli_settings_line(tmp_path, make_llama, source_
     cli.add_command(transplant)
     source, donor = tmp_path / "source", tmp_path / "donor"
     make_llama(len(source_tokenizer.vocabulary)).save_pretrained(source)
-    TokenizerSide.from_any(source_tokenizer).hf.save_pretrained(source)
+    TransferTokenizer.from_any(source_tokenizer).hf.save_pretrained(source)
     make_llama(len(target_tokenizer.vocabulary), seed=1).save_pretrained(donor)
-    TokenizerSide.from_any(target_tokenizer).hf.save_pretrained(donor)
+    TransferTokenizer.from_any(target_tokenizer).hf.save_pretrained(donor)
     target = target_tokenizer.save(tmp_path / "target")
     for extra, line, center in (([], "k=8, pre-filter 64 nearest anchors (searched in 128 dimensions), centred", True),
                                 (["--no-center", "--prefilter", "0", "-k", "3"],

@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lexkit.transfer import evaluate, transplant
 from lexkit.transfer._models import load_causal_lm
-from lexkit.transfer._sides import TokenizerSide
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 CHAT = [{"role": "user", "content": "What is 2 + 2?"}]  # the swapped model answers "2 + 2 = 4" then <|im_end|>
 TEXTS = ["The capital of France is Paris. It is known for the Eiffel Tower and its museums.",
@@ -27,7 +27,7 @@ MAX_NEW = 60
 def test_smollm2_instruct_on_qwen_ranks_keeps_its_specials_chat_and_eos(tmp_path):
     gguf = smollm2_gguf()
     model, _ = load_causal_lm(gguf)
-    source = TokenizerSide.from_any(gguf)
+    source = TransferTokenizer.from_any(gguf)
     result = transplant(model, fixture_path("qwen", "qwen.tiktoken"), "subword-mean", source_tokenizer=gguf,
                         device="cpu")
     # qwen.tiktoken has 151,643 ranks; the source's three role tokens follow them

@@ -9,8 +9,8 @@ import torch
 
 from lexkit import Tokenizer
 from lexkit.transfer import transplant
-from lexkit.transfer._sides import TokenizerSide
 from lexkit.transfer.specials import carry_specials, check_chat_template, template_literals
+from lexkit.transfer.tokenizer import TransferTokenizer
 from lexkit.vocab import BPEConfig, train
 
 TEMPLATE = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
@@ -22,11 +22,11 @@ def chat_source(prose):
     """A source tokenizer like SmolLM2-Instruct's: bos <|im_start|>, eos/pad <|im_end|>, unk <|endoftext|>."""
     specials = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<file_sep>")
     vocabulary = train(prose, BPEConfig(vocab_size=420, special_tokens=specials), workers=1, progress=False)
-    hf = TokenizerSide.from_any(Tokenizer(vocabulary)).hf
+    hf = TransferTokenizer.from_any(Tokenizer(vocabulary)).hf
     hf.bos_token, hf.eos_token, hf.pad_token, hf.unk_token = "<|im_start|>", "<|im_end|>", "<|im_end|>", \
         "<|endoftext|>"
     hf.chat_template = TEMPLATE
-    return TokenizerSide.from_any(hf)
+    return TransferTokenizer.from_any(hf)
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +39,19 @@ def bare_target():
 
 
 def test_a_bare_target_gets_the_source_specials_by_role_and_for_the_template(chat_source, bare_target):
-    target = TokenizerSide.from_any(bare_target)
+    target = TransferTokenizer.from_any(bare_target)
     assert target.roles == {} and target.chat_template is None
     extended, carried = carry_specials(chat_source, target)
     assert carried.roles == {"bos": "<|im_start|>", "eos": "<|im_end|>", "pad": "<|im_end|>", "unk": "<|endoftext|>"}
     assert carried.extra == ()  # both template literals are role tokens already
     assert carried.ids == {"<|im_start|>": 460, "<|im_end|>": 461, "<|endoftext|>": 462}
     assert extended.roles == {"bos": 460, "eos": 461, "pad": 461, "unk": 462} and len(extended) == 463
-    assert extended.chat_template == TEMPLATE and TokenizerSide.from_any(bare_target).roles == {}
+    assert extended.chat_template == TEMPLATE and TransferTokenizer.from_any(bare_target).roles == {}
     assert check_chat_template(extended.hf, chat_source) == []
 
 
 def test_the_targets_own_specials_win(chat_source, target_tokenizer):
-    target = TokenizerSide.from_any(target_tokenizer)  # <|endoftext|> as bos/eos/unk, <pad> as pad
+    target = TransferTokenizer.from_any(target_tokenizer)  # <|endoftext|> as bos/eos/unk, <pad> as pad
     extended, carried = carry_specials(chat_source, target)
     assert carried.roles == {}  # every role the source has, the target has
     assert carried.extra == ("<|im_start|>", "<|im_end|>")  # the kept template writes them
@@ -75,7 +75,7 @@ def test_transplant_copies_the_carried_rows_and_sets_both_configs(make_llama, ch
 
 def test_a_template_literal_the_tokenizer_splits_is_reported_in_one_line(make_llama, chat_source, target_tokenizer,
                                                                         caplog):
-    target = TokenizerSide.from_any(target_tokenizer)
+    target = TransferTokenizer.from_any(target_tokenizer)
     target.hf.chat_template = "{{ '<|user|>' + messages[0]['content'] + '<|im_end|>' }}"
     assert template_literals(target.hf.chat_template, ["<|im_end|>"]) == ["<|im_end|>", "<|user|>"]
     model = make_llama(len(chat_source), seed=2)

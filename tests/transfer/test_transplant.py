@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BertConfig, BertMo
 
 from lexkit import FormatError, LexkitError
 from lexkit.transfer import transplant
-from lexkit.transfer._sides import TokenizerSide
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def model_folder(tmp_path, make_llama, source_tokenizer):
     """A saved untied source model with its tokenizer beside it."""
     folder = tmp_path / "source"
     make_llama(len(source_tokenizer.vocabulary), tied=False, seed=1).save_pretrained(folder)
-    TokenizerSide.from_any(source_tokenizer).hf.save_pretrained(folder)
+    TransferTokenizer.from_any(source_tokenizer).hf.save_pretrained(folder)
     return folder
 
 
@@ -120,7 +120,7 @@ def test_omp_with_an_untied_donor_model_codes_each_matrix_separately(tmp_path, m
                                                                      source_tokenizer, target_tokenizer):
     donor_folder = tmp_path / "donor"
     make_llama(len(target_tokenizer.vocabulary), tied=False, hidden=24, seed=5).save_pretrained(donor_folder)
-    TokenizerSide.from_any(target_tokenizer).hf.save_pretrained(donor_folder)
+    TransferTokenizer.from_any(target_tokenizer).hf.save_pretrained(donor_folder)
     result = transplant(source_model, target_tokenizer, "omp", donor=donor_folder, source_tokenizer=source_tokenizer,
                         tie="untied", k=8, device="cpu")
     inputs, outputs = result.reports["input"], result.reports["output"]
@@ -131,7 +131,7 @@ def test_omp_with_an_untied_donor_model_codes_each_matrix_separately(tmp_path, m
     assert any(a != b for a, b in pairs)  # the donor head gives each new token its own support
     wrong_donor = tmp_path / "wrong"
     make_llama(len(target_tokenizer.vocabulary), seed=6).save_pretrained(wrong_donor)
-    TokenizerSide.from_any(source_tokenizer).hf.save_pretrained(wrong_donor)
+    TransferTokenizer.from_any(source_tokenizer).hf.save_pretrained(wrong_donor)
     with pytest.raises(LexkitError, match="donor's tokenizer does not match the target"):
         transplant(source_model, target_tokenizer, "omp", donor=wrong_donor, source_tokenizer=source_tokenizer)
 

@@ -16,15 +16,15 @@ from lexkit.transfer.methods.plan import Plan, new_tokens
 if TYPE_CHECKING:
     import torch
 
-    from lexkit.transfer._sides import TokenizerSide
+    from lexkit.transfer.tokenizer import TransferTokenizer
 
 HypernetworkLike = Hypernetwork | str | PathLike[str]
 
 
 def hypernetwork_plans(
     network: HypernetworkLike,
-    source: TokenizerSide,
-    target: TokenizerSide,
+    source: TransferTokenizer,
+    target: TransferTokenizer,
     anchors: AnchorMatch,
     input_matrix: torch.Tensor,
     output_matrix: torch.Tensor,

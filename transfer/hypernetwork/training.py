@@ -33,7 +33,6 @@ from lexkit._io import atomic_write_bytes, atomic_write_text
 from lexkit.device import resolve_device
 from lexkit.errors import CorpusError, LexkitError
 from lexkit.transfer._models import ModelLike, load_causal_lm
-from lexkit.transfer._sides import TEXT_KINDS, TokenizerLike, TokenizerSide
 from lexkit.transfer.hypernetwork.network import (
     HypernetConfig,
     HypernetModule,
@@ -44,6 +43,7 @@ from lexkit.transfer.hypernetwork.network import (
     piece_table,
 )
 from lexkit.transfer.hypernetwork.sampler import SampledTokenizer, TokenizerSampler
+from lexkit.transfer.tokenizer import TEXT_KINDS, TokenizerLike, TransferTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def load_corpus(corpus: str | PathLike[str] | Sequence[str | PathLike[str]] | It
 class _Trainer:
     """One training run: the frozen LM, the network, the sampler, the optimizer and the bookkeeping."""
 
-    def __init__(self, model: Any, source: TokenizerSide, text: str, output: Path, config: TrainConfig,
+    def __init__(self, model: Any, source: TransferTokenizer, text: str, output: Path, config: TrainConfig,
                  network: HypernetConfig, device: torch.device, *, name: str, tied: bool) -> None:
         self.config, self.output, self.device, self.text = config, output, device, text
         self.model = model.to(device).eval()

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
-from lexkit.transfer._sides import TokenizerLike, TokenizerSide
 from lexkit.transfer.anchors import TEXT_KINDS, match_anchors
 from lexkit.transfer.methods.config import Method, TransferConfig
 from lexkit.transfer.methods.plan import TransferReport, apply_plan, finish_report
 from lexkit.transfer.methods.planners import make_plan
+from lexkit.transfer.tokenizer import TokenizerLike, TransferTokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -40,7 +40,7 @@ def init_embeddings(
 
     Args:
         source_matrix: ``E``, ``(V_src_rows, D)``; rows at or above the source vocabulary size are padding.
-        source_tokenizer: the tokenizer ``E`` belongs to (any form `TokenizerSide.from_any` accepts).
+        source_tokenizer: the tokenizer ``E`` belongs to (any form `TransferTokenizer.from_any` accepts).
         target_tokenizer: the tokenizer to build rows for.
         method: ``omp``, ``heuristic``, ``mean``, ``subword-mean`` or ``random``.
         donor_matrix: OMP only: ``F``, ``(V_donor, D_donor)``, row i for target token i (a donor model's
@@ -71,8 +71,8 @@ def init_embeddings(
     started = time.perf_counter()
     config = config or TransferConfig()
     chosen = Method.parse(method)
-    source = TokenizerSide.from_any(source_tokenizer, what="source tokenizer")
-    target = TokenizerSide.from_any(target_tokenizer, what="target tokenizer")
+    source = TransferTokenizer.from_any(source_tokenizer, what="source tokenizer")
+    target = TransferTokenizer.from_any(target_tokenizer, what="target tokenizer")
     rows = check_rows(source, source_matrix.shape[0], what="source matrix")
     anchors = match_anchors(source, target, source_rows=rows)
     embedder = resolve_auxiliary(aux, device=device) if chosen == Method.HEURISTIC else None
@@ -82,7 +82,7 @@ def init_embeddings(
     return matrix, finish_report(report, chosen, "input", time.perf_counter() - started)
 
 
-def check_rows(side: TokenizerSide, rows: int, *, what: str) -> int:
+def check_rows(side: TransferTokenizer, rows: int, *, what: str) -> int:
     """Rows of a matrix that belong to tokens of ``side``, after checking the two belong together.
 
     Special and added tokens beyond the matrix (mergekit issue #342) are ignored with a warning; a normal

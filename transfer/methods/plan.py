@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from lexkit.transfer._sides import TokenizerSide
 from lexkit.transfer.anchors import TEXT_KINDS, AnchorMatch
 from lexkit.transfer.methods.config import Method, TransferConfig
+from lexkit.transfer.tokenizer import TransferTokenizer
 from lexkit.vocabulary import TokenKind
 
 if TYPE_CHECKING:
@@ -178,8 +178,8 @@ class PlanInputs:
         aux: heuristic only: the auxiliary embedder.
     """
 
-    source: TokenizerSide
-    target: TokenizerSide
+    source: TransferTokenizer
+    target: TransferTokenizer
     source_rows: int
     config: TransferConfig
     device: torch.device
@@ -191,7 +191,7 @@ class PlanInputs:
 Planner = Callable[[Plan, PlanInputs], None]
 
 
-def new_tokens(target: TokenizerSide, plan: Plan, *, text_only: bool) -> list[int]:
+def new_tokens(target: TransferTokenizer, plan: Plan, *, text_only: bool) -> list[int]:
     """Target ids that need an estimate; unused ids (and, for text methods, unmatched specials) fall back."""
     out = []
     for token in target.vocabulary.tokens:
@@ -206,7 +206,7 @@ def new_tokens(target: TokenizerSide, plan: Plan, *, text_only: bool) -> list[in
     return out
 
 
-def decompositions(source: TokenizerSide, target: TokenizerSide, ids: list[int],
+def decompositions(source: TransferTokenizer, target: TransferTokenizer, ids: list[int],
                     rows: int) -> dict[int, list[int]]:
     """Each target token's pieces under the source tokenizer (ids with an embedding row only)."""
     out = {}

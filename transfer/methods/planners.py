@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lexkit.errors import LexkitError
-from lexkit.transfer._sides import TokenizerSide
 from lexkit.transfer.anchors import AnchorMatch
 from lexkit.transfer.methods.baselines import fill_planner, plan_subword_mean
 from lexkit.transfer.methods.config import Method, TransferConfig
 from lexkit.transfer.methods.heuristic import plan_heuristic
 from lexkit.transfer.methods.omp import plan_omp
 from lexkit.transfer.methods.plan import Plan, PlanInputs, Planner
+from lexkit.transfer.tokenizer import TransferTokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -45,8 +45,8 @@ PLANNERS: dict[Method, Planner] = {
 
 def make_plan(
     method: Method,
-    source: TokenizerSide,
-    target: TokenizerSide,
+    source: TransferTokenizer,
+    target: TransferTokenizer,
     anchors: AnchorMatch,
     *,
     source_rows: int,

@@ -4,8 +4,8 @@ Transfer accepts tokenizers in every form a user has at hand (a lexkit `Tokenize
 ``PreTrainedTokenizerFast``, a ``tokenizers.Tokenizer``, or a path to any of their files) and needs three things
 from each: the lexkit `Vocabulary` (token bytes are the truth for anchor matching), the special-token roles
 (bos/eos/pad/unk/mask, for matching specials by role), and a transformers tokenizer (what `transplant` returns
-and saves). `TokenizerSide` holds all three. Roles come from the HF tokenizer when there is one, otherwise from
-a small table of conventional names (``<s>``, ``</s>``, ``<|endoftext|>``...).
+and saves). `TransferTokenizer` holds all three. Roles come from the HF tokenizer when there is one, otherwise from
+the vocabulary's own role table (`Vocabulary.special_roles`: ``<s>``, ``</s>``, ``<|endoftext|>``...).
 """
 
 from __future__ import annotations
@@ -31,23 +31,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The roles transfer matches anchors by and carries across a swap (a subset of the vocabulary's SPECIAL_ROLES).
 ROLES = ("bos", "eos", "pad", "unk", "mask")
 # Text tokens: the only kinds whose bytes are decoded text (and so can be decomposed or embedded as text).
 TEXT_KINDS = (TokenKind.NORMAL, TokenKind.BYTE)
-# Roles of conventional special-token names, used when a tokenizer carries no role information itself
-# (a lexkit vocabulary or a bare tokenizer.json). "<|endoftext|>" follows GPT-2's HF configuration.
-KNOWN_ROLES: dict[str, tuple[str, ...]] = {
-    "<|endoftext|>": ("bos", "eos", "unk"),
-    "<s>": ("bos",), "</s>": ("eos",), "<unk>": ("unk",), "<pad>": ("pad",), "<mask>": ("mask",),
-    "<bos>": ("bos",), "<eos>": ("eos",),
-    "<|begin_of_text|>": ("bos",), "<|end_of_text|>": ("eos",),
-    "[PAD]": ("pad",), "[UNK]": ("unk",), "[MASK]": ("mask",),
-}
 
 TokenizerLike = Any  # lexkit Tokenizer | Vocabulary | PreTrainedTokenizerFast | tokenizers.Tokenizer | path
 
 
-class TokenizerSide:
+class TransferTokenizer:
     """A tokenizer as transfer sees it: vocabulary (exact bytes), roles, and a transformers tokenizer.
 
     Args:
@@ -68,8 +60,8 @@ class TokenizerSide:
     # ----------------------------------------------------------------------------------------------------------
     # construction
     @classmethod
-    def from_any(cls, tokenizer: TokenizerLike, *, what: str = "tokenizer") -> TokenizerSide:
-        """Build a side from a lexkit, HF or ``tokenizers`` object, or from a path to a tokenizer file or folder.
+    def from_any(cls, tokenizer: TokenizerLike, *, what: str = "tokenizer") -> TransferTokenizer:
+        """Build a transfer tokenizer from a lexkit, HF or ``tokenizers`` object, or from a path to a tokenizer file or folder.
 
         Args:
             tokenizer: the tokenizer in any supported form.
@@ -79,7 +71,7 @@ class TokenizerSide:
             FormatError: a path does not exist or holds no readable tokenizer.
             LexkitError: the object is of an unsupported type, or an HF tokenizer is a slow (Python) one.
         """
-        if isinstance(tokenizer, TokenizerSide):
+        if isinstance(tokenizer, TransferTokenizer):
             return tokenizer
         if isinstance(tokenizer, Tokenizer):
             default = DEFAULT_ENCODER[tokenizer.vocabulary.model]
@@ -110,11 +102,11 @@ class TokenizerSide:
         )
 
     @classmethod
-    def _from_vocabulary(cls, vocabulary: Vocabulary) -> TokenizerSide:
+    def _from_vocabulary(cls, vocabulary: Vocabulary) -> TransferTokenizer:
         return cls(vocabulary, _roles_from_names(vocabulary))
 
     @classmethod
-    def _from_backend(cls, backend: tokenizers.Tokenizer) -> TokenizerSide:
+    def _from_backend(cls, backend: tokenizers.Tokenizer) -> TransferTokenizer:
         from lexkit.formats.hf import from_hf
 
         vocabulary = from_hf(json.loads(backend.to_str()))
@@ -123,7 +115,7 @@ class TokenizerSide:
         return side
 
     @classmethod
-    def _from_hf(cls, hf: PreTrainedTokenizerBase) -> TokenizerSide:
+    def _from_hf(cls, hf: PreTrainedTokenizerBase) -> TransferTokenizer:
         from lexkit.formats.hf import from_hf
 
         vocabulary = from_hf(json.loads(hf.backend_tokenizer.to_str()))
@@ -146,7 +138,7 @@ class TokenizerSide:
         return side
 
     @classmethod
-    def _from_path(cls, path: Path, what: str) -> TokenizerSide:
+    def _from_path(cls, path: Path, what: str) -> TransferTokenizer:
         if not path.exists():
             raise FormatError(
                 f"{path}: no such file or folder (the {what}); pass an existing tokenizer.json, lexkit.json, "
@@ -198,7 +190,7 @@ class TokenizerSide:
 
     @property
     def chat_template(self) -> str | None:
-        """The chat template of the HF tokenizer this side was built from, if any."""
+        """The chat template of the HF tokenizer this was built from, if any."""
         if self._hf is None:
             return None
         template = getattr(self._hf, "chat_template", None)
@@ -275,15 +267,8 @@ def _utf8_segments(content: bytes) -> list[tuple[bytes, bool]]:
 
 
 def _roles_from_names(vocabulary: Vocabulary) -> dict[str, int]:
-    """Roles of special/unknown tokens found by their conventional names (`KNOWN_ROLES`)."""
-    roles: dict[str, int] = {}
-    for token in vocabulary.tokens:
-        if token.kind in (TokenKind.SPECIAL, TokenKind.UNKNOWN, TokenKind.ADDED):
-            for role in KNOWN_ROLES.get(token.text, ()):
-                roles.setdefault(role, token.id)
-        if token.kind == TokenKind.UNKNOWN:
-            roles.setdefault("unk", token.id)
-    return roles
+    """The vocabulary's own roles (`Vocabulary.special_roles`, by conventional names) that transfer uses."""
+    return {role: token_id for role, token_id in vocabulary.special_roles().ids.items() if role in ROLES}
 
 
 def _auto_tokenizer(folder: Path, what: str, **kwargs: Any) -> PreTrainedTokenizerBase:

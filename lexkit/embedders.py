@@ -1,10 +1,14 @@
-"""Sentence embeddings from a transformers / sentence-transformers checkpoint folder, fast on CPU and GPU.
+"""Text embeddings from a transformers / sentence-transformers checkpoint folder, fast on CPU and GPU.
+
+One embedder serves two readers: sticky-token detection (`lexkit.analysis.sticky`) embeds sentences the way the
+model's sentence-transformers pipeline does, and transfer's auxiliary space (`lexkit.transfer.auxiliary`) embeds
+short token strings with its own fixed settings (mean pooling, not normalized, 32 tokens).
 
 `TransformersEmbedder` reproduces the sentence-transformers pipeline that the Sticky Token Detector uses
 (Chen et al., ACL 2025): the model's own tokenizer, truncation at ``max_seq_length``, the pooling named in
 ``1_Pooling/config.json`` (mean, CLS, max or last token) and the ``Normalize`` module when ``modules.json``
-lists one; weights in fp32. It is plain transformers underneath, so sentence-transformers need not be
-installed.
+lists one; weights in fp32. Each of the three can be fixed by the caller instead. It is plain transformers
+underneath (imported when an embedder is built), so sentence-transformers need not be installed.
 
 What makes it fast without changing any number beyond float round-off: identical token-id sequences are
 embedded once, texts are sorted by token length and packed into batches under a token budget (little
@@ -91,8 +95,8 @@ def check_model_folder(folder: str | Path) -> Path:
         ["is_decoder=true"] if config.get("is_decoder") else [])
     if generative:
         raise LexkitError(
-            f"{path} holds a generative model ({', '.join(generative)}), not a sentence-embedding encoder; sticky-"
-            "token detection needs an embedding model such as all-MiniLM-L6-v2: pass that folder to --model")
+            f"{path} holds a generative model ({', '.join(generative)}), not a sentence-embedding encoder; "
+            "text embeddings need an embedding model such as all-MiniLM-L6-v2: pass that folder instead")
     if not any((path / name).exists() for name in TOKENIZER_FILES):
         raise LexkitError(
             f"{path} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}), so texts cannot be turned into ids; "
@@ -164,6 +168,8 @@ class TransformersEmbedder:
             it raised bench_sticky's speed from 2.1x to 2.7x fp32, but compiling took minutes of wall time and
             recompiled for new batch shapes, so it pays off only on runs of hours (``True`` forces it). Falls
             back to eager bf16, with a warning, where inductor cannot build (no C++ compiler).
+        pooling, normalize, max_length: fix these instead of reading them from the folder (`read_settings`);
+            transfer's auxiliary space uses ``"mean"``, ``False`` and ``32``.
 
     Raises:
         LexkitError: see `check_model_folder` and `resolve_device`.
@@ -171,7 +177,8 @@ class TransformersEmbedder:
 
     def __init__(self, folder: str | Path, *, device: str = "cpu", batch_tokens: int = 16384,
                  max_batch: int = 512, threads: int | None = None, fast: bool = False,
-                 compile: bool | Literal["auto"] = "auto") -> None:
+                 compile: bool | Literal["auto"] = "auto", pooling: Pooling | None = None,
+                 normalize: bool | None = None, max_length: int | None = None) -> None:
         self.folder = check_model_folder(folder)
         self.device = resolve_device(device)
         torch = require("torch")
@@ -182,8 +189,13 @@ class TransformersEmbedder:
         self._model: Any = transformers.AutoModel.from_pretrained(  # type: ignore[attr-defined]
             str(self.folder), dtype="float32").to(self.device).eval()
         position_limit = int(getattr(self._model.config, "max_position_embeddings", 512) or 512)
-        self.settings = read_settings(self.folder, model_max_length=int(self._tokenizer.model_max_length),
-                                      position_limit=position_limit)
+        settings = read_settings(self.folder, model_max_length=int(self._tokenizer.model_max_length),
+                                 position_limit=position_limit)
+        self.settings = EmbedderSettings(
+            pooling=settings.pooling if pooling is None else pooling,
+            normalize=settings.normalize if normalize is None else normalize,
+            max_length=settings.max_length if max_length is None else min(max_length, position_limit))
+        self._cache: dict[str, np.ndarray] = {}
         self.batch_tokens = batch_tokens
         self.max_batch = max_batch
         self._pad_id = int(self._tokenizer.pad_token_id or 0)
@@ -195,6 +207,9 @@ class TransformersEmbedder:
             if compile is True or (compile == "auto" and self.device.type == "cuda"):
                 self._eager, self._model = self._model, _compiled(self._model)
                 self.precision = "bf16+compile"
+
+    def __repr__(self) -> str:
+        return f"TransformersEmbedder({str(self.folder)!r})"
 
     @property
     def tokenizer_file(self) -> Path:
@@ -228,6 +243,19 @@ class TransformersEmbedder:
             float32 array ``(N, D)``, normalized when the pipeline normalizes.
         """
         return self.encode_ids(self.token_ids(texts))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """`encode` with a cache per string across calls (transfer embeds the same token strings repeatedly).
+
+        Returns:
+            float32 array ``(len(texts), D)``.
+        """
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            self._cache.update(zip(missing, self.encode(missing)))
+        if not texts:
+            return np.zeros((0, int(self._model.config.hidden_size)), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)
 
     def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Embed already-tokenized inputs (see `encode`); returns float32 ``(N, D)``."""

@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from lexkit.analysis.sticky import Embedder
+from lexkit.analysis.sticky.config import Embedder
 from lexkit.errors import LexkitError
 
 Target = Literal["queries", "documents"]

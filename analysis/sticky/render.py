@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from lexkit.analysis.sticky import StickyEntry, StickyTokenReport
+from lexkit.analysis.sticky.results import StickyEntry, StickyTokenReport
 
 KIND_RULES = ("special: a special token of the tokenizer (CLS included); unused: a placeholder such as [unused3] "
               "or <extra_id_0>; fragment: a continuation piece (##x), a single non-letter character or a piece "

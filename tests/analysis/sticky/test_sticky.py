@@ -30,14 +30,13 @@ from lexkit.analysis.sticky import (
     spread_pairs,
     verification_successes,
 )
-from lexkit.analysis.sticky_downstream import RetrievalTask, downstream_check, retrieval_scores
-from lexkit.analysis.sticky_embedder import TransformersEmbedder, check_model_folder
-from lexkit.analysis.sticky_render import render_html, render_markdown, to_json
+from lexkit.analysis.sticky.downstream import RetrievalTask, downstream_check, retrieval_scores
+from lexkit.analysis.sticky.render import render_html, render_markdown, to_json
 from lexkit.cli.main import main
 from lexkit.cli.sticky import sticky
 from lexkit.embedded import prose_documents
+from lexkit.embedders import TransformersEmbedder, check_model_folder
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = ("the of and to a in is that for it as with be on by this are or an not from at which can if you "
          "will function value object class name type module return list string file python data used when "
          "any other all has have new only use also may one two set each must code method attribute "
@@ -46,46 +45,12 @@ PLANTED = "="  # punctuation: BERT pre-tokenization splits it off even when repe
 
 
 @pytest.fixture(scope="module")
-def hf_folder(tmp_path_factory):
+def hf_folder(make_tiny_bert):
     """A tiny BERT-style checkpoint folder: WordPiece tokenizer (~190 tokens) and a 2-layer BertModel."""
-    import torch
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    pieces = SPECIALS + ["[unused0]", "[unused1]"] + list(".,;:!?'()-\"`*=_/0123456789") + letters
+    pieces = ["[unused0]", "[unused1]"] + list(".,;:!?'()-\"`*=_/0123456789") + letters
     pieces += ["##" + c for c in letters + list("0123456789")] + WORDS + ["##ing", "##ed", "##s"]
-    vocab = {piece: i for i, piece in enumerate(dict.fromkeys(pieces))}
-    hf = HFTokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    hf.normalizer = normalizers.BertNormalizer(lowercase=True)
-    hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    hf.decoder = decoders.WordPiece()
-    hf.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    hf.add_special_tokens(SPECIALS)
-    fast = PreTrainedTokenizerFast(tokenizer_object=hf, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=128)
-    fast.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128,
-                        initializer_range=0.5)  # less anisotropic than the default: pairs fall below mu
-    BertModel(config).eval().save_pretrained(folder)
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tokenizer(hf_folder):
-    return Tokenizer.load(hf_folder / "tokenizer.json")
+    return make_tiny_bert(pieces, pair=True)
 
 
 class BagEmbedder:
@@ -113,11 +78,6 @@ class BagEmbedder:
             out.append(self.table[ids].mean(0) + pull * self.centre)
         vectors = np.stack(out)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-@pytest.fixture(scope="module")
-def sentences():
-    return split_sentences("\n\n".join(prose_documents()))
 
 
 FAST = StickyConfig(sentences=80, scoring_pairs=3, verification_pairs=24, insertions=4, chunk_tokens=16,
@@ -218,7 +178,7 @@ def test_categories_on_a_wordpiece_vocabulary(tokenizer):
 
 
 def test_meaningless_and_undecodeable_rules():
-    from lexkit.analysis.sticky import _category
+    from lexkit.analysis.sticky.categories import _category
 
     assert _category(5, "  ", [], set()) is Category.MEANINGLESS
     assert _category(5, "a\ufffd", [9, 10], set()) is Category.UNDECODEABLE

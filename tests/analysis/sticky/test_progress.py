@@ -17,8 +17,7 @@ from click.testing import CliRunner
 
 from lexkit import Tokenizer
 from lexkit.analysis.sticky import StickyConfig, StickyTokenDetector, split_sentences
-from lexkit.analysis.sticky_embedder import FAST_AGREEMENT, TransformersEmbedder
-from lexkit.analysis.sticky_progress import (
+from lexkit.analysis.sticky.progress import (
     RunEstimate,
     candidate_count,
     default_checkpoint_dir,
@@ -28,8 +27,8 @@ from lexkit.analysis.sticky_progress import (
 from lexkit.cli.main import main
 from lexkit.cli.sticky import sticky
 from lexkit.embedded import prose_documents
+from lexkit.embedders import FAST_AGREEMENT, TransformersEmbedder
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = ("the of and to a in is that for it as with be on by this are or an not from at which can if you will "
          "function value object class name type module return list string file python data used when any other "
          "all has have new only use also may one two set each must code method attribute statement").split()
@@ -39,47 +38,10 @@ CONFIG = StickyConfig(sentences=80, scoring_pairs=3, verification_pairs=24, inse
 
 
 @pytest.fixture(scope="module")
-def hf_folder(tmp_path_factory):
+def hf_folder(make_tiny_bert):
     """A tiny BERT checkpoint folder (WordPiece tokenizer, 2-layer BertModel, mean pooling, normalized)."""
-    import torch
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    pieces = SPECIALS + list(".,;:!?'()-\"=_/0123456789") + letters + ["##" + c for c in letters] + WORDS
-    vocab = {piece: i for i, piece in enumerate(dict.fromkeys(pieces))}
-    hf = HFTokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    hf.normalizer = normalizers.BertNormalizer(lowercase=True)
-    hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    hf.decoder = decoders.WordPiece()
-    hf.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    hf.add_special_tokens(SPECIALS)
-    PreTrainedTokenizerFast(tokenizer_object=hf, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                            sep_token="[SEP]", mask_token="[MASK]", model_max_length=128).save_pretrained(folder)
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128, initializer_range=0.5)
-              ).eval().save_pretrained(folder)
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tokenizer(hf_folder):
-    return Tokenizer.load(hf_folder / "tokenizer.json")
-
-
-@pytest.fixture(scope="module")
-def sentences():
-    return split_sentences("\n\n".join(prose_documents()))
+    return make_tiny_bert(list(".,;:!?'()-\"=_/0123456789") + letters + ["##" + c for c in letters] + WORDS)
 
 
 class Interrupted(Exception):
