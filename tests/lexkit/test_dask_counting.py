@@ -14,8 +14,8 @@ import pytest
 from _resources import corpus_path
 
 from lexkit.components import byte_level_pre_tokenizer, metaspace_pre_tokenizer
-from lexkit.corpus import Corpus, DatasetSource, _open_dataset, _plan, count_pre_tokens
-from lexkit.dask_counting import _shards, count_pre_tokens_dask, file_shards
+from lexkit.corpus.dask import _shards, count_pre_tokens_dask, file_shards
+from lexkit.corpus.reading import Corpus, DatasetSource, _open_dataset, _plan, count_pre_tokens
 from lexkit.errors import ClusterError, CorpusError
 from lexkit.vocab import BPEConfig, train
 

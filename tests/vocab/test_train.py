@@ -21,7 +21,7 @@ from tokenizers import models, pre_tokenizers, trainers
 from lexkit import LexkitError, Tokenizer
 from lexkit.cli.main import main
 from lexkit.components import build_pipeline, byte_level_pre_tokenizer
-from lexkit.corpus import _fast_counter, count_pre_tokens
+from lexkit.corpus.reading import _fast_counter, count_pre_tokens
 from lexkit.embedded import default_corpus, iter_lines
 from lexkit.formats import hf
 from lexkit.vocab import BPEConfig, LBPEConfig, train

@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lexkit.corpus import (
+from lexkit.corpus.reading import (
     Binary,
     Corpus,
     DatasetSource,

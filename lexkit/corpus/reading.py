@@ -736,7 +736,7 @@ def count_pre_tokens(
     {'a': 2, 'b': 1}
     """
     if engine == "dask":
-        from lexkit.dask_counting import count_pre_tokens_dask
+        from lexkit.corpus.dask import count_pre_tokens_dask
 
         return count_pre_tokens_dask(
             sources, normalizer=normalizer, pre_tokenizer=pre_tokenizer, scheduler=scheduler, workers=workers,
