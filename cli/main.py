@@ -125,7 +125,7 @@ def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_siz
         raise LexkitError("no INPUTS given: pass corpus files, folders, globs or hf:DATASET after the options")
     if engine == "local" and (scheduler is not None or reduce_min_count != 1):
         raise LexkitError("--scheduler and --reduce-min-count go with --engine dask; add --engine dask")
-    from lexkit.corpus import Corpus
+    from lexkit.corpus import Corpus, CountConfig
     from lexkit.vocab import TRAINERS
     from lexkit.vocab import train as train_vocabulary
 
@@ -147,12 +147,9 @@ def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_siz
     bars = not no_progress and sys.stderr.isatty()  # bars on a terminal; in logs one line before, one after
     if not no_progress and not bars and not as_json:
         click.echo(f"lexkit: training {algorithm} ({vocab_size} tokens) on {', '.join(inputs)} ...", err=True)
-    vocabulary = train_vocabulary(
-        Corpus(*inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
-        binary="skip" if skip_binary else "error",
-        workers=workers, progress=bars, engine=engine, scheduler=scheduler,
-        reduce_min_count=reduce_min_count,
-    )
+    counting = CountConfig(text_column=text_column, errors=utf8_errors, binary="skip" if skip_binary else "error",
+                           workers=workers, engine=engine, scheduler=scheduler, reduce_min_count=reduce_min_count)
+    vocabulary = train_vocabulary(Corpus(*inputs), config, algorithm=algorithm, counting=counting, progress=bars)
     tokenizer = Tokenizer(vocabulary)
     tokenizer.save(output)
     written = sorted(p.name for p in output.iterdir() if p.name in ("lexkit.json", "tokenizer.json"))

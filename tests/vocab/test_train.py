@@ -21,7 +21,8 @@ from tokenizers import models, pre_tokenizers, trainers
 from lexkit import LexkitError, Tokenizer
 from lexkit.cli.main import main
 from lexkit.components import build_pipeline, byte_level_pre_tokenizer
-from lexkit.corpus.reading import _fast_counter, count_pre_tokens
+from lexkit.corpus import count_pre_tokens
+from lexkit.corpus.splitting import fast_counter
 from lexkit.embedded import default_corpus, iter_lines
 from lexkit.formats import hf
 from lexkit.vocab import BPEConfig, LBPEConfig, train
@@ -60,7 +61,7 @@ def test_plain_bpe_matches_hf_trained_from_files(corpus_2mb, vocab_size):
 @pytest.mark.parametrize("name", ["gpt2", "cl100k", "o200k"])
 def test_fast_counting_equals_the_pipeline_on_real_text(corpus_2mb, name):
     pre = byte_level_pre_tokenizer(name)
-    assert _fast_counter(None, pre) is not None
+    assert fast_counter(None, pre) is not None
     fast = count_pre_tokens(corpus_2mb, normalizer=None, pre_tokenizer=pre, workers=1, progress=False)
     pipeline = build_pipeline(None, pre)
     lines = corpus_2mb.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -75,15 +76,15 @@ ASCII_PIECES = [p for p in PIECES if p.isascii()] + ["'S", "'LL", "x'd", "  \n",
     max_codepoint=127), max_size=8)), max_size=10).map("".join), max_size=6))
 def test_fast_counting_equals_the_pipeline_on_adversarial_ascii(name, texts):
     pre = byte_level_pre_tokenizer(name)
-    counter = _fast_counter(None, pre)
+    counter = fast_counter(None, pre)
     assert counter is not None
     assert counter(texts) == build_pipeline(None, pre).count(texts, surface=False)
 
 
 def test_fast_counting_applies_only_to_the_presets():
-    assert _fast_counter({"type": "Lowercase"}, byte_level_pre_tokenizer()) is None
-    assert _fast_counter(None, byte_level_pre_tokenizer(add_prefix_space=True)) is None
-    assert _fast_counter(None, {"type": "Whitespace"}) is None
+    assert fast_counter({"type": "Lowercase"}, byte_level_pre_tokenizer()) is None
+    assert fast_counter(None, byte_level_pre_tokenizer(add_prefix_space=True)) is None
+    assert fast_counter(None, {"type": "Whitespace"}) is None
 
 
 # --- train() -----------------------------------------------------------------------------------------
