@@ -24,9 +24,9 @@ SMALLER = {"32000": "1200", "32768": "2048", "16000": "1000"}
 NOT_RUN = {
     "make demo": "tests/analysis/test_demo.py (lexkit demo); make itself is what CI runs",
     "make test": "the whole suite",
-    "lexkit train --algorithm bytespan -n 16000 --byte-lm transformer": "tests/vocab (byte transformer training)",
+    "lexkit train bytespan -n 16000 --byte-lm transformer": "tests/vocab (byte transformer training)",
     "lexkit morph build-lexicon": "tests/cli/test_morph_cli.py (needs the hunspell fixture)",
-    "lexkit train --algorithm morph": "tests/cli/test_morph_cli.py (needs a lexicon)",
+    "lexkit train morph": "tests/cli/test_morph_cli.py (needs a lexicon)",
     "lexkit transplant": "tests/transfer (needs model folders)",
     "lexkit evaluate": "tests/transfer (needs model folders)",
     "lexkit sample": "tests/lexkit/sampling (needs a model folder)",

@@ -133,7 +133,7 @@ def test_cli_trains_each_algorithm_deterministically(corpus_dir, tmp_path, algor
     outputs = []
     for name in ("first", "second"):
         out = tmp_path / name
-        result = _run("train", "--algorithm", algorithm, *extra, "-n", "800", "-o", str(out), "--no-progress",
+        result = _run("train", algorithm, *extra, "-n", "800", "-o", str(out), "--no-progress",
                       "--json", str(corpus_dir))
         assert result.exit_code == 0, result.output
         payload = json.loads(result.output)
@@ -166,7 +166,7 @@ def test_cli_bad_input_is_one_line_and_leaves_no_output(tmp_path, algorithm, cas
         (source / "a.txt").write_text("hello world\n")
         size = "100"
     out = tmp_path / "out"
-    result = _run("train", "--algorithm", algorithm, "-n", size, "-o", str(out), "--no-progress", str(source))
+    result = _run("train", algorithm, "-n", size, "-o", str(out), "--no-progress", str(source))
     message = result.output.strip()
     assert result.exit_code != 0 and message.startswith("lexkit: error:") and "\n" not in message, message
     assert not out.exists()
