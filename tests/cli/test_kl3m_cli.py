@@ -1,4 +1,4 @@
-"""``lexkit train --algorithm domain|char``: happy paths through the saved files, and bad term lists."""
+"""``lexkit train domain|char``: happy paths through the saved files, and bad term lists."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``lexkit morph build-lexicon`` and ``lexkit train --algorithm morph``: happy path and error paths."""
+"""``lexkit morph build-lexicon`` and ``lexkit train morph``: happy path and error paths."""
 
 from __future__ import annotations
 
