@@ -21,7 +21,7 @@ from tokenizers import models, pre_tokenizers, trainers
 from lexkit import LexkitError, Tokenizer
 from lexkit.cli.main import main
 from lexkit.components import build_pipeline, byte_level_pre_tokenizer
-from lexkit.corpus import count_pre_tokens
+from lexkit.corpus import CountConfig, count_pre_tokens
 from lexkit.corpus.splitting import fast_counter
 from lexkit.embedded import default_corpus, iter_lines
 from lexkit.formats import hf
@@ -102,6 +102,17 @@ def test_train_with_options_and_errors():
         train(lines, LBPEConfig(vocab_size=300), vocab_size=400)
     with pytest.raises(LexkitError, match="takes a BPEConfig"):
         train(lines, LBPEConfig(vocab_size=300), algorithm="bpe")
+
+
+def test_train_takes_one_count_config():
+    lines = list(iter_lines("prose"))[:200]
+    counted = train(lines, BPEConfig(vocab_size=300), counting=CountConfig(workers=1), progress=False)
+    loose = train(lines, BPEConfig(vocab_size=300), workers=1, progress=False)
+    assert counted.merges == loose.merges and len(counted.merges) == 300 - 256
+    with pytest.raises(LexkitError, match="both counting= and the options"):
+        train(lines, BPEConfig(vocab_size=300), counting=CountConfig(workers=1), workers=2)
+    with pytest.raises(LexkitError, match="visual-bpe trains on code grids"):
+        train(lines, algorithm="visual-bpe", vocab_size=300)
 
 
 # --- lexkit train ----------------------------------------------------------------------------------------
