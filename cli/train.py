@@ -145,7 +145,7 @@ class TrainCommand(click.Command):
 def _summary(trainer_type: type[Any]) -> str:
     """The first line of a trainer's docstring, without reST markup."""
     line = (trainer_type.__doc__ or "").strip().splitlines()[0] if trainer_type.__doc__ else ""
-    return re.sub(r"`+", "", line)
+    return re.sub(r"`+| \(see the module docstring\)", "", line)
 
 
 def _text_command(algorithm: str, config_type: type[Any], trainer_type: type[Any]) -> click.Command:
