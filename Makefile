@@ -18,6 +18,7 @@ $(STAMP): $(PY) pyproject.toml setup.py
 
 # The package itself is rebuilt every time, so tests always run against the current code as an installed wheel.
 install: $(STAMP)  ## install lexkit (wheel build, as CI tests it) and the test tools
+	rm -rf build  # a stale build/lib would put moved or deleted modules back into the wheel
 	$(PIP) install -q --no-deps --force-reinstall .
 
 dev: $(PY)  ## editable install for development (strict mode so type checkers see lexkit.*)

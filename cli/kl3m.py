@@ -1,7 +1,7 @@
-"""``lexkit train`` options of the KL3M recipes (``--algorithm domain`` and ``--algorithm char``).
+"""``lexkit train domain`` and ``lexkit train char`` options: the KL3M recipes.
 
-The options are attached to the ``train`` command by `recipe_options`; `recipe_config_options` turns the parsed
-values into `lexkit.vocab.DomainConfig` / `lexkit.vocab.CharConfig` fields.
+`domain_options` and `char_options` attach each recipe's options to its subcommand; `recipe_fields` turns the
+parsed values into `lexkit.vocab.DomainConfig` / `lexkit.vocab.CharConfig` fields.
 """
 
 from __future__ import annotations
@@ -15,62 +15,64 @@ import click
 from lexkit.errors import LexkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
-RECIPES = ("domain", "char")
-# The value of each recipe option when it is not given.
-_DEFAULTS: dict[str, Any] = {
-    "uncased": False, "term_files": (), "term_sets": (), "no_term_sets": False, "no_space_variants": False,
-    "max_term_chars": 64, "max_chars": None, "hf_length_rule": False, "no_padding": False, "padding": "whitespace",
-}
 
 
-def recipe_options(func: F) -> F:
-    """Attach the domain/char options (all prefixed in help by the recipe they belong to)."""
-    from lexkit.vocab.kl3m import TERM_SETS
-
-    options = [
-        click.option("--uncased", is_flag=True, help="domain/char: lowercase text and terms (KL3M's uncased model)."),
-        click.option("--terms", "term_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-                     help="domain: a term file to add (one term per line, UTF-8; '# ' comments; escapes \\s \\t "
-                          "\\n \\r \\\\); repeatable."),
-        click.option("--term-set", "term_sets", multiple=True, type=click.Choice(TERM_SETS),
-                     help="domain: built-in term sets to add (repeatable; default: all)."),
-        click.option("--no-term-sets", is_flag=True, help="domain: add no built-in term set (only --terms files)."),
-        click.option("--no-space-variants", is_flag=True,
-                     help="domain: do not add the ' term' variant of each term (KL3M adds none)."),
-        click.option("--max-term-chars", type=click.IntRange(min=2), default=_DEFAULTS["max_term_chars"],
-                     help="domain: longest allowed term in characters."),
-        click.option("--max-chars", type=click.IntRange(min=2), default=None,
-                     help="char: longest learned token in byte-level symbols (default: KL3M's, 3 up to 8192 "
-                          "tokens, else 4)."),
-        click.option("--hf-length-rule", is_flag=True,
-                     help="char: train with HF's exclusive max_token_length = max-chars + 1 (KL3M's exact setting)."),
-        click.option("--no-padding", is_flag=True, help="domain/char: do not pad to a power of two."),
+def _shared_options() -> list[Callable[[Any], Any]]:
+    return [
+        click.option("--uncased", is_flag=True, help="Lowercase text and terms (KL3M's uncased model)."),
+        click.option("--no-padding", is_flag=True, help="Do not pad to a power of two."),
         click.option("--padding", type=click.Choice(("whitespace", "reserved")), default="whitespace",
-                     help="domain/char: power-of-two filler: runs of spaces/newlines, or <|reserved_N|> specials."),
+                     help="Power-of-two filler: runs of spaces/newlines, or <|reserved_N|> specials."),
     ]
+
+
+def _attach(func: F, options: list[Callable[[Any], Any]]) -> F:
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def recipe_config_options(algorithm: str, options: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
-    """The configuration fields for ``algorithm`` from the shared ``options`` and the recipe's CLI values.
+def domain_options(func: F) -> F:
+    """Attach the options of ``lexkit train domain``: curated terms and padding."""
+    from lexkit.vocab.kl3m import TERM_SETS
+
+    return _attach(func, [
+        click.option("--terms", "term_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                     help="A term file to add (one term per line, UTF-8; '# ' comments; escapes \\s \\t "
+                          "\\n \\r \\\\); repeatable."),
+        click.option("--term-set", "term_sets", multiple=True, type=click.Choice(TERM_SETS),
+                     help="Built-in term sets to add (repeatable; default: all)."),
+        click.option("--no-term-sets", is_flag=True, help="Add no built-in term set (only --terms files)."),
+        click.option("--no-space-variants", is_flag=True,
+                     help="Do not add the ' term' variant of each term (KL3M adds none)."),
+        click.option("--max-term-chars", type=click.IntRange(min=2), default=64,
+                     help="Longest allowed term in characters."),
+        *_shared_options(),
+    ])
+
+
+def char_options(func: F) -> F:
+    """Attach the options of ``lexkit train char``: the token length cap and padding."""
+    return _attach(func, [
+        click.option("--max-chars", type=click.IntRange(min=2), default=None,
+                     help="Longest learned token in byte-level symbols (default: KL3M's, 3 up to 8192 tokens, "
+                          "else 4)."),
+        click.option("--hf-length-rule", is_flag=True,
+                     help="Train with HF's exclusive max_token_length = max-chars + 1 (KL3M's exact setting)."),
+        *_shared_options(),
+    ])
+
+
+def recipe_fields(algorithm: str, shared: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
+    """The configuration fields of ``algorithm`` (``domain`` or ``char``) from the shared options and its own.
 
     The shared defaults that the recipes replace (normalizer ``none``, no special tokens) are dropped so the
     recipe's own defaults (NFKC, KL3M's 13 specials) apply.
 
     Raises:
-        LexkitError: a recipe option given to an algorithm that does not take it.
+        LexkitError: ``--no-term-sets`` together with ``--term-set``.
     """
-    if algorithm not in RECIPES:
-        used = [name for name, default in _DEFAULTS.items() if recipe.get(name, default) != default]
-        if used:
-            raise LexkitError(
-                f"--{used[0].replace('_', '-')} belongs to --algorithm domain or char, not {algorithm}; "
-                "drop it or pick one of those algorithms"
-            )
-        return options
-    fields = dict(options)
+    fields = dict(shared)
     if fields.get("normalizer") == "none":
         del fields["normalizer"]
     if not fields.get("special_tokens"):
@@ -78,8 +80,6 @@ def recipe_config_options(algorithm: str, options: dict[str, Any], recipe: dict[
     fields.update(cased=not recipe["uncased"], pad_to_power_of_two=not recipe["no_padding"],
                   padding=recipe["padding"])
     if algorithm == "domain":
-        if recipe["max_chars"] is not None or recipe["hf_length_rule"]:
-            raise LexkitError("--max-chars and --hf-length-rule belong to --algorithm char; drop them for domain")
         if recipe["no_term_sets"] and recipe["term_sets"]:
             raise LexkitError("--no-term-sets contradicts --term-set; pass one of them")
         if recipe["no_term_sets"]:
@@ -89,7 +89,5 @@ def recipe_config_options(algorithm: str, options: dict[str, Any], recipe: dict[
         fields.update(term_files=tuple(str(path) for path in recipe["term_files"]),
                       space_variants=not recipe["no_space_variants"], max_term_chars=recipe["max_term_chars"])
     else:
-        if recipe["term_files"] or recipe["term_sets"] or recipe["no_term_sets"]:
-            raise LexkitError("--terms/--term-set belong to --algorithm domain; the char recipe adds no terms")
         fields.update(max_chars=recipe["max_chars"], hf_length_rule=recipe["hf_length_rule"])
     return fields

@@ -10,23 +10,16 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from lexkit import LexkitError, Tokenizer
 from lexkit._version import __version__
-from lexkit.cli.bytespan import bytespan_config_options, bytespan_options, pop_bytespan_options
-from lexkit.cli.kl3m import recipe_config_options, recipe_options
-from lexkit.cli.morph import morph_options, pop_morph_options
 
 F = TypeVar("F", bound=Callable[..., Any])
-ALGORITHMS = ("bpe", "scaffold-bpe", "lbpe", "visual-bpe", "domain", "char", "bytespan", "morph")
-PRE_TOKENIZERS = ("gpt2", "cl100k", "o200k", "whitespace", "metaspace", "none")
-NORMALIZERS = ("none", "nfkc", "lowercase", "nfkc-lowercase")
 
 
 class LexkitGroup(click.Group):
@@ -70,111 +63,6 @@ def _emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 def json_option(func: F) -> F:
     """``--json``: print a machine-readable result instead of text."""
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(func)
-
-
-# --------------------------------------------------------------------------------------------------------------
-@main.command()
-@click.argument("inputs", nargs=-1)
-@click.option("--codes", type=click.Path(path_type=Path), default=None,
-              help="visual-bpe: an .npy of N x H x W codebook ids (instead of INPUTS).")
-@click.option("-a", "--algorithm", type=click.Choice(ALGORITHMS), default="bpe",
-              help="Training algorithm: plain BPE, Scaffold-BPE (arXiv 2404.17808), LBPE (arXiv 2411.05504), "
-                   "KL3M domain or character-level recipes.")
-@click.option("-n", "--vocab-size", type=click.IntRange(min=1), required=True,
-              help="Target vocabulary size (embedding rows; Scaffold-BPE's scaffold tokens come on top).")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder (lexkit.json + tokenizer.json where expressible), written atomically.")
-@click.option("--min-frequency", type=click.IntRange(min=0), default=2, help="Stop when the best pair is rarer.")
-@click.option("--special-token", "special_tokens", multiple=True, help="A special token (repeatable).")
-@click.option("--pre-tokenizer", type=click.Choice(PRE_TOKENIZERS), default="gpt2", help="Pre-tokenization.")
-@click.option("--normalizer", type=click.Choice(NORMALIZERS), default="none", help="Normalization.")
-@click.option("--max-token-length", type=click.IntRange(min=1), default=None, help="Longest token (characters).")
-@click.option("--no-reactivation", is_flag=True,
-              help="scaffold-bpe: mark scaffold tokens for good instead of re-activating them.")
-@click.option("--lbpe-inference", type=click.Choice(("fewest-tokens", "longest-token", "longest-pair", "long-first")),
-              default="fewest-tokens",
-              help="lbpe encoder: fewest tokens, ties to later tokens (measured default; no tokenizer.json); the longest "
-                   "token anywhere; the longest adjacent pair; or merges re-ranked by length (plain BPE file).")
-@click.option("--text-column", default="text", help="Column to read from HF datasets.")
-@click.option("--utf8-errors", type=click.Choice(("error", "replace", "skip")), default="error",
-              help="What to do with invalid UTF-8 in the corpus.")
-@click.option("--skip-binary", is_flag=True, help="Leave out files that look binary instead of stopping.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Counting processes (default: all cores).")
-@click.option("--engine", type=click.Choice(("local", "dask")), default="local",
-              help="Where pre-tokens are counted: a local process pool, or a Dask cluster (same counts).")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="dask: scheduler address tcp://HOST:PORT (default: start a local cluster of --workers).")
-@click.option("--reduce-min-count", type=click.IntRange(min=1), default=1,
-              help="dask: prune rarer pre-tokens while reducing counts (saves memory; approximate above 1).")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-@recipe_options
-@bytespan_options
-@morph_options
-@json_option
-def train(inputs: tuple[str, ...], codes: Path | None, algorithm: str, vocab_size: int, output: Path, min_frequency: int,
-          special_tokens: tuple[str, ...], pre_tokenizer: str, normalizer: str, max_token_length: int | None,
-          no_reactivation: bool, lbpe_inference: str, text_column: str,
-          utf8_errors: Literal["error", "replace", "skip"], skip_binary: bool, workers: int | None,
-          engine: Literal["local", "dask"], scheduler: str | None, reduce_min_count: int,
-          no_progress: bool, as_json: bool, **recipe: Any) -> None:
-    """Train a vocabulary on INPUTS (files, globs, folders, or HF datasets as `hf:NAME_OR_PATH`)."""
-    if algorithm == "visual-bpe" or codes is not None:
-        _train_visual(algorithm, codes, output, vocab_size, min_frequency, no_progress, as_json)
-        return
-    if not inputs:
-        raise LexkitError("no INPUTS given: pass corpus files, folders, globs or hf:DATASET after the options")
-    if engine == "local" and (scheduler is not None or reduce_min_count != 1):
-        raise LexkitError("--scheduler and --reduce-min-count go with --engine dask; add --engine dask")
-    from lexkit.corpus import Corpus
-    from lexkit.vocab import TRAINERS
-    from lexkit.vocab import train as train_vocabulary
-
-    options: dict[str, Any] = {
-        "vocab_size": vocab_size, "min_frequency": min_frequency, "special_tokens": special_tokens,
-        "pre_tokenizer": pre_tokenizer, "normalizer": normalizer, "max_token_length": max_token_length,
-    }
-    if algorithm == "scaffold-bpe":
-        options["reactivate"] = not no_reactivation
-    elif algorithm == "lbpe":
-        options["inference"] = lbpe_inference
-    bytespan_fields = pop_bytespan_options(algorithm, recipe, output)
-    options = pop_morph_options(algorithm, recipe, options)
-    if algorithm == "bytespan":
-        options = bytespan_config_options(options, bytespan_fields)
-    options = recipe_config_options(algorithm, options, recipe)
-    config = TRAINERS[algorithm][0](**options)
-    start = time.perf_counter()
-    bars = not no_progress and sys.stderr.isatty()  # bars on a terminal; in logs one line before, one after
-    if not no_progress and not bars and not as_json:
-        click.echo(f"lexkit: training {algorithm} ({vocab_size} tokens) on {', '.join(inputs)} ...", err=True)
-    vocabulary = train_vocabulary(
-        Corpus(*inputs), config, algorithm=algorithm, text_column=text_column, errors=utf8_errors,
-        binary="skip" if skip_binary else "error",
-        workers=workers, progress=bars, engine=engine, scheduler=scheduler,
-        reduce_min_count=reduce_min_count,
-    )
-    tokenizer = Tokenizer(vocabulary)
-    tokenizer.save(output)
-    written = sorted(p.name for p in output.iterdir() if p.name in ("lexkit.json", "tokenizer.json"))
-    seconds = time.perf_counter() - start
-    result = {"output": str(output), "algorithm": algorithm, "encoder": tokenizer.encoder_name,
-              "vocab_size": vocabulary.model_size, "scaffold_tokens": len(vocabulary) - vocabulary.model_size,
-              "merges": len(vocabulary.merges), "files": written, "seconds": round(seconds, 2)}
-    scaffolds = f" (+{result['scaffold_tokens']} scaffold)" if result["scaffold_tokens"] else ""
-    _emit(result, as_json, [f"trained {algorithm}: {vocabulary.model_size} tokens{scaffolds}, "
-                            f"{len(vocabulary.merges)} merges in {seconds:.1f}s -> {output} ({', '.join(written)})"])
-
-
-def _train_visual(algorithm: str, codes: Path | None, output: Path, vocab_size: int, min_frequency: int,
-                  no_progress: bool, as_json: bool) -> None:
-    """``train --algorithm visual-bpe --codes FILE.npy``: 2-D merges on code grids."""
-    from lexkit.cli.visual import train_codes
-
-    if algorithm != "visual-bpe" or codes is None:
-        raise LexkitError("--codes goes with --algorithm visual-bpe (and visual-bpe needs --codes FILE.npy)")
-    result = train_codes(codes, output, vocab_size=vocab_size, min_frequency=max(min_frequency, 1),
-                         progress=not no_progress)
-    _emit(result, as_json, [f"trained visual-bpe: {result['vocab_size']} tokens -> {output}"])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -343,10 +231,11 @@ def _register() -> None:
     from lexkit.cli.morph import morph
     from lexkit.cli.sample import sample
     from lexkit.cli.sticky import sticky
+    from lexkit.cli.train import train
     from lexkit.cli.transfer import evaluate, transplant
     from lexkit.cli.visual import visual_analyze
 
-    for command in (analyze, evaluate, heal, hypernet, morph, sample, sticky, transplant, visual_analyze):
+    for command in (analyze, evaluate, heal, hypernet, morph, sample, sticky, train, transplant, visual_analyze):
         main.add_command(command)
 
 

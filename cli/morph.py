@@ -1,4 +1,4 @@
-"""``lexkit morph``: build morphological lexicons; the ``--lexicon`` options of ``lexkit train --algorithm morph``."""
+"""``lexkit morph``: build morphological lexicons; the ``--lexicon`` options of ``lexkit train morph``."""
 
 from __future__ import annotations
 
@@ -16,49 +16,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def morph_options(func: F) -> F:
-    """Attach the ``morph`` trainer's options to ``lexkit train``."""
+    """Attach the ``morph`` trainer's options to ``lexkit train morph``."""
     options = [
         click.option("--lexicon", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                     help="morph: the lexicon file (`lexkit morph build-lexicon`; format in lexkit.vocab.morph.lexicon)."),
+                     help="The lexicon file (`lexkit morph build-lexicon`; format in lexkit.vocab.morph.lexicon)."),
         click.option("--root-share", type=click.FloatRange(0, 1, max_open=True), default=0.6,
-                     help="morph: at most this share of --vocab-size goes to roots."),
+                     help="At most this share of --vocab-size goes to roots."),
         click.option("--roots-only-at-word-start", is_flag=True,
-                     help="morph: match roots only at word start (default: anywhere, as the released tokenizer)."),
+                     help="Match roots only at word start (default: anywhere, as the released tokenizer)."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def pop_morph_options(algorithm: str, recipe: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """Take the morph options out of ``recipe``; for ``--algorithm morph`` return `MorphConfig`'s fields.
+def morph_fields(shared: dict[str, Any], values: dict[str, Any], output: Path) -> dict[str, Any]:
+    """`MorphConfig`'s fields from the shared train options and the morph ones in ``values``.
 
     Raises:
-        LexkitError: ``--lexicon`` missing for morph, or given to another algorithm; a BPE-only option given to
-            morph.
+        LexkitError: ``--lexicon`` is missing.
     """
-    lexicon = recipe.pop("lexicon")
-    root_share = recipe.pop("root_share")
-    at_start = recipe.pop("roots_only_at_word_start")
-    if algorithm != "morph":
-        if lexicon is not None or at_start or root_share != 0.6:
-            raise LexkitError(f"--lexicon, --root-share and --roots-only-at-word-start belong to --algorithm morph, "
-                              f"not {algorithm}; drop them or pass --algorithm morph")
-        return options
-    if lexicon is None:
-        raise LexkitError("--algorithm morph needs --lexicon PATH; build one with `lexkit morph build-lexicon`")
-    for name, default in (("special_tokens", ()), ("max_token_length", None), ("normalizer", "none"),
-                          ("pre_tokenizer", "gpt2")):
-        if options.get(name, default) != default:
-            raise LexkitError(f"--{name.replace('_', '-')} does not apply to --algorithm morph (it has fixed control "
-                              "tokens and splits words on whitespace); drop it")
-    return {"vocab_size": options["vocab_size"], "min_frequency": options["min_frequency"], "lexicon": str(lexicon),
-            "root_share": root_share, "roots_only_at_word_start": at_start}
+    if values["lexicon"] is None:
+        raise LexkitError("lexkit train morph needs --lexicon PATH; build one with `lexkit morph build-lexicon`")
+    return {**shared, "lexicon": str(values["lexicon"]), "root_share": values["root_share"],
+            "roots_only_at_word_start": values["roots_only_at_word_start"]}
 
 
 @click.group()
 def morph() -> None:
-    """Morphological hybrid tokenizer: lexicon building (train with `lexkit train --algorithm morph`)."""
+    """Morphological hybrid tokenizer: lexicon building (train with `lexkit train morph`)."""
 
 
 @morph.command("build-lexicon")

@@ -1,7 +1,7 @@
 """Visual-BPE commands: train on ``.npy`` code grids, encode grids, report visual-token statistics.
 
 Each command parses options and calls one function of this module (`train_codes`, `encode_codes`,
-`analyze_codes`), which ``lexkit train --algorithm visual-bpe --codes ...``, ``lexkit encode --codes ...`` and
+`analyze_codes`), which ``lexkit train visual-bpe --codes ...``, ``lexkit encode --codes ...`` and
 ``lexkit analyze --codes ...`` can call as well. Errors are lexkit errors; the ``lexkit`` group prints them as one
 line with a non-zero exit.
 """

@@ -255,7 +255,7 @@ def visual_model(vocabulary: Vocabulary) -> tuple[list[Patch], list[GridMerge]]:
     if alphabet.kind != "grid_codebook":
         raise UnsupportedAlphabetError(
             f"the visual encoder needs a grid_codebook vocabulary, not a {alphabet.kind} one; train one with "
-            "lexkit.vocab.visual.VisualBPETrainer (lexkit train --algorithm visual-bpe)"
+            "lexkit.vocab.visual.VisualBPETrainer (lexkit train visual-bpe)"
         )
     width, size = alphabet.width, alphabet.size
     patches = [content_patch(token.content, width) for token in vocabulary.tokens]

@@ -244,7 +244,7 @@ class MorphEncoder(Encoder):
         if not isinstance(data, Mapping):
             raise LexkitError(
                 "encoder 'morph' needs a vocabulary trained with algorithm 'morph' (metadata['morph'] is missing); "
-                "train one with `lexkit train --algorithm morph --lexicon PATH`, or pick another encoder"
+                "train one with `lexkit train morph --lexicon PATH`, or pick another encoder"
             )
         self.phonology = Phonology.from_json(data["phonology"])
         control = {name: int(token_id) for name, token_id in data["control"].items()}
@@ -279,7 +279,7 @@ class MorphEncoder(Encoder):
         if len(self._byte_ids) < 256:
             raise LexkitError(
                 f"encoder 'morph' needs all 256 single bytes for its BPE fallback; this vocabulary has "
-                f"{len(self._byte_ids)}; retrain it with `lexkit train --algorithm morph`"
+                f"{len(self._byte_ids)}; retrain it with `lexkit train morph`"
             )
         self._word_cache: dict[str, list[int]] = {}
         self._bpe_cache: dict[str, list[int]] = {}

@@ -22,15 +22,15 @@ SMALLER = {"32000": "1200", "32768": "2048", "16000": "1000"}
 
 # Commands this test does not run, by their first words, and where they are exercised instead.
 NOT_RUN = {
-    "make demo": "tests/analysis/test_demo.py (lexkit demo); make itself is what CI runs",
+    "make demo": "tests/cli/test_demo.py (lexkit demo); make itself is what CI runs",
     "make test": "the whole suite",
-    "lexkit train --algorithm bytespan -n 16000 --byte-lm transformer": "tests/vocab (byte transformer training)",
+    "lexkit train bytespan -n 16000 --byte-lm transformer": "tests/vocab (byte transformer training)",
     "lexkit morph build-lexicon": "tests/cli/test_morph_cli.py (needs the hunspell fixture)",
-    "lexkit train --algorithm morph": "tests/cli/test_morph_cli.py (needs a lexicon)",
+    "lexkit train morph": "tests/cli/test_morph_cli.py (needs a lexicon)",
     "lexkit transplant": "tests/transfer (needs model folders)",
     "lexkit evaluate": "tests/transfer (needs model folders)",
     "lexkit sample": "tests/lexkit/sampling (needs a model folder)",
-    "lexkit heal": "tests/transfer/test_heal_cli.py and test_heal_smollm2.py (needs model folders)",
+    "lexkit heal": "tests/cli/test_heal_cli.py and tests/transfer/test_heal_smollm2.py (needs model folders)",
 }
 # Python blocks this test does not run, by their first line, and where they are exercised instead.
 PYTHON_NOT_RUN = {

@@ -1,7 +1,7 @@
 """Trainers: one module per algorithm, all producing a `lexkit.Vocabulary`.
 
-Text trainers share one pipeline: `lexkit.corpus.count_pre_tokens` counts pre-tokens, then the trainer runs
-the shared merge engine on the counts. Registered algorithms (registry keys are CLI values):
+Text trainers share one pipeline: `lexkit.corpus.count_pre_tokens` counts pre-tokens (its settings in one
+`lexkit.corpus.CountConfig`), then the trainer runs the shared merge engine on the counts. Registered algorithms (registry keys are CLI values):
 
 - ``bpe``: plain byte-level BPE, HF ``BpeTrainer``'s exact merges (`BPEConfig`, encoder ``bpe``);
 - ``scaffold-bpe``: Scaffold-BPE, arXiv 2404.17808 (`ScaffoldBPEConfig`, encoder ``scaffold``);
@@ -12,7 +12,9 @@ the shared merge engine on the counts. Registered algorithms (registry keys are 
 - ``bytespan``: spans of predictable bytes from a byte LM, arXiv 2506.18639 (`ByteSpanConfig`, encoder
   ``longest-prefix``); it reads the texts themselves (per-byte signals), not pre-token counts;
 - ``morph``: morphological hybrid, roots and affix classes from a lexicon file plus a BPE fallback, arXiv
-  2508.14292 (`MorphConfig`, encoder ``morph``; `lexkit.vocab.morph`).
+  2508.14292 (`MorphConfig`, encoder ``morph``; `lexkit.vocab.morph`);
+- ``visual-bpe``: 2-D merges on quantized image code grids, arXiv 2410.02155 (`VisualBPEConfig`, encoder
+  ``visual``; `lexkit.vocab.visual`); it trains on grids (`VisualBPETrainer.train`), not through `train`.
 
 >>> from lexkit.vocab import BPEConfig, train
 >>> vocabulary = train(["hello world"] * 10, BPEConfig(vocab_size=300, min_frequency=1), progress=False)
@@ -24,8 +26,10 @@ the shared merge engine on the counts. Registered algorithms (registry keys are 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import fields
+from typing import Any
 
+from lexkit.corpus.config import CountConfig
 from lexkit.errors import LexkitError
 from lexkit.vocab.bpe import BPEConfig as BPEConfig
 from lexkit.vocab.bpe import BPETrainer as BPETrainer
@@ -41,6 +45,8 @@ from lexkit.vocab.morph.trainer import MorphConfig as MorphConfig
 from lexkit.vocab.morph.trainer import MorphTrainer as MorphTrainer
 from lexkit.vocab.scaffold import ScaffoldBPEConfig as ScaffoldBPEConfig
 from lexkit.vocab.scaffold import ScaffoldBPETrainer as ScaffoldBPETrainer
+from lexkit.vocab.visual import VisualBPEConfig as VisualBPEConfig
+from lexkit.vocab.visual import VisualBPETrainer as VisualBPETrainer
 from lexkit.vocabulary import Vocabulary
 
 #: Algorithm name -> (configuration class, trainer class).
@@ -52,7 +58,10 @@ TRAINERS: dict[str, tuple[type[Any], type[Any]]] = {
     "char": (CharConfig, CharTrainer),
     "bytespan": (ByteSpanConfig, ByteSpanTrainer),
     "morph": (MorphConfig, MorphTrainer),
+    "visual-bpe": (VisualBPEConfig, VisualBPETrainer),
 }
+
+_COUNT_FIELDS = frozenset(field.name for field in fields(CountConfig))
 
 
 def train(
@@ -60,68 +69,70 @@ def train(
     config: Any = None,
     *,
     algorithm: str | None = None,
-    text_column: str = "text",
-    errors: Literal["error", "replace", "skip"] = "error",
-    binary: Literal["error", "skip"] = "error",
-    workers: int | None = None,
+    counting: CountConfig | None = None,
     progress: bool = True,
-    engine: Literal["local", "dask"] = "local",
-    scheduler: Any = None,
-    reduce_min_count: int = 1,
     **options: Any,
 ) -> Vocabulary:
     """Train a vocabulary on a corpus.
 
     Pass either a configuration object (its class picks the algorithm) or ``algorithm=`` with the
-    configuration's fields as keywords (``vocab_size=...``).
+    configuration's fields as keywords (``vocab_size=...``). How the corpus is read and where its pre-tokens are
+    counted is one `lexkit.corpus.CountConfig`, passed as ``counting=`` or built from its fields given as keywords
+    (``workers=1``, ``engine="dask"``, ``text_column="body"``, ...).
 
     Args:
         corpus: a `lexkit.corpus.Corpus` (files, globs, folders, datasets), one path, or an iterable of texts.
         config: the algorithm's configuration (one of the configuration classes in `TRAINERS`), or None.
         algorithm: a `TRAINERS` key (``bpe``, ``scaffold-bpe``, ``lbpe``, ``domain``, ``char``, ``bytespan``,
-            ``morph``); defaults to the one ``config`` belongs to, or ``bpe``.
-        text_column: column read from HF datasets.
-        errors: invalid UTF-8 policy: ``error``, ``replace`` or ``skip``.
-        binary: files that look binary (a NUL byte near the start): ``error`` raises, ``skip`` leaves them out.
-        workers: counting processes (default: all cores).
+            ``morph``); defaults to the one ``config`` belongs to, or ``bpe``. ``visual-bpe`` trains on code
+            grids, not text: use `VisualBPETrainer` directly.
+        counting: reading and counting settings (UTF-8 and binary policies, dataset column, workers, the local or
+            Dask engine; see `lexkit.corpus.CountConfig`). The merge loop always runs here, on the reduced counts.
         progress: show progress bars on stderr.
-        engine: where pre-tokens are counted: ``local`` (a process pool) or ``dask`` (a Dask cluster, same
-            counts; see `lexkit.dask_counting`). The merge loop always runs here, on the reduced counts.
-        scheduler: ``dask`` only: a ``tcp://HOST:PORT`` scheduler address or a ``distributed.Client``; None
-            starts a local cluster of ``workers`` processes.
-        reduce_min_count: ``dask`` only: prune rarer pre-tokens while reducing (approximate; 1 is exact).
-        **options: configuration fields when ``config`` is None (``vocab_size`` is required then).
+        **options: `CountConfig` fields when ``counting`` is None, and configuration fields when ``config`` is
+            None (``vocab_size`` is required then).
 
     Returns:
         The trained vocabulary; ``metadata["encoder"]`` names the encoder it is meant for.
 
     Raises:
-        LexkitError: unknown algorithm, a configuration of another algorithm, or both ``config`` and options.
+        LexkitError: unknown algorithm, a configuration of another algorithm, both ``config`` and its fields,
+            both ``counting`` and its fields, or a visual configuration.
         VocabularyError: invalid configuration values (e.g. a vocabulary size below the alphabet).
         CorpusError: the corpus is missing, empty, binary or not valid UTF-8.
+        ValueError: invalid counting settings (see `lexkit.corpus.CountConfig`).
     """
     from lexkit.corpus import count_pre_tokens
 
+    count_fields = {name: options.pop(name) for name in list(options) if name in _COUNT_FIELDS}
+    if counting is None:
+        counting = CountConfig(**count_fields)
+    elif count_fields:
+        raise LexkitError(f"got both counting= and the options {sorted(count_fields)}; put them in the "
+                          "CountConfig (dataclasses.replace(counting, ...))")
     config = _resolve_config(config, algorithm, options)
     trainer_type = next(trainer for config_type, trainer in TRAINERS.values() if type(config) is config_type)
     if hasattr(trainer_type, "train_from_texts"):  # trainers that need the text itself (ByteSpan's byte LM)
         from lexkit.corpus import iter_texts
 
-        if engine != "local":
+        if counting.engine != "local":
             raise LexkitError(
                 f"{trainer_type.name} reads the text in order (its byte LM scores every byte), so counting on a "
                 "Dask cluster does not apply; drop engine='dask' (--engine dask)"
             )
 
-        texts = iter_texts(corpus, text_column=text_column, errors=errors, binary=binary)
+        texts = iter_texts(corpus, text_column=counting.text_column, errors=counting.errors, binary=counting.binary)
         trained: Vocabulary = trainer_type(config).train_from_texts(texts, progress=progress)
         return trained
+    if not hasattr(trainer_type, "train_from_counts"):
+        raise LexkitError(
+            f"{trainer_type.name} trains on code grids, not text; call {trainer_type.__name__}(config).train(grids) "
+            f"or run `lexkit train {trainer_type.name} --codes FILE.npy`"
+        )
     components = config.components()
     counts = count_pre_tokens(
-        corpus, normalizer=components["normalizer"],
-        pre_tokenizer=components["pre_tokenizer"], workers=workers, progress=progress, errors=errors, binary=binary,
-        engine=engine, scheduler=scheduler, reduce_min_count=reduce_min_count,
-        text_column=text_column,
+        corpus, normalizer=components["normalizer"], pre_tokenizer=components["pre_tokenizer"], config=counting,
+        progress=progress,
     )
     vocabulary: Vocabulary = trainer_type(config).train_from_counts(counts, progress=progress)
     return vocabulary

@@ -25,7 +25,7 @@ def corpus_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(corpus_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "bpe"
-    result = CliRunner().invoke(main, ["train", "--algorithm", "bpe", "--vocab-size", "1000", "-o", str(out),
+    result = CliRunner().invoke(main, ["train", "bpe", "--vocab-size", "1000", "-o", str(out),
                                        "--special-token", "<|endoftext|>", "--no-progress", "--json",
                                        str(corpus_dir)])
     assert result.exit_code == 0, result.output
@@ -47,7 +47,7 @@ def test_train_output_loads_in_hf_and_transformers_and_encodes_identically(train
 
 def test_train_is_deterministic(corpus_dir, trained, tmp_path):
     again = tmp_path / "again"
-    assert run("train", "-n", "1000", "-o", str(again), "--special-token", "<|endoftext|>", "--no-progress",
+    assert run("train", "bpe", "-n", "1000", "-o", str(again), "--special-token", "<|endoftext|>", "--no-progress",
                str(corpus_dir)).exit_code == 0
     for name in ("lexkit.json", "tokenizer.json"):
         assert (again / name).read_bytes() == (trained / name).read_bytes()
@@ -84,7 +84,7 @@ def test_train_bad_input_is_one_line_nonzero_and_leaves_no_output(case, tmp_path
     else:
         source = tmp_path / "does-not-exist"
     out = tmp_path / "out"
-    result = run("train", "-n", size, "-o", str(out), "--no-progress", str(source))
+    result = run("train", "bpe", "-n", size, "-o", str(out), "--no-progress", str(source))
     assert result.exit_code != 0
     message = result.output.strip()
     assert message.startswith("lexkit: error:") and "\n" not in message, message
@@ -102,7 +102,7 @@ def test_skip_binary_leaves_binary_files_out(algorithm, tmp_path, caplog):
     (source / "a.bin").write_bytes(bytes(range(256)) * 10)
     (source / "b.txt").write_text("hello world\n" * 20)
     out = tmp_path / "out"
-    result = run("train", "-a", algorithm, "-n", "300", "--min-frequency", "1", "-o", str(out), "--no-progress",
+    result = run("train", algorithm, "-n", "300", "--min-frequency", "1", "-o", str(out), "--no-progress",
                  "--skip-binary", str(source))
     assert result.exit_code == 0, result.output
     assert "a.bin: skipped" in caplog.text
@@ -130,3 +130,33 @@ def test_help_and_version():
     assert "lexkit" in run("--version").output
     for command in ("train", "encode", "decode", "convert", "inspect", "demo"):
         assert run(command, "--help").exit_code == 0
+
+
+def test_train_has_one_subcommand_per_trainer_with_only_its_own_options():
+    from lexkit.vocab import TRAINERS
+
+    listing = run("train", "--help").output
+    assert all(name in listing for name in TRAINERS)
+    bpe = run("train", "bpe", "--help").output
+    for foreign in ("--byte-lm", "--fill", "--terms", "--max-chars", "--lexicon", "--codes", "--scheduler",
+                    "--reduce-min-count", "--no-reactivation", "--lbpe-inference"):
+        assert foreign not in bpe, foreign
+    for shared in ("--vocab-size", "--output", "--min-frequency", "--workers", "--engine", "--utf8-errors"):
+        assert shared in bpe, shared
+    bytespan = run("train", "bytespan", "--help").output
+    assert "--byte-lm" in bytespan and "--fill" in bytespan and "--engine" not in bytespan
+    assert "--codes" in run("train", "visual-bpe", "--help").output
+    assert "--lexicon" in run("train", "morph", "--help").output and "--pre-tokenizer" not in run(
+        "train", "morph", "--help").output
+
+
+def test_flat_algorithm_form_still_trains_the_same_files(corpus_dir, trained, tmp_path):
+    for args in (["--algorithm", "bpe"], ["-a", "bpe"], []):  # no --algorithm meant bpe
+        out = tmp_path / "-".join(args or ["default"])
+        result = run("train", *args, "-n", "1000", "-o", str(out), "--special-token", "<|endoftext|>",
+                     "--no-progress", str(corpus_dir))
+        assert result.exit_code == 0, result.output
+        for name in ("lexkit.json", "tokenizer.json"):
+            assert (out / name).read_bytes() == (trained / name).read_bytes()
+    unknown = run("train", "--algorithm", "nope", "-n", "300", "-o", str(tmp_path / "x"), str(corpus_dir))
+    assert unknown.exit_code != 0 and "nope" in unknown.output and not (tmp_path / "x").exists()

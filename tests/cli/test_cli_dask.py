@@ -28,7 +28,7 @@ def corpus(tmp_path_factory):
 
 
 def train(corpus, out, *extra):
-    return CliRunner().invoke(main, ["train", "-n", "600", "-o", str(out), "--no-progress", "--json", *extra,
+    return CliRunner().invoke(main, ["train", "bpe", "-n", "600", "-o", str(out), "--no-progress", "--json", *extra,
                                      str(corpus)])
 
 

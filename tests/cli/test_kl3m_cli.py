@@ -1,4 +1,4 @@
-"""``lexkit train --algorithm domain|char``: happy paths through the saved files, and bad term lists."""
+"""``lexkit train domain|char``: happy paths through the saved files, and bad term lists."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_train_domain_with_a_term_file(corpus, tmp_path):
     terms = tmp_path / "terms.txt"
     terms.write_text("# my citations\nCal. Rptr. 5th\n\\s¶\n", encoding="utf-8")
     out = tmp_path / "domain"
-    result = run("train", "-a", "domain", "-n", "2048", "-o", str(out), "--terms", str(terms), "--term-set", "legal",
+    result = run("train", "domain", "-n", "2048", "-o", str(out), "--terms", str(terms), "--term-set", "legal",
                  "--no-progress", "--json", "--workers", "1", str(corpus))
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["vocab_size"] == 2048
@@ -44,7 +44,7 @@ def test_train_domain_with_a_term_file(corpus, tmp_path):
 
 def test_train_char_caps_learned_tokens(corpus, tmp_path):
     out = tmp_path / "char"
-    result = run("train", "-a", "char", "-n", "1024", "--max-chars", "3", "-o", str(out), "--no-progress",
+    result = run("train", "char", "-n", "1024", "--max-chars", "3", "-o", str(out), "--no-progress",
                  "--workers", "1", str(corpus))
     assert result.exit_code == 0, result.output
     vocabulary = Tokenizer.load(out).vocabulary
@@ -62,7 +62,7 @@ def test_bad_term_file_is_a_one_line_error_naming_file_and_line(corpus, tmp_path
     terms = tmp_path / "terms.txt"
     terms.write_text(content, encoding="utf-8")
     out = tmp_path / "never"
-    result = run("train", "-a", "domain", "-n", "4096", "-o", str(out), "--terms", str(terms), "--no-progress",
+    result = run("train", "domain", "-n", "4096", "-o", str(out), "--terms", str(terms), "--no-progress",
                  str(corpus))
     assert result.exit_code == 1
     assert fragment in result.output and result.output.count("\n") == 1
@@ -70,7 +70,7 @@ def test_bad_term_file_is_a_one_line_error_naming_file_and_line(corpus, tmp_path
 
 
 def test_recipe_options_belong_to_their_algorithm(corpus, tmp_path):
-    result = run("train", "-a", "bpe", "-n", "300", "-o", str(tmp_path / "x"), "--max-chars", "3", str(corpus))
-    assert result.exit_code == 1 and "--max-chars belongs to --algorithm domain or char" in result.output
-    result = run("train", "-a", "char", "-n", "300", "-o", str(tmp_path / "y"), "--terms", str(corpus), str(corpus))
-    assert result.exit_code == 1 and "belong to --algorithm domain" in result.output
+    result = run("train", "bpe", "-n", "300", "-o", str(tmp_path / "x"), "--max-chars", "3", str(corpus))
+    assert result.exit_code == 1 and "--max-chars is not an option of `lexkit train bpe`; it belongs to `lexkit train char`" in result.output
+    result = run("train", "char", "-n", "300", "-o", str(tmp_path / "y"), "--terms", str(corpus), str(corpus))
+    assert result.exit_code == 1 and "--terms is not an option of `lexkit train char`; it belongs to `lexkit train domain`" in result.output

@@ -1,4 +1,4 @@
-"""``lexkit morph build-lexicon`` and ``lexkit train --algorithm morph``: happy path and error paths."""
+"""``lexkit morph build-lexicon`` and ``lexkit train morph``: happy path and error paths."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_build_lexicon_train_encode_decode(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("Kitabı evde okudum ve adamlar Ankara'da.\n" * 20, encoding="utf-8")
     out = tmp_path / "tok"
-    result = run("train", "--algorithm", "morph", "--lexicon", str(lexicon), "--vocab-size", "400", "-o", str(out),
+    result = run("train", "morph", "--lexicon", str(lexicon), "--vocab-size", "400", "-o", str(out),
                  "--no-progress", "--workers", "1", str(corpus))
     assert result.exit_code == 0, result.output
     assert (out / "lexkit.json").exists() and not (out / "tokenizer.json").exists()
@@ -46,12 +46,12 @@ def test_build_lexicon_train_encode_decode(tmp_path: Path) -> None:
 def test_errors(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("ev\n", encoding="utf-8")
-    result = run("train", "--algorithm", "morph", "--vocab-size", "400", "-o", str(tmp_path / "o"), str(corpus))
+    result = run("train", "morph", "--vocab-size", "400", "-o", str(tmp_path / "o"), str(corpus))
     assert result.exit_code == 1 and "needs --lexicon" in result.output
-    result = run("train", "--algorithm", "bpe", "--lexicon", str(corpus), "--vocab-size", "400", "-o",
+    result = run("train", "bpe", "--lexicon", str(corpus), "--vocab-size", "400", "-o",
                  str(tmp_path / "o"), str(corpus))
-    assert result.exit_code == 1 and "belong to --algorithm morph" in result.output
-    result = run("train", "--algorithm", "morph", "--lexicon", str(corpus), "--vocab-size", "400", "-o",
+    assert result.exit_code == 1 and "--lexicon is not an option of `lexkit train bpe`; it belongs to `lexkit train morph`" in result.output
+    result = run("train", "morph", "--lexicon", str(corpus), "--vocab-size", "400", "-o",
                  str(tmp_path / "o"), str(corpus))
     assert result.exit_code == 1 and "not a UTF-8 JSON lexicon" in result.output
     result = run("morph", "build-lexicon", "--dic", str(tmp_path / "none.dic"), "--aff", str(tmp_path / "none.aff"),

@@ -30,7 +30,7 @@ def test_train_convert_and_transplant_outputs_are_0644(tmp_path, umask_0022):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(default_corpus("prose")[:10]), encoding="utf-8")
     trained = tmp_path / "bpe"
-    result = CliRunner().invoke(main, ["train", "-n", "400", "-o", str(trained), "--special-token",
+    result = CliRunner().invoke(main, ["train", "bpe", "-n", "400", "-o", str(trained), "--special-token",
                                        "<|endoftext|>", "--no-progress", str(corpus)])
     assert result.exit_code == 0, result.output
     assert modes(trained) == {"lexkit.json": 0o644, "tokenizer.json": 0o644}

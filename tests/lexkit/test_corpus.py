@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import datasets
@@ -19,7 +20,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import models, trainers
 
 from lexkit.components import byte_level_pre_tokenizer, metaspace_pre_tokenizer
-from lexkit.corpus import Corpus, DatasetSource, count_pre_tokens, iter_texts
+from lexkit.corpus import Corpus, CountConfig, DatasetSource, count_pre_tokens, iter_texts
 from lexkit.embedded import iter_lines
 from lexkit.errors import CorpusError, UnsupportedComponentError
 
@@ -359,3 +360,20 @@ def test_unsupported_component_error_reaches_the_caller_from_workers(write):
     with pytest.raises(UnsupportedComponentError, match="UnicodeScripts"):
         count_pre_tokens(path, normalizer=None, pre_tokenizer={"type": "UnicodeScripts"}, workers=2,
                          progress=False)
+
+
+def test_count_config_is_one_frozen_checked_object(write):
+    path = write("a.txt", "a a b\n")
+    config = CountConfig(workers=1, min_count=2)
+    assert count_pre_tokens(path, normalizer=None, pre_tokenizer={"type": "WhitespaceSplit"}, config=config,
+                            progress=False) == {"a": 2}
+    with pytest.raises(FrozenInstanceError):
+        config.workers = 2  # type: ignore[misc]
+    with pytest.raises(ValueError, match="got both config= and the options"):
+        count_pre_tokens(path, normalizer=None, pre_tokenizer=None, config=config, workers=2, progress=False)
+    with pytest.raises(ValueError, match="shard_bytes= apply to the Dask engine only"):
+        CountConfig(shard_bytes=1 << 20)
+    with pytest.raises(ValueError, match="engine='spark'"):
+        CountConfig(engine="spark")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="binary='ignore'"):
+        CountConfig(binary="ignore")  # type: ignore[arg-type]

@@ -14,8 +14,10 @@ import pytest
 from _resources import corpus_path
 
 from lexkit.components import byte_level_pre_tokenizer, metaspace_pre_tokenizer
-from lexkit.corpus import Corpus, DatasetSource, _open_dataset, _plan, count_pre_tokens
-from lexkit.dask_counting import _shards, count_pre_tokens_dask, file_shards
+from lexkit.corpus import Corpus, CountConfig, DatasetSource, count_pre_tokens
+from lexkit.corpus.dask import _shards, file_shards
+from lexkit.corpus.reading import open_dataset
+from lexkit.corpus.sources import plan_sources
 from lexkit.errors import ClusterError, CorpusError
 from lexkit.vocab import BPEConfig, train
 
@@ -43,8 +45,8 @@ def local(sources, normalizer=None, pre_tokenizer=BYTE_LEVEL, **options):
 
 
 def on_dask(client, sources, normalizer=None, pre_tokenizer=BYTE_LEVEL, **options):
-    return count_pre_tokens_dask(sources, normalizer=normalizer, pre_tokenizer=pre_tokenizer, scheduler=client,
-                                 progress=False, **options)
+    return count_pre_tokens(sources, normalizer=normalizer, pre_tokenizer=pre_tokenizer, engine="dask",
+                            scheduler=client, progress=False, **options)
 
 
 @pytest.mark.parametrize("shard_bytes", [1, 5, 16, 64, 10_000])
@@ -85,8 +87,8 @@ def test_real_corpus_counts_and_merges_match_the_local_path(client, tmp_path):
     got = on_dask(client, sample, shard_bytes=64 << 10)
     assert got == expected and list(got) == list(expected)
     config = BPEConfig(vocab_size=1200, min_frequency=2)
-    reference = train(sample, config, workers=1, progress=False)
-    distributed_vocabulary = train(sample, config, engine="dask", scheduler=client, progress=False)
+    reference = train(sample, config, counting=CountConfig(workers=1), progress=False)
+    distributed_vocabulary = train(sample, config, counting=CountConfig(engine="dask", scheduler=client), progress=False)
     assert len(reference.merges) == 1200 - 256
     assert distributed_vocabulary.merges == reference.merges
     assert distributed_vocabulary.tokens == reference.tokens
@@ -107,11 +109,11 @@ def test_datasets_stream_shard_and_match_the_local_path(client, tmp_path):
     assert got == expected and list(got) == list(expected)
     assert got["Ġtext"] == 5 * 60  # every source was read, each row once
     # data files are opened as streams (no conversion to Arrow), and a streaming dataset is cut by its n_shards
-    plan = _plan(Corpus(str(tmp_path / "part0.jsonl")), "error")
-    assert isinstance(_open_dataset(plan.units[0][1], "text")[0], datasets.IterableDataset)
-    shards = list(_shards(client, _plan(Corpus(streamed), "error"), text_column="text", workers=2, shard_bytes=1))
+    plan = plan_sources(Corpus(str(tmp_path / "part0.jsonl")), "error")
+    assert isinstance(open_dataset(plan.units[0][1], "text")[0], datasets.IterableDataset)
+    shards = list(_shards(client, plan_sources(Corpus(streamed), "error"), text_column="text", workers=2, shard_bytes=1))
     assert [(shard.index, shard.count) for shard, _, _ in shards] == [(0, 3), (1, 3), (2, 3)]
-    saved = list(_shards(client, _plan(tmp_path / "saved", "error"), text_column="text", workers=2, shard_bytes=1))
+    saved = list(_shards(client, plan_sources(tmp_path / "saved", "error"), text_column="text", workers=2, shard_bytes=1))
     assert len(saved) == 8  # a map-style dataset: 4 row ranges per worker thread
 
 

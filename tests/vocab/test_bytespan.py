@@ -197,21 +197,21 @@ def test_cli_trains_with_a_saved_byte_lm_and_rejects_misplaced_options(tmp_path)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(iter_lines("prose")))
     runner = CliRunner()
-    first = runner.invoke(main, ["train", "-a", "bytespan", "-n", "1000", "-o", str(tmp_path / "out"),
+    first = runner.invoke(main, ["train", "bytespan", "-n", "1000", "-o", str(tmp_path / "out"),
                                  "--save-byte-lm", str(tmp_path / "lm"), "--no-progress", str(corpus)])
     assert first.exit_code == 0, first.output
     assert (tmp_path / "lm" / "ngram_byte_lm.npz").exists()
-    second = runner.invoke(main, ["train", "-a", "bytespan", "-n", "1000", "-o", str(tmp_path / "out2"),
+    second = runner.invoke(main, ["train", "bytespan", "-n", "1000", "-o", str(tmp_path / "out2"),
                                   "--byte-lm", str(tmp_path / "lm"), "--signal", "surprisal", "--no-progress",
                                   "--json", str(corpus)])
     assert second.exit_code == 0, second.output
     assert json.loads(second.output)["encoder"] == "longest-prefix"
     saved = json.loads((tmp_path / "out2" / "lexkit.json").read_text())["metadata"]["bytespan"]
     assert saved["byte_lm"] == f"ngram:{tmp_path / 'lm'}"
-    wrong = runner.invoke(main, ["train", "-a", "bpe", "-n", "300", "-o", str(tmp_path / "x"), "--fill",
+    wrong = runner.invoke(main, ["train", "bpe", "-n", "300", "-o", str(tmp_path / "x"), "--fill",
                                  "seeding", str(corpus)])
-    assert wrong.exit_code == 1 and "--fill belongs to --algorithm bytespan" in wrong.output
-    missing = runner.invoke(main, ["train", "-a", "bytespan", "-n", "1000", "-o", str(tmp_path / "y"),
+    assert wrong.exit_code == 1 and "--fill is not an option of `lexkit train bpe`; it belongs to `lexkit train bytespan`" in wrong.output
+    missing = runner.invoke(main, ["train", "bytespan", "-n", "1000", "-o", str(tmp_path / "y"),
                                    "--byte-lm", str(tmp_path / "nowhere"), str(corpus)])
     assert missing.exit_code == 1 and "no byte LM found" in missing.output
 
@@ -255,7 +255,7 @@ def test_cli_trains_a_byte_transformer_and_keeps_it_beside_the_vocabulary(tmp_pa
     corpus.write_text("".join(iter_lines("prose")))
     runner = CliRunner()
     out = tmp_path / "out"
-    result = runner.invoke(main, ["train", "-a", "bytespan", "-n", "900", "-o", str(out), "--byte-lm",
+    result = runner.invoke(main, ["train", "bytespan", "-n", "900", "-o", str(out), "--byte-lm",
                                   "transformer", "--lm-steps", "2", "--max-bytes", "8000", "--no-progress",
                                   str(corpus)])
     assert result.exit_code == 0, result.output
@@ -263,7 +263,7 @@ def test_cli_trains_a_byte_transformer_and_keeps_it_beside_the_vocabulary(tmp_pa
     info = json.loads((out / "lexkit.json").read_text())["metadata"]["bytespan"]
     assert info["byte_lm"] == "transformer" and info["transformer"][0]["steps"] == 2
     assert 8000 <= info["corpus_bytes"] < 9000
-    again = runner.invoke(main, ["train", "-a", "bytespan", "-n", "900", "-o", str(tmp_path / "again"),
+    again = runner.invoke(main, ["train", "bytespan", "-n", "900", "-o", str(tmp_path / "again"),
                                  "--byte-lm", str(out / "byte_lm"), "--max-bytes", "8000", "--no-progress",
                                  str(corpus)])
     assert again.exit_code == 0, again.output

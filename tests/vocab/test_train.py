@@ -21,7 +21,8 @@ from tokenizers import models, pre_tokenizers, trainers
 from lexkit import LexkitError, Tokenizer
 from lexkit.cli.main import main
 from lexkit.components import build_pipeline, byte_level_pre_tokenizer
-from lexkit.corpus import _fast_counter, count_pre_tokens
+from lexkit.corpus import CountConfig, count_pre_tokens
+from lexkit.corpus.splitting import fast_counter
 from lexkit.embedded import default_corpus, iter_lines
 from lexkit.formats import hf
 from lexkit.vocab import BPEConfig, LBPEConfig, train
@@ -60,7 +61,7 @@ def test_plain_bpe_matches_hf_trained_from_files(corpus_2mb, vocab_size):
 @pytest.mark.parametrize("name", ["gpt2", "cl100k", "o200k"])
 def test_fast_counting_equals_the_pipeline_on_real_text(corpus_2mb, name):
     pre = byte_level_pre_tokenizer(name)
-    assert _fast_counter(None, pre) is not None
+    assert fast_counter(None, pre) is not None
     fast = count_pre_tokens(corpus_2mb, normalizer=None, pre_tokenizer=pre, workers=1, progress=False)
     pipeline = build_pipeline(None, pre)
     lines = corpus_2mb.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -75,15 +76,15 @@ ASCII_PIECES = [p for p in PIECES if p.isascii()] + ["'S", "'LL", "x'd", "  \n",
     max_codepoint=127), max_size=8)), max_size=10).map("".join), max_size=6))
 def test_fast_counting_equals_the_pipeline_on_adversarial_ascii(name, texts):
     pre = byte_level_pre_tokenizer(name)
-    counter = _fast_counter(None, pre)
+    counter = fast_counter(None, pre)
     assert counter is not None
     assert counter(texts) == build_pipeline(None, pre).count(texts, surface=False)
 
 
 def test_fast_counting_applies_only_to_the_presets():
-    assert _fast_counter({"type": "Lowercase"}, byte_level_pre_tokenizer()) is None
-    assert _fast_counter(None, byte_level_pre_tokenizer(add_prefix_space=True)) is None
-    assert _fast_counter(None, {"type": "Whitespace"}) is None
+    assert fast_counter({"type": "Lowercase"}, byte_level_pre_tokenizer()) is None
+    assert fast_counter(None, byte_level_pre_tokenizer(add_prefix_space=True)) is None
+    assert fast_counter(None, {"type": "Whitespace"}) is None
 
 
 # --- train() -----------------------------------------------------------------------------------------
@@ -101,6 +102,17 @@ def test_train_with_options_and_errors():
         train(lines, LBPEConfig(vocab_size=300), vocab_size=400)
     with pytest.raises(LexkitError, match="takes a BPEConfig"):
         train(lines, LBPEConfig(vocab_size=300), algorithm="bpe")
+
+
+def test_train_takes_one_count_config():
+    lines = list(iter_lines("prose"))[:200]
+    counted = train(lines, BPEConfig(vocab_size=300), counting=CountConfig(workers=1), progress=False)
+    loose = train(lines, BPEConfig(vocab_size=300), workers=1, progress=False)
+    assert counted.merges == loose.merges and len(counted.merges) == 300 - 256
+    with pytest.raises(LexkitError, match="both counting= and the options"):
+        train(lines, BPEConfig(vocab_size=300), counting=CountConfig(workers=1), workers=2)
+    with pytest.raises(LexkitError, match="visual-bpe trains on code grids"):
+        train(lines, algorithm="visual-bpe", vocab_size=300)
 
 
 # --- lexkit train ----------------------------------------------------------------------------------------
@@ -132,7 +144,7 @@ def test_cli_trains_each_algorithm_deterministically(corpus_dir, tmp_path, algor
     outputs = []
     for name in ("first", "second"):
         out = tmp_path / name
-        result = _run("train", "--algorithm", algorithm, *extra, "-n", "800", "-o", str(out), "--no-progress",
+        result = _run("train", algorithm, *extra, "-n", "800", "-o", str(out), "--no-progress",
                       "--json", str(corpus_dir))
         assert result.exit_code == 0, result.output
         payload = json.loads(result.output)
@@ -165,7 +177,7 @@ def test_cli_bad_input_is_one_line_and_leaves_no_output(tmp_path, algorithm, cas
         (source / "a.txt").write_text("hello world\n")
         size = "100"
     out = tmp_path / "out"
-    result = _run("train", "--algorithm", algorithm, "-n", size, "-o", str(out), "--no-progress", str(source))
+    result = _run("train", algorithm, "-n", size, "-o", str(out), "--no-progress", str(source))
     message = result.output.strip()
     assert result.exit_code != 0 and message.startswith("lexkit: error:") and "\n" not in message, message
     assert not out.exists()

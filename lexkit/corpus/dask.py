@@ -1,5 +1,7 @@
 """Pre-token counting on a Dask cluster: the ``engine="dask"`` path of `lexkit.corpus.count_pre_tokens`.
 
+Imported only when a `CountConfig` asks for the Dask engine, so ``dask``/``distributed`` load only then.
+
 The corpus is cut into shards that workers read themselves: a text file into byte ranges that start and end at
 line ends (workers open the path, so on a multi-machine cluster every file must be reachable at the same path
 from the client and every worker: a shared or network file system); a dataset into its ``n_shards`` streaming
@@ -31,33 +33,25 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lexkit.corpus import (
-    Binary,
-    Corpus,
-    DatasetSource,
-    Errors,
-    Source,
-    _blocks,
-    _check_options,
-    _Dataset,
-    _dataset_batches,
-    _decode,
-    _non_empty,
-    _open_dataset,
-    _Plan,
-    _plan,
-    _raw_counter,
-    _Skipped,
-    _Tally,
-    _text_batches,
-    _TextFile,
+from lexkit.corpus.config import CountConfig, Errors
+from lexkit.corpus.reading import (
+    Skipped,
+    Tally,
+    count_non_empty,
+    dataset_batches,
+    decode_block,
+    open_dataset,
+    read_blocks,
+    text_batches,
 )
+from lexkit.corpus.sources import DatasetSource, DatasetUnit, Plan, TextFile
+from lexkit.corpus.splitting import raw_counter
 from lexkit.errors import ClusterError, require
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-__all__ = ["count_pre_tokens_dask", "file_shards"]
+__all__ = ["connect", "count_on_dask", "file_shards"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +87,7 @@ class _DatasetShard:
     """
 
     source: int
-    unit: _Dataset
+    unit: DatasetUnit
     index: int
     count: int
 
@@ -147,35 +141,35 @@ def file_shards(path: str | os.PathLike[str], shard_bytes: int) -> list[tuple[in
     return [(start, end) for start, end in zip(cuts, cuts[1:]) if end > start]
 
 
-def _dataset_shard_count(unit: _Dataset, text_column: str, workers: int) -> int:
+def _dataset_shard_count(unit: DatasetUnit, text_column: str, workers: int) -> int:
     """How many shards a dataset unit splits into: its streaming shards, or row ranges of a map-style dataset."""
     datasets: Any = require("datasets")
-    dataset, _ = _open_dataset(unit, text_column)  # also checks the split and column before any task runs
+    dataset, _ = open_dataset(unit, text_column)  # also checks the split and column before any task runs
     if isinstance(dataset, datasets.IterableDataset):
         return max(1, int(dataset.n_shards))
     return max(1, min(len(dataset), workers * _SHARDS_PER_WORKER))
 
 
-def _shards(client: Any, plan: _Plan, *, text_column: str, workers: int,
+def _shards(client: Any, plan: Plan, *, text_column: str, workers: int,
             shard_bytes: int) -> Iterator[tuple[_Shard, int, Future[Any] | None]]:
     """The corpus's shards in corpus order: (shard, its size in bytes where known before reading else 0, the
     future of the scattered dataset object it reads, if any)."""
     for index, unit in plan.units:
-        if isinstance(unit, _TextFile):
+        if isinstance(unit, TextFile):
             for start, end in file_shards(unit.path, shard_bytes):
                 yield _FileShard(index, str(unit.path), start, end), end - start, None
-        elif isinstance(unit, _Dataset):
+        elif isinstance(unit, DatasetUnit):
             count = _dataset_shard_count(unit, text_column, workers)
             dataset = None
             if not isinstance(unit.source, DatasetSource):
                 # a dataset object goes to the cluster once, not once per shard (a list, so a DatasetDict
                 # is not scattered value by value)
                 dataset = client.scatter([unit.source], hash=False)[0]
-                unit = _Dataset(None, unit.name)
+                unit = DatasetUnit(None, unit.name)
             for shard in range(count):
                 yield _DatasetShard(index, unit, shard, count), 0, dataset
         else:
-            for batch in _text_batches(unit.texts, unit.name, shard_bytes):
+            for batch in text_batches(unit.texts, unit.name, shard_bytes):
                 yield _TextShard(index, batch), sum(len(text.encode("utf-8")) for text in batch), None
 
 
@@ -192,7 +186,7 @@ class _Partial:
     items: dict[int, int] = field(default_factory=dict)
     skipped: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (lines, first bad byte)
 
-    def add_reading(self, source: int, items: int, skipped: _Skipped | None) -> None:
+    def add_reading(self, source: int, items: int, skipped: Skipped | None) -> None:
         self.items[source] = self.items.get(source, 0) + items
         if skipped is not None and skipped.lines:
             lines, first = self.skipped.get(skipped.path, (0, skipped.first_offset))
@@ -207,7 +201,7 @@ def _worker_pipeline(components: str) -> tuple[Any, Any]:
     from lexkit.components import build_pipeline
 
     normalizer, pre_tokenizer = json.loads(components)
-    return _raw_counter(normalizer, pre_tokenizer), build_pipeline(normalizer, pre_tokenizer).surface_counts
+    return raw_counter(normalizer, pre_tokenizer), build_pipeline(normalizer, pre_tokenizer).surface_counts
 
 
 def _count_shard(shard: _Shard, components: str, errors: Errors, text_column: str, prune_below: int,
@@ -217,15 +211,15 @@ def _count_shard(shard: _Shard, components: str, errors: Errors, text_column: st
     raw: Counter[str] = Counter()
     partial = _Partial(raw)
     if isinstance(shard, _FileShard):
-        for block in _blocks(Path(shard.path), _BLOCK_BYTES, shard.start, shard.end):
-            texts, skipped = _decode(block, errors)
+        for block in read_blocks(Path(shard.path), _BLOCK_BYTES, shard.start, shard.end):
+            texts, skipped = decode_block(block, errors)
             raw.update(counter(texts))
-            partial.add_reading(shard.source, _non_empty(texts), skipped)
+            partial.add_reading(shard.source, count_non_empty(texts), skipped)
         partial.nbytes = shard.end - shard.start
     else:
         for texts in _shard_texts(shard, text_column, dataset):
             raw.update(counter(texts))
-            partial.add_reading(shard.source, _non_empty(texts), None)
+            partial.add_reading(shard.source, count_non_empty(texts), None)
             partial.nbytes += sum(len(text.encode("utf-8")) for text in texts)
     partial.counts = _prune(surface_counts(raw), prune_below)
     return partial
@@ -235,11 +229,11 @@ def _shard_texts(shard: _DatasetShard | _TextShard, text_column: str, dataset: A
     if isinstance(shard, _TextShard):
         yield shard.texts
         return
-    unit = shard.unit if dataset is None else _Dataset(dataset, shard.unit.name)
-    opened, column = _open_dataset(unit, text_column)
+    unit = shard.unit if dataset is None else DatasetUnit(dataset, shard.unit.name)
+    opened, column = open_dataset(unit, text_column)
     if shard.count > 1:
         opened = opened.shard(num_shards=shard.count, index=shard.index, contiguous=True)
-    yield from _dataset_batches(opened, column, unit.name)
+    yield from dataset_batches(opened, column, unit.name)
 
 
 def _merge(left: _Partial, right: _Partial, prune_below: int) -> _Partial:
@@ -373,91 +367,60 @@ def _probe(address: str, timeout: float) -> None:
     socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
 
 
-def count_pre_tokens_dask(
-    sources: Corpus | Source,
-    *,
-    normalizer: Mapping[str, Any] | None,
-    pre_tokenizer: Mapping[str, Any] | None,
-    scheduler: str | Client | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-    errors: Errors = "error",
-    binary: Binary = "error",
-    text_column: str = "text",
-    min_count: int = 1,
-    reduce_min_count: int = 1,
-    shard_bytes: int | None = None,
-    timeout: float = 10.0,
-) -> dict[str, int]:
-    """Count the pre-tokens of a corpus on a Dask cluster; the same counts, in the same order, as the local path.
+def count_on_dask(plan: Plan, normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str, Any] | None,
+                  config: CountConfig, *, progress: bool = True) -> Counter[str]:
+    """Count the pre-tokens of a planned corpus on a Dask cluster; the same counts, in the same order, as the
+    local path.
+
+    ``config.scheduler`` None starts a `LocalCluster` of ``config.workers`` processes on loopback for this call; a
+    ``"tcp://HOST:PORT"`` address connects to a running scheduler (its workers need lexkit installed and the
+    corpus files at the same paths); a ``distributed.Client`` is used as it is. ``config.reduce_min_count`` above 1
+    drops pre-tokens below it from every partial table during the reduction, to bound memory on huge corpora.
+    That is approximate: a pre-token spread thinly over many shards loses counts or disappears, so the merges can
+    differ; each kept count is low by at most ``(reduce_min_count - 1) * shards``.
 
     Args:
-        sources: a `Corpus` or one source (see `lexkit.corpus.iter_texts`).
+        plan: the corpus's units (`lexkit.corpus.sources.plan_sources`).
         normalizer: the HF normalizer JSON, or None.
         pre_tokenizer: the HF pre-tokenizer JSON, or None.
-        scheduler: None starts a `LocalCluster` of ``workers`` processes on loopback for this call; a
-            ``"tcp://HOST:PORT"`` address connects to a running scheduler (its workers need lexkit installed
-            and the corpus files at the same paths); a ``distributed.Client`` is used as it is.
-        workers: worker processes of the local cluster (default: all cores); unused with a scheduler.
+        config: the counting configuration (``engine="dask"``); ``min_count`` is applied by the caller.
         progress: show a progress bar on stderr (bytes for files, shards otherwise).
-        errors: invalid UTF-8 policy (see `lexkit.corpus.iter_texts`); the offset reported is the file's.
-        binary: binary file policy.
-        text_column: the dataset column holding the text.
-        min_count: drop pre-tokens with a total count below this, after the reduction (exact).
-        reduce_min_count: drop pre-tokens below this count from every partial table during the reduction, to
-            bound memory on huge corpora. Approximate: a pre-token spread thinly over many shards loses counts
-            or disappears, so the merges can differ; each kept count is low by at most
-            ``(reduce_min_count - 1) * shards``. 1 (the default) keeps the counts exact.
-        shard_bytes: the size of the byte ranges text files are cut into (one worker task each); None picks
-            a quarter of each worker's share of the corpus, between 1 MiB and 64 MiB.
-        timeout: seconds to wait for a scheduler address to answer and to have a worker.
 
     Returns:
-        Pre-token surface string -> count, for counts >= ``min_count``.
+        Pre-token surface string -> count, in first-occurrence corpus order.
 
     Raises:
         ClusterError: the scheduler cannot be reached or has no workers.
-        CorpusError: see `lexkit.corpus.iter_texts` (raised on the client, whichever worker found it).
+        CorpusError: see `lexkit.corpus.iter_texts` (raised on the client, whichever worker found it; the offset
+            reported is the file's).
         MissingDependencyError: ``distributed`` is not installed.
-        ValueError: an option is out of range.
     """
     import json
 
-    from lexkit.components import build_pipeline
-
-    _check_options(errors, binary)
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    if min(workers, min_count, reduce_min_count, shard_bytes or 1) < 1 or timeout <= 0:
-        raise ValueError(
-            f"workers={workers}, min_count={min_count}, reduce_min_count={reduce_min_count} and "
-            f"shard_bytes={shard_bytes} must be at least 1 and timeout={timeout} above 0"
-        )
-    build_pipeline(normalizer, pre_tokenizer)  # malformed components fail here, before a cluster starts
+    workers = (os.cpu_count() or 1) if config.workers is None else config.workers
     components = json.dumps([normalizer, pre_tokenizer])
-    plan = _plan(sources, binary)  # missing paths fail here, before a cluster starts
+    scheduler = config.scheduler
     with _quiet_local_cluster() if scheduler is None else contextlib.nullcontext():
-        client, cluster = connect(scheduler, workers, timeout)
+        client, cluster = connect(scheduler, workers, config.timeout)
         try:
-            final = _run(client, plan, components, errors=errors, text_column=text_column,
-                         prune_below=reduce_min_count, shard_bytes=shard_bytes, progress=progress)
+            final = _run(client, plan, components, errors=config.errors, text_column=config.text_column,
+                         prune_below=config.reduce_min_count, shard_bytes=config.shard_bytes, progress=progress)
         finally:
             if cluster is not None:
                 client.close()
                 cluster.close()
             elif isinstance(scheduler, str):
                 client.close()
-    tally = _Tally(plan)
+    tally = Tally(plan)
     for source, items in final.items.items():
         tally.add(source, items, None)
     for path, (lines, first) in final.skipped.items():
-        tally.add(0, 0, _Skipped(path, lines, first))
+        tally.add(0, 0, Skipped(path, lines, first))
     tally.finish()
-    if min_count > 1:
-        return {piece: count for piece, count in final.counts.items() if count >= min_count}
-    return dict(final.counts)
+    return final.counts
 
 
-def _run(client: Any, plan: _Plan, components: str, *, errors: Errors, text_column: str, prune_below: int,
+def _run(client: Any, plan: Plan, components: str, *, errors: Errors, text_column: str, prune_below: int,
          shard_bytes: int | None, progress: bool) -> _Partial:
     """Submit every shard (at most two per worker thread in flight), reduce, and fetch the final table."""
     distributed: Any = require("distributed")
@@ -465,8 +428,8 @@ def _run(client: Any, plan: _Plan, components: str, *, errors: Errors, text_colu
 
     threads = max(1, sum(client.nthreads().values()))
     tree = _OrderedTree(client, prune_below)
-    files_only = all(isinstance(unit, _TextFile) for _, unit in plan.units)
-    total = sum(unit.path.stat().st_size for _, unit in plan.units if isinstance(unit, _TextFile))
+    files_only = all(isinstance(unit, TextFile) for _, unit in plan.units)
+    total = sum(unit.path.stat().st_size for _, unit in plan.units if isinstance(unit, TextFile))
     if shard_bytes is None:
         shard_bytes = min(max(total // (_SHARDS_PER_WORKER * threads), _MIN_SHARD_BYTES), _MAX_SHARD_BYTES)
     logger.debug("counting on %d Dask worker threads, text files in shards of %d bytes", threads, shard_bytes)
