@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from lexkit.grids import VisualEncoder, check_grids
+from lexkit.encoders.visual import VisualEncoder
+from lexkit.grids import check_grids
 from lexkit.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)

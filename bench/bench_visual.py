@@ -76,7 +76,7 @@ def build_data(cache: Path, device: str) -> None:
 
 def worker(cache: Path, dataset: str, size: int, merges: int, alpha: float) -> dict[str, object]:
     """One training run plus held-out encoding, in this (fresh) process."""
-    from lexkit.grids import VisualEncoder
+    from lexkit.encoders.visual import VisualEncoder
     from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 
     codebook_size = 4096 if dataset == "tuimg" else 1024

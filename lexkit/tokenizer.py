@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import regex
 
 from lexkit.encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from lexkit.encoders.visual import GridEncoding, VisualEncoder
 from lexkit.errors import EncodingError, LexkitError
 from lexkit.formats.hf import surface_scheme
 from lexkit.vocabulary import TokenKind, Vocabulary
@@ -23,7 +24,6 @@ from lexkit.vocabulary import TokenKind, Vocabulary
 if TYPE_CHECKING:
     import numpy as np
 
-    from lexkit.grids import GridEncoding, VisualEncoder
 
 SpecialSet = Collection[str] | Literal["all"]
 logger = logging.getLogger(__name__)
@@ -198,8 +198,6 @@ class Tokenizer:
         return self._grid_encoder().decode_grid(ids, height, width)
 
     def _grid_encoder(self) -> VisualEncoder:
-        from lexkit.grids import VisualEncoder
-
         if not isinstance(self._encoder, VisualEncoder):
             raise LexkitError(
                 f"encoder {self.encoder_name!r} encodes text, not code grids; load a visual-bpe vocabulary "

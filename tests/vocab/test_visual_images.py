@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lexkit import CorpusError, FormatError
-from lexkit.grids import VisualEncoder
+from lexkit.encoders.visual import VisualEncoder
 from lexkit.image_grids import (
     PatchCodebook,
     bundled_images,

@@ -19,7 +19,7 @@ import itertools
 import logging
 from collections.abc import Iterable
 
-from lexkit.morph import Phonology
+from lexkit.encoders.morph import Phonology
 from lexkit.vocab.morph.hunspell import Hunspell
 from lexkit.vocab.morph.lexicon import AffixClass, Lexicon, Root
 
