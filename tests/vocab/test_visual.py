@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lexkit import CorpusError, EncodingError, UnsupportedAlphabetError, VocabularyError
-from lexkit.formats import native
 from lexkit.encoders.visual import VisualEncoder
+from lexkit.formats import native
 from lexkit.grids import check_grids, content_patch, load_codes, patch_content, visual_model
 from lexkit.image_grids import digit_images
 from lexkit.tokenizer import Tokenizer
