@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import regex
 
+from lexkit.component_specs import iter_components
 from lexkit.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from lexkit.encoders.visual import GridEncoding, VisualEncoder
 from lexkit.errors import EncodingError, LexkitError
@@ -226,9 +227,7 @@ class Tokenizer:
             prefix = str(self.vocabulary.model_options.get("continuing_subword_prefix", "##")).encode()
         strip = False
         if scheme == "metaspace":
-            from lexkit.formats.hf import _walk
-
-            for component in _walk(self.vocabulary.decoder):
+            for component in iter_components(self.vocabulary.decoder):
                 if component.get("type") == "Metaspace":
                     strip = component.get("prepend_scheme", "always") != "never" and component.get(
                         "add_prefix_space", True)
