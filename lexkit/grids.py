@@ -80,7 +80,7 @@ def check_grid(grid: Any, codebook_size: int | None = None, *, where: str = "gri
         )
     if array.dtype.kind not in "iu":
         hint = ("round it with np.rint(grid).astype(np.int64) if the values are whole numbers, or quantize "
-                "the image with lexkit.image_grids.fit_patch_codebook first")
+                "the image with an image tokenizer (a VQ codebook) first")
         raise error(f"{where} has dtype {array.dtype}, not integers; grids hold codebook ids: {hint}")
     if array.ndim != 2:
         raise error(

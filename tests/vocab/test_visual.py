@@ -13,7 +13,7 @@ from lexkit import CorpusError, EncodingError, UnsupportedAlphabetError, Vocabul
 from lexkit.encoders.visual import VisualEncoder
 from lexkit.formats import native
 from lexkit.grids import check_grids, content_patch, load_codes, patch_content, visual_model
-from lexkit.image_grids import digit_images
+from _image_grids import digit_images
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 

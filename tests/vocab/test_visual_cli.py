@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from lexkit.cli.main import LexkitGroup
 from lexkit.cli.visual import visual_analyze, visual_encode, visual_train
-from lexkit.image_grids import digit_images
+from _image_grids import digit_images
 
 
 def group() -> click.Group:

@@ -7,7 +7,7 @@ import pytest
 
 from lexkit import CorpusError, FormatError
 from lexkit.encoders.visual import VisualEncoder
-from lexkit.image_grids import (
+from _image_grids import (
     PatchCodebook,
     bundled_images,
     crop_images,
