@@ -299,7 +299,9 @@ def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None,
     from lexkit.analysis.report import load_tokenizer
     from lexkit.analysis.viewer import Passage, build_viewer, render_page
     from lexkit.analysis.viewer_passages import MAX_VIEW_BYTES, default_passages
+    from lexkit.cli._fixtures import use_fixture_tiktoken_cache
 
+    use_fixture_tiktoken_cache()
     loaded = dict(load_tokenizer(spec) for spec in tokenizers)
     if input_file is not None or text is not None:
         body = _read_text(text, input_file)
@@ -328,7 +330,7 @@ def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None,
 @json_option
 def demo(output: Path, vocab_size: int, as_json: bool) -> None:
     """Train BPE on the embedded corpus and compare its efficiency with GPT-2 and o200k when available."""
-    from lexkit.analysis.demo import run_demo
+    from lexkit.cli.demo import run_demo
 
     report = run_demo(output, vocab_size=vocab_size, echo=click.echo if not as_json else None)
     if as_json:

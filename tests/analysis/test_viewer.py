@@ -24,8 +24,7 @@ TYPED = ("Hello world, it's 12345678 o'clock!\n\n    def f(x):\n\treturn x**2  #
 
 @pytest.fixture(scope="module")
 def tokenizers(monkeypatch_module):
-    monkeypatch_module.setenv("LEXKIT_FIXTURES", str(_resources.CACHE))
-    _resources.fixture_path("tiktoken")
+    monkeypatch_module.setenv("TIKTOKEN_CACHE_DIR", str(_resources.fixture_path("tiktoken")))
     lines = list(iter_lines("prose"))[:20000]
     out = {"gpt2": Tokenizer.load(_resources.gpt2_tokenizer_json()), "o200k": load_tokenizer("tiktoken:o200k_base")[1]}
     for algorithm in ("bpe", "scaffold-bpe", "lbpe"):
@@ -193,6 +192,7 @@ def test_visual_tokens_show_their_grid_patch_on_hover(browser, tmp_path):
         covering = {}
         for n, (token_id, (row, col)) in enumerate(zip(encoding.ids, encoding.positions)):
             for dy, dx, code in patches[token_id]:
+                assert grid[row + dy, col + dx] == code
                 covering[(row + dy) * 8 + col + dx] = (n, token_id)
         assert [(int(c.get_attribute("data-token")), int(c.get_attribute("data-id"))) for c in cells] == \
             [covering[i] for i in range(64)]

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 import scipy.stats
+from _image_grids import digit_images
 
 from lexkit.analysis.visual_stats import analyze_visual_tokens, plot_visual_report, sequence_statistics
-from _image_grids import digit_images
 from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 
 

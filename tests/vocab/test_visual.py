@@ -6,6 +6,7 @@ from collections import deque
 
 import numpy as np
 import pytest
+from _image_grids import digit_images
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,6 @@ from lexkit import CorpusError, EncodingError, UnsupportedAlphabetError, Vocabul
 from lexkit.encoders.visual import VisualEncoder
 from lexkit.formats import native
 from lexkit.grids import check_grids, content_patch, load_codes, patch_content, visual_model
-from _image_grids import digit_images
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 
