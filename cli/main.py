@@ -292,8 +292,10 @@ def inspect(source: Path, top: int, as_json: bool) -> None:
 @click.option("--live-budget-mb", type=click.FloatRange(min=0), default=16.0,
               help="Encoder tables the page may embed for its typing box; tokenizers past it are shown "
                    "on the samples only.")
+@click.option("--codes", type=click.Path(exists=True, path_type=Path),
+              help="Visual tokenizers: sample code grids (.npy of N x H x W, or a folder); the first 4 are drawn.")
 def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None, output: Path, open_page: bool,
-         live_budget_mb: float) -> None:
+         live_budget_mb: float, codes: Path | None) -> None:
     """Write a token viewer page: TEXT (or a file, or built-in samples) cut by each tokenizer side by side."""
     from lexkit._io import atomic_write_text
     from lexkit.analysis.report import load_tokenizer
@@ -312,7 +314,12 @@ def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None,
         passages = [Passage(input_file.name if input_file else "your text", body)]
     else:
         passages = default_passages()
-    data = build_viewer(loaded, passages, live_budget=int(live_budget_mb * 1e6))
+    grids = {}
+    if codes is not None:
+        from lexkit.grids import load_codes
+
+        grids = {name: load_codes(codes)[:4] for name, tok in loaded.items() if tok.encoder_name == "visual"}
+    data = build_viewer(loaded, passages, live_budget=int(live_budget_mb * 1e6), grids=grids)
     atomic_write_text(output, render_page(data, title="lexkit token viewer: " + ", ".join(loaded)))
     runnable = [t["name"] for t in data.tokenizers if t["live"]]
     click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; typing box runs "
