@@ -192,13 +192,13 @@ class Tokenizer:
         Raises:
             LexkitError: this tokenizer's encoder does not take grids.
         """
-        return self._grid_encoder().encode_grid(grid)
+        return self._visual_encoder().encode_grid(grid)
 
     def decode_grid(self, ids: Sequence[int], height: int, width: int) -> np.ndarray:
         """Visual BPE: the exact code grid (height x width) that ``ids`` stand for."""
-        return self._grid_encoder().decode_grid(ids, height, width)
+        return self._visual_encoder().decode_grid(ids, height, width)
 
-    def _grid_encoder(self) -> VisualEncoder:
+    def _visual_encoder(self) -> VisualEncoder:
         if not isinstance(self._encoder, VisualEncoder):
             raise LexkitError(
                 f"encoder {self.encoder_name!r} encodes text, not code grids; load a visual-bpe vocabulary "
