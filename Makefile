@@ -13,7 +13,7 @@ $(PY):
 # torch first: the local CPU build; a bare `torch` requirement would pull a multi-GB CUDA build.
 $(STAMP): $(PY) pyproject.toml setup.py
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q ".[test]"
+	$(PIP) install -q ".[test,all]"
 	touch $(STAMP)
 
 # The package itself is rebuilt every time, so tests always run against the current code as an installed wheel.
@@ -22,7 +22,7 @@ install: $(STAMP)  ## install lexkit (wheel build, as CI tests it) and the test 
 
 dev: $(PY)  ## editable install for development (strict mode so type checkers see lexkit.*)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[test]" --config-settings editable_mode=strict
+	$(PIP) install -q -e ".[test,all]" --config-settings editable_mode=strict
 
 fixtures: $(PY)  ## fetch the real tokenizers, models and corpora of resources.md into cache/fixtures
 	$(PY) scripts/fetch_fixtures.py --group all

@@ -33,19 +33,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, fixtures_dir  # noqa: E402
 
 from lexkit import Tokenizer  # noqa: E402
-from lexkit.sampling import (  # noqa: E402
-    EOS,
-    ByteEnsemble,
-    ByteLM,
+from lexkit.sampling import EOS, ByteEnsemble, ByteSampler, TokenizerAdapter, load_byte_sampler  # noqa: E402
+from lexkit.sampling._oracles import (  # noqa: E402
+    TOY_EOS,
+    TOY_TOKENS,
     OracleLM,
-    TokenizerAdapter,
-    load_byte_lm,
     markov_strings,
     markov_texts,
     naive_next_byte,
     next_byte_truth,
+    rank_bpe,
+    toy_bpe,
+    toy_mpe,
 )
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, rank_bpe, toy_bpe, toy_mpe  # noqa: E402
 
 PARTS = ("markov", "gap", "midtoken", "speed", "table", "sentencepiece", "ensemble-markov", "ensemble")
 MODEL_PARTS = {"gap", "midtoken", "speed", "table", "ensemble"}
@@ -68,7 +68,7 @@ def markov(length_toy: int, length_gpt2: int) -> dict[str, dict[str, float]]:
         start = time.perf_counter()
         strings, transition = markov_strings(alphabet, length, order=2, seed=0)
         oracle = OracleLM(strings, adapter.encode, vocab_size=size, eos_id=eos)
-        byte_lm = ByteLM(oracle, adapter)
+        byte_lm = ByteSampler(oracle, adapter)
         worst, tvs, kls, nodes = 0.0, [], [], 0
         stack = [byte_lm.start(b"")]
         while stack:
@@ -100,7 +100,7 @@ def markov(length_toy: int, length_gpt2: int) -> dict[str, dict[str, float]]:
     return results
 
 
-def gap(byte_lm: ByteLM, texts: list[str]) -> list[dict[str, float]]:
+def gap(byte_lm: ByteSampler, texts: list[str]) -> list[dict[str, float]]:
     """log P_bytes(X starts with text) (BTR, sum over covers) minus log P_tok(T starts with encode(text))."""
     out = []
     for text in texts:
@@ -115,7 +115,7 @@ def gap(byte_lm: ByteLM, texts: list[str]) -> list[dict[str, float]]:
     return out
 
 
-def midtoken(byte_lm: ByteLM, prompts: list[str]) -> list[dict[str, object]]:
+def midtoken(byte_lm: ByteSampler, prompts: list[str]) -> list[dict[str, object]]:
     """Top next bytes after prompts that end inside a token: exact vs naive."""
     out = []
     for prompt in prompts:
@@ -129,7 +129,7 @@ def midtoken(byte_lm: ByteLM, prompts: list[str]) -> list[dict[str, object]]:
     return out
 
 
-def speed(byte_lm: ByteLM, prompt: str, max_bytes: int) -> dict[str, float]:
+def speed(byte_lm: ByteSampler, prompt: str, max_bytes: int) -> dict[str, float]:
     """Greedy generation: bytes per second and model calls per byte (the prompt's start excluded)."""
     state = byte_lm.start(prompt)
     calls = byte_lm.lm.forward_calls
@@ -174,7 +174,7 @@ def stdlib_cuts(count: int, seed: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def table(byte_lm: ByteLM, pairs: list[tuple[str, str]]) -> dict[str, dict[str, float]]:
+def table(byte_lm: ByteSampler, pairs: list[tuple[str, str]]) -> dict[str, dict[str, float]]:
     """Mean log-probability and mean probability of the true next byte / next 4 bytes under each method."""
     results: dict[str, dict[str, list[float]]] = {m: {"lp1": [], "lp4": [], "calls": []}
                                                    for m in ("exact", "naive", "healing")}
@@ -239,7 +239,7 @@ def sentencepiece(max_symbols: int) -> dict[str, float]:
     adapter = _mistral()
     strings = markov_texts([b"a", b" ", "é".encode(), b"\n", "龘".encode()], max_symbols, seed=0)
     oracle = _sp_oracle(strings, adapter)
-    worst, nodes, tvs = _walk(ByteLM(oracle, adapter), next_byte_truth(strings),
+    worst, nodes, tvs = _walk(ByteSampler(oracle, adapter), next_byte_truth(strings),
                               naive=lambda y: naive_next_byte(oracle, adapter, y))
     row = {"strings": len(strings), "prefixes": nodes, "max_abs_error": worst, "naive_tv_max": max(tvs),
            "naive_tv_mean": float(np.mean(tvs)), "seconds": time.perf_counter() - start}
@@ -253,17 +253,17 @@ def ensemble_markov(max_symbols: int) -> dict[str, dict[str, float]]:
     toy_strings = markov_texts([b"a", b"b", b"ab"], max_symbols, seed=1)
     other_tokens, other_bpe = rank_bpe(b"ab", ((b"b", b"a"), (b"b", b"b"), (b"ba", b"a"), (b"a", b"bb")))
     toy_members = [
-        ByteLM(OracleLM(toy_strings, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS),
+        ByteSampler(OracleLM(toy_strings, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS),
                TokenizerAdapter(TOY_TOKENS, toy_bpe)),
-        ByteLM(OracleLM(toy_strings, other_bpe, vocab_size=len(other_tokens) + 1, eos_id=len(other_tokens)),
+        ByteSampler(OracleLM(toy_strings, other_bpe, vocab_size=len(other_tokens) + 1, eos_id=len(other_tokens)),
                TokenizerAdapter(other_tokens, other_bpe)),
     ]
     real_strings = markov_texts([b"a", b"b", b" "], max_symbols, seed=2)
     gpt2 = TokenizerAdapter.from_tokenizer(Tokenizer.load(fixtures_dir() / "gpt2" / "tokenizer.json"))
     mistral = _mistral()
     real_members = [
-        ByteLM(OracleLM(real_strings, gpt2.encode, vocab_size=len(gpt2), eos_id=50256), gpt2),
-        ByteLM(_sp_oracle(real_strings, mistral), mistral),
+        ByteSampler(OracleLM(real_strings, gpt2.encode, vocab_size=len(gpt2), eos_id=50256), gpt2),
+        ByteSampler(_sp_oracle(real_strings, mistral), mistral),
     ]
     for name, strings, members in [("toy-bpe+other-bpe", toy_strings, toy_members),
                                    ("gpt2+mistral-sp", real_strings, real_members)]:
@@ -295,7 +295,7 @@ def heldout_texts(count: int, size: int) -> list[str]:
     return texts
 
 
-def ensemble_real(members: list[ByteLM], names: list[str], texts: list[str], gen_bytes: int,
+def ensemble_real(members: list[ByteSampler], names: list[str], texts: list[str], gen_bytes: int,
                   first_weights: list[float]) -> dict[str, object]:
     """Bits per byte of each member and of product / mixture ensembles (weight ``w`` on the first member, one
     pass over each text: every ensemble reads the same member states), then greedy generation speed."""
@@ -403,10 +403,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         start = time.perf_counter()
         if args.model is not None:
-            byte_lm = load_byte_lm(args.model, device="cpu", bos_id=0, mask_floor=args.mask_floor)
+            byte_lm = load_byte_sampler(args.model, device="cpu", bos_id=0, mask_floor=args.mask_floor)
         else:
             gguf = fixtures_dir() / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-            byte_lm = load_byte_lm(gguf.parent, gguf_file=gguf.name, device="cpu", bos_id=0,
+            byte_lm = load_byte_sampler(gguf.parent, gguf_file=gguf.name, device="cpu", bos_id=0,
                                    mask_floor=args.mask_floor)
         print(f"model loaded in {time.perf_counter() - start:.1f} s", flush=True)
         if "gap" in args.part:
@@ -426,7 +426,7 @@ def main() -> None:
         if "ensemble" in args.part:
             if not (args.ensemble_model / "config.json").exists():
                 transplant_to_gpt2(args.ensemble_model)
-            other = load_byte_lm(args.ensemble_model, device="cpu", mask_floor=args.mask_floor)
+            other = load_byte_sampler(args.ensemble_model, device="cpu", mask_floor=args.mask_floor)
             results["ensemble"] = ensemble_real([byte_lm, other], ["smollm2", "smollm2-on-gpt2"],
                                                 heldout_texts(args.texts, args.text_bytes), args.gen_bytes,
                                                 args.first_weights)

@@ -49,7 +49,7 @@ def sample(model_dir: Path, prompt: str, max_bytes: int, gguf_file: str | None, 
            top_p: float | None, stop: tuple[str, ...], mask_floor: float, bos_id: int | None, device: str,
            threads: int | None, seed: int, as_json: bool) -> None:
     """Continue PROMPT byte by byte from the model in --model (and the --ensemble models)."""
-    from lexkit.sampling import ByteEnsemble, load_byte_lm
+    from lexkit.sampling import ByteEnsemble, load_byte_sampler
 
     if threads is not None:
         import torch
@@ -58,10 +58,10 @@ def sample(model_dir: Path, prompt: str, max_bytes: int, gguf_file: str | None, 
     if gguf_file is not None:
         model_dir = _gguf_alias(model_dir, gguf_file)
     parsed = _parse_weights(weights, 1 + len(ensemble_paths))
-    members = [load_byte_lm(model_dir, device=device, bos_id="auto" if bos_id is None else bos_id,
+    members = [load_byte_sampler(model_dir, device=device, bos_id="auto" if bos_id is None else bos_id,
                             mask_floor=mask_floor)]
     for path in ensemble_paths:
-        members.append(load_byte_lm(path, device=device, mask_floor=mask_floor))
+        members.append(load_byte_sampler(path, device=device, mask_floor=mask_floor))
     model = (ByteEnsemble(members, mode=ensemble_mode, weights=parsed, floor=floor)  # type: ignore[arg-type]
              if ensemble_paths else members[0])
     calls = sum(m.lm.forward_calls for m in members)

@@ -318,6 +318,50 @@ cache_make_room(Cache *cache, Py_ssize_t key_size, Py_ssize_t ids_size)
     return 0;
 }
 
+/* ---- binary min-heaps ------------------------------------------------------------------------------- */
+
+/* NAME_push / NAME_pop: a binary min-heap over an array of TYPE (capacity reserved by the caller), ordered by
+ * BEFORE(a, b), which says whether *a pops before *b. One definition serves every entry type. */
+#define DEFINE_HEAP(NAME, TYPE, BEFORE)                                                                       \
+    static inline void NAME##_push(TYPE *heap, Py_ssize_t *size, TYPE entry)                                  \
+    {                                                                                                         \
+        Py_ssize_t i = (*size)++;                                                                             \
+        while (i > 0) {                                                                                       \
+            Py_ssize_t parent = (i - 1) / 2;                                                                  \
+            if (!BEFORE(&entry, &heap[parent])) {                                                             \
+                break;                                                                                        \
+            }                                                                                                 \
+            heap[i] = heap[parent];                                                                           \
+            i = parent;                                                                                       \
+        }                                                                                                     \
+        heap[i] = entry;                                                                                      \
+    }                                                                                                         \
+                                                                                                              \
+    static inline TYPE NAME##_pop(TYPE *heap, Py_ssize_t *size)                                               \
+    {                                                                                                         \
+        TYPE top = heap[0];                                                                                   \
+        TYPE last = heap[--(*size)];                                                                          \
+        Py_ssize_t i = 0, n = *size;                                                                          \
+        for (;;) {                                                                                            \
+            Py_ssize_t child = 2 * i + 1;                                                                     \
+            if (child >= n) {                                                                                 \
+                break;                                                                                        \
+            }                                                                                                 \
+            if (child + 1 < n && BEFORE(&heap[child + 1], &heap[child])) {                                    \
+                child++;                                                                                      \
+            }                                                                                                 \
+            if (!BEFORE(&heap[child], &last)) {                                                               \
+                break;                                                                                        \
+            }                                                                                                 \
+            heap[i] = heap[child];                                                                            \
+            i = child;                                                                                        \
+        }                                                                                                     \
+        if (n > 0) {                                                                                          \
+            heap[i] = last;                                                                                   \
+        }                                                                                                     \
+        return top;                                                                                           \
+    }
+
 /* ---- the kernel object ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -333,46 +377,13 @@ typedef struct {
 
 /* -- reading 0: longest token -- */
 
-static inline void
-u64_heap_push(uint64_t *heap, Py_ssize_t *size, uint64_t key)
+static inline int
+u64_before(const uint64_t *a, const uint64_t *b)
 {
-    Py_ssize_t i = (*size)++;
-    while (i > 0) {
-        Py_ssize_t parent = (i - 1) / 2;
-        if (heap[parent] <= key) {
-            break;
-        }
-        heap[i] = heap[parent];
-        i = parent;
-    }
-    heap[i] = key;
+    return *a < *b;
 }
 
-static inline uint64_t
-u64_heap_pop(uint64_t *heap, Py_ssize_t *size)
-{
-    uint64_t top = heap[0];
-    uint64_t last = heap[--(*size)];
-    Py_ssize_t i = 0, n = *size;
-    for (;;) {
-        Py_ssize_t child = 2 * i + 1;
-        if (child >= n) {
-            break;
-        }
-        if (child + 1 < n && heap[child + 1] < heap[child]) {
-            child++;
-        }
-        if (heap[child] >= last) {
-            break;
-        }
-        heap[i] = heap[child];
-        i = child;
-    }
-    if (n > 0) {
-        heap[i] = last;
-    }
-    return top;
-}
+DEFINE_HEAP(u64_heap, uint64_t, u64_before)
 
 static int
 segment_longest_token(Kernel *self, const unsigned char *content, Py_ssize_t size, IntBuffer *out)
@@ -452,46 +463,7 @@ pair_before(const PairEntry *a, const PairEntry *b)
     return a->start < b->start;
 }
 
-static inline void
-pair_heap_push(PairEntry *heap, Py_ssize_t *size, PairEntry entry)
-{
-    Py_ssize_t i = (*size)++;
-    while (i > 0) {
-        Py_ssize_t parent = (i - 1) / 2;
-        if (!pair_before(&entry, &heap[parent])) {
-            break;
-        }
-        heap[i] = heap[parent];
-        i = parent;
-    }
-    heap[i] = entry;
-}
-
-static inline PairEntry
-pair_heap_pop(PairEntry *heap, Py_ssize_t *size)
-{
-    PairEntry top = heap[0];
-    PairEntry last = heap[--(*size)];
-    Py_ssize_t i = 0, n = *size;
-    for (;;) {
-        Py_ssize_t child = 2 * i + 1;
-        if (child >= n) {
-            break;
-        }
-        if (child + 1 < n && pair_before(&heap[child + 1], &heap[child])) {
-            child++;
-        }
-        if (!pair_before(&heap[child], &last)) {
-            break;
-        }
-        heap[i] = heap[child];
-        i = child;
-    }
-    if (n > 0) {
-        heap[i] = last;
-    }
-    return top;
-}
+DEFINE_HEAP(pair_heap, PairEntry, pair_before)
 
 /* Push the pair (symbol at start, its right neighbour ending at right_end) when its bytes form a token. */
 static inline void

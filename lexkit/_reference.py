@@ -150,23 +150,36 @@ class ReferenceScaffold(ReferenceBPE):
         return min(options, key=lambda pieces: (len(pieces), pieces))
 
 
-class ReferenceLongestToken(ReferenceBPE):
-    """FLOTA / LBPE reading A, as defined: the longest vocabulary token anywhere in the range (leftmost among
-    equals) is fixed, then the left and right remainders are split the same way."""
+class _ReferenceReading(ReferenceBPE):
+    """A reading of the vocabulary that ignores merge rules: each pre-token is segmented from the token table
+    alone, by `_split` (cached per pre-token)."""
+
+    with_bytes = False  # also read the single-byte tokens (kind ``byte``) as tokens
 
     @cached_property
     def _ids(self) -> dict[bytes, int]:
         vocabulary = self.vocabulary
-        return {
+        ids = {
             token.content: token.id for token in vocabulary.tokens[:vocabulary.model_size]
             if token.kind == TokenKind.NORMAL and token.content
         }
+        if self.with_bytes:
+            ids.update({bytes([byte]): token_id for byte, token_id in vocabulary.byte_ids.items()})
+        return ids
 
     def encode_piece(self, content: bytes) -> list[int]:
         cached = self._cache.get(content)
         if cached is None:
             cached = self._cache[content] = self._split(content)
         return cached
+
+    def _split(self, content: bytes) -> list[int]:
+        raise NotImplementedError
+
+
+class ReferenceLongestToken(_ReferenceReading):
+    """FLOTA / LBPE reading A, as defined: the longest vocabulary token anywhere in the range (leftmost among
+    equals) is fixed, then the left and right remainders are split the same way."""
 
     def _split(self, content: bytes) -> list[int]:
         ids = self._ids
@@ -181,26 +194,12 @@ class ReferenceLongestToken(ReferenceBPE):
         return []
 
 
-class ReferenceLongestPair(ReferenceBPE):
+class ReferenceLongestPair(_ReferenceReading):
     """LBPE's vocabulary reading, as defined: from single bytes, repeatedly merge the adjacent pair whose
     concatenation is the longest vocabulary token, ties by the lowest id, then the shorter left part, then
     the leftmost; merge rules play no part."""
 
-    @cached_property
-    def _ids(self) -> dict[bytes, int]:
-        vocabulary = self.vocabulary
-        ids = {
-            token.content: token.id for token in vocabulary.tokens[:vocabulary.model_size]
-            if token.kind == TokenKind.NORMAL and token.content
-        }
-        ids.update({bytes([byte]): token_id for byte, token_id in vocabulary.byte_ids.items()})
-        return ids
-
-    def encode_piece(self, content: bytes) -> list[int]:
-        cached = self._cache.get(content)
-        if cached is None:
-            cached = self._cache[content] = self._split(content)
-        return cached
+    with_bytes = True
 
     def _split(self, content: bytes) -> list[int]:
         ids = self._ids

@@ -5,6 +5,24 @@ Messages have three parts: what happened (with the value), why, and the exact ca
 
 from __future__ import annotations
 
+from typing import Any
+
+__all__ = [
+    "OPTIONAL_DEPENDENCIES",
+    "ByteLMError",
+    "ClusterError",
+    "CorpusError",
+    "EncodingError",
+    "FormatError",
+    "LexkitError",
+    "LossyConversionError",
+    "MissingDependencyError",
+    "UnsupportedAlphabetError",
+    "UnsupportedComponentError",
+    "VocabularyError",
+    "require",
+]
+
 
 class LexkitError(Exception):
     """Base class of every error lexkit raises on purpose."""
@@ -50,18 +68,45 @@ class MissingDependencyError(LexkitError, ImportError):
     """An optional dependency is not installed; the message names the pip command that installs it."""
 
 
-def require(module: str, extra: str | None = None) -> object:
+#: The optional dependencies: import name -> (the ``lexkit[...]`` extra that installs it, its pip distribution).
+#: Everything else lexkit imports is a required dependency (pyproject.toml ``dependencies``).
+OPTIONAL_DEPENDENCIES: dict[str, tuple[str, str]] = {
+    "dask": ("dask", "dask[distributed]"),
+    "distributed": ("dask", "dask[distributed]"),
+    "skimage": ("visual", "scikit-image"),
+    "sklearn": ("visual", "scikit-learn"),
+    "tuimg": ("visual", "tuimg"),
+    "gguf": ("gguf", "gguf"),
+}
+
+
+def require(module: str, distribution: str | None = None) -> Any:
     """Import ``module`` or raise `MissingDependencyError` naming how to install it.
 
-    Heavy dependencies are imported inside the functions that use them, through this helper, so that
-    ``import lexkit`` stays light.
+    Heavy and optional dependencies are imported inside the functions that use them, through this one helper, so
+    that ``import lexkit`` stays light and a missing optional package names the extra that installs it.
+
+    Args:
+        module: the module to import (``"skimage.transform"``).
+        distribution: its pip distribution when that differs from the import name (``"scikit-image"``).
+
+    Raises:
+        MissingDependencyError: the module is not installed; the message names ``pip install 'lexkit[EXTRA]'``
+            for an optional dependency, or the distribution to reinstall for a required one.
     """
     import importlib
 
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - exercised only on broken installs
-        hint = f'pip install "lexkit[{extra}]"' if extra else f"pip install {module.split('.')[0]}"
+    except ImportError as exc:
+        root = module.split(".")[0]
+        if root in OPTIONAL_DEPENDENCIES:
+            extra, package = OPTIONAL_DEPENDENCIES[root]
+            raise MissingDependencyError(
+                f"{module} is not installed; it is an optional dependency ({package}) of this feature. Install it "
+                f"with: pip install 'lexkit[{extra}]' (or pip install 'lexkit[all]' for every optional feature)"
+            ) from exc
         raise MissingDependencyError(
-            f"{module} is not installed but is needed here; install it with: {hint}"
+            f"{module} is not installed, but it is a required dependency of lexkit: the installation is broken; "
+            f"reinstall with: pip install --force-reinstall lexkit (or pip install {distribution or root})"
         ) from exc

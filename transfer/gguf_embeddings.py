@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lexkit.errors import FormatError
+from lexkit.errors import FormatError, require
 
 if TYPE_CHECKING:
     import torch
@@ -116,6 +116,8 @@ def read_gguf_embeddings(path: str | Path, *, head: bool = True) -> GGUFEmbeddin
             package cannot de-quantize.
     """
     import torch
+
+    require("gguf")
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
     from gguf.quants import dequantize
 

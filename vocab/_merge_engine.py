@@ -44,29 +44,27 @@ loops) instead of a Python loop over every symbol; the initial pair table is bui
 all adjacent pairs); the cyclic garbage collector is paused during training (the run allocates millions of
 lists and sets but no cycles, and collections would otherwise rescan them all, about 15 % of the run).
 
-Compiled kernel: when the C extension ``lexkit.vocab._merge_kernel`` (``vocab/_merge_kernel.c``, built by
-``setup.py``) is importable and pair keys fit in 62 bits, the hot parts run in C, in one of two forms:
+Two implementations of the loop, no more: this module's Python loop (`_learn` with `_merge_words`), the
+readable reference, and the compiled kernel ``lexkit.vocab._merge_kernel`` (``vocab/_merge_kernel.c``,
+built by ``setup.py``), the fast one. The kernel runs the whole loop (``run_merges``), Scaffold-BPE
+included, on a ``WordStore`` (the words as int32 arrays, per-occurrence lengths in int64) and a
+``PairCounts`` table (pair -> int64 count in one open-addressing array; all arithmetic checked, an
+overflow raises instead of wrapping). It keeps this loop's rules one for one: heap priority (count read as
+u64, kind, item, sequence number), stale-entry re-push with the entry's own word set, the undiminished
+count of the merged pair, id reuse through ``join`` and the key table, the stop rules, the Scaffold-BPE
+step, ``on_merge`` calls, and the same appends to keys, lengths, frequencies and merges. Only orders that
+cannot matter differ: the table has no insertion order (nothing iterates the pair counts), and an entry's
+word indices are kept as an int32 bytearray in insertion order instead of a set (words are edited
+independently, and sequence numbers only order entries of the same pair, which come from different merges).
 
-- When every count provably fits in int64 (`_TABLE_SAFE_OCCURRENCES`; every real corpus), the whole loop
-  of `_learn` runs in C (``run_merges``), Scaffold-BPE included, on a ``WordStore`` (the words as int32
-  arrays, per-occurrence lengths in int64) and a ``PairCounts`` table (pair -> int64 count in one
-  open-addressing array; all arithmetic checked, an overflow raises instead of wrapping). It keeps this
-  loop's rules one for one: heap priority (count read as u64, kind, item, sequence number), stale-entry
-  re-push with the entry's own word set, the undiminished count of the merged pair, id reuse through
-  ``join`` and the key table, the stop rules, the Scaffold-BPE step, ``on_merge`` calls, and the same
-  appends to keys, lengths, frequencies and merges. Only orders that cannot matter differ: the table has
-  no insertion order (nothing iterates the pair counts), and an entry's word indices are kept as an
-  int32 bytearray in insertion order instead of a set (words are edited independently, and sequence
-  numbers only order entries of the same pair, which come from different merges).
-- Otherwise (counts past int64, or unit lengths whose sums could pass 2**62) this Python loop runs with
-  ``merge_words`` / ``merge_words_limited`` in place of `_merge_words` / `_merge_words_limited`:
-  drop-in replacements with the same in-place list edits, the same dict updates in the same order, the
-  same ``created`` dict of sets, and Python integers of any size.
-
-When the extension is missing (no C compiler at install time) the engine silently runs the Python code
-below, which stays the reference: ``tests/vocab/test_merge_kernel.py`` compares every compiled form with it
-(kernel functions on random states, whole runs on random and real corpora). On the 10 MB benchmark
-(32k vocabulary) `learn_merges` went from 1.8 to 0.37 CPU seconds, 0.22 of them in the C loop.
+The kernel runs whenever its int64 arithmetic provably cannot overflow: weighted symbol occurrences below
+`_TABLE_SAFE_OCCURRENCES` (2**61, i.e. a corpus of about two exbibytes: every real one), pair keys within
+62 bits (an id space below 2**31) and each word's unit lengths summing below 2**62. Anything larger
+(reachable only through hand-made counts or lengths) runs the reference loop, whose Python integers never
+overflow, with the same result. The reference also runs when the extension is missing (no C compiler at
+install time); ``tests/vocab/test_merge_kernel.py`` compares the two (the kernel's word edit on random
+states, whole runs on random and real corpora). On the 10 MB benchmark (32k vocabulary) `learn_merges`
+went from 1.8 to 0.37 CPU seconds, 0.22 of them in the C loop.
 
 Scaffold-BPE (Lian et al., "Scaffold-BPE: Enhancing Byte Pair Encoding for Large Language Models with
 Simple and Effective Scaffold Token Removal", arXiv 2404.17808, AAAI 2025) is the same loop with a
@@ -86,14 +84,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from types import ModuleType
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 
 _kernel: ModuleType | None
 try:
     from lexkit.vocab import _merge_kernel as _kernel
-except ImportError:  # not built (no C compiler at install time): the Python kernel below is used instead
+except ImportError:  # not built (no C compiler at install time): the reference loop below runs instead
     _kernel = None
 
 __all__ = ["MergeResult", "ScaffoldRule", "StopReason", "learn_merges"]
@@ -112,13 +110,6 @@ _KERNEL_MAX_SHIFT = 31  # the compiled kernel packs pairs in int64: 2 * shift <=
 # all and lowers them by at most as much; every count stays within [-2T, 3T], and 3T < 2**63.
 _TABLE_SAFE_OCCURRENCES = 1 << 61
 
-
-class _PairTable(Protocol):
-    """What the loop needs of the pair-count table: a dict (``defaultdict(int)``) or the kernel's
-    ``PairCounts`` (int64, 0 for a missing pair)."""
-
-    def __getitem__(self, pair: int, /) -> int: ...
-    def __setitem__(self, pair: int, count: int, /) -> None: ...
 
 StopReason = Literal["vocab_size", "max_merges", "min_frequency", "exhausted"]
 LengthRule = Literal["inclusive", "hf"]
@@ -289,17 +280,15 @@ def _learn(
     if limit is not None:
         word_lengths = [[unit_lengths[symbol] for symbol in word] for word in word_symbols]
 
-    pair_counts: _PairTable
     pair_counts, pair_words, frequencies = _count_initial_pairs(
         word_symbols, word_counts, num_keys, shift, unit_lengths, initial_limit
     )
-    use_kernel = _kernel is not None and shift <= _KERNEL_MAX_SHIFT
-    if use_kernel and sum(map(operator.mul, word_counts, map(len, word_symbols))) < _TABLE_SAFE_OCCURRENCES:
-        # Every count fits in int64: the whole loop below runs in C (module docstring).
-        assert _kernel is not None
+    occurrences = sum(map(operator.mul, word_counts, map(len, word_symbols)))
+    if _kernel is not None and shift <= _KERNEL_MAX_SHIFT and occurrences < _TABLE_SAFE_OCCURRENCES:
+        # Every count fits in int64: the whole loop runs in the C kernel (module docstring).
         try:
             store = _kernel.WordStore(word_symbols, word_counts, word_lengths)
-        except OverflowError:  # a length sum past 2**62: keep the lists and the dict
+        except OverflowError:  # a word's unit lengths sum past 2**62: the reference loop below runs
             pass
         else:
             del word_symbols, word_lengths  # the store holds the words now
@@ -345,11 +334,6 @@ def _learn(
 
     merges: list[tuple[int, int, int]] = []
     heappush, heappop = heapq.heappush, heapq.heappop
-    merge_words: Callable[..., tuple[dict[int, set[int]], int]] = _merge_words
-    merge_words_limited: Callable[..., tuple[dict[int, set[int]], int]] = _merge_words_limited
-    if use_kernel:  # the compiled kernel (module docstring)
-        assert _kernel is not None
-        merge_words, merge_words_limited = _kernel.merge_words, _kernel.merge_words_limited
     stop_reason: StopReason = "exhausted"
     while True:
         if size >= vocab_size:
@@ -415,16 +399,9 @@ def _learn(
             reactivations += 1
         merges.append((left, right, merged))
 
-        if limit is None:
-            created, merged_count = merge_words(
-                word_symbols, word_counts, positions, left, right, merged, pair_counts, shift
-            )
-        else:
-            assert word_lengths is not None, "word_lengths is built whenever there is a limit"
-            created, merged_count = merge_words_limited(
-                word_symbols, word_counts, positions, left, right, merged, pair_counts, shift,
-                word_lengths, limit,
-            )
+        created, merged_count = _merge_words(
+            word_symbols, word_counts, positions, left, right, merged, pair_counts, shift, word_lengths, limit
+        )
         frequencies[merged] += merged_count
         frequencies[left] -= merged_count
         frequencies[right] -= merged_count
@@ -452,7 +429,7 @@ def _learn(
 
 def _mark_scaffolds(
     heap: list[int],
-    pair_counts: _PairTable,
+    pair_counts: dict[int, int],
     frequencies: list[int],
     is_scaffold: bytearray,
     components: tuple[int, int],
@@ -615,16 +592,20 @@ def _count_initial_pairs_python(
         previous = symbols[0]
         for symbol in symbols[1:]:
             if limit is None or unit_lengths[previous] + unit_lengths[symbol] < limit:
-                pair = (previous << shift) | symbol
-                pair_counts[pair] += count
-                seen = pair_words.get(pair)
-                if seen is None:
-                    pair_words[pair] = {index}
-                else:
-                    seen.add(index)
+                _gain(pair_counts, pair_words, (previous << shift) | symbol, count, index)
             previous = symbol
     words: dict[int, Collection[int]] = dict(pair_words)
     return pair_counts, words, frequencies
+
+
+def _gain(pair_counts: dict[int, int], where: dict[int, set[int]], pair: int, count: int, index: int) -> None:
+    """Add ``count`` occurrences of ``pair``, found in word ``index``, to the counts and the pair's word set."""
+    pair_counts[pair] += count
+    seen = where.get(pair)
+    if seen is None:
+        where[pair] = {index}
+    else:
+        seen.add(index)
 
 
 def _merge_words(
@@ -634,14 +615,18 @@ def _merge_words(
     left: int,
     right: int,
     merged: int,
-    pair_counts: _PairTable,
+    pair_counts: dict[int, int],
     shift: int,
+    word_lengths: list[list[int]] | None = None,
+    limit: int | None = None,
 ) -> tuple[dict[int, set[int]], int]:
     """Replace every non-overlapping ``left right`` by ``merged`` in the given words (HF's ``Word::merge``).
 
     Occurrences are taken left to right, so ``a a a`` with the pair ``(a, a)`` merges once. For each one,
     the neighbouring pairs lose the word's count and the pairs formed with ``merged`` gain it. The merged
-    pair's own count is left as it is (HF does the same; see the module docstring).
+    pair's own count is left as it is (HF does the same; see the module docstring). Under a length
+    ``limit``, ``word_lengths`` (per-occurrence lengths, kept in step with the symbols) decide: a gained
+    pair is counted only when its joined length is below ``limit``.
 
     Returns:
         For each pair that gained an occurrence, the word indices where it did (HF's ``where_to_update``),
@@ -652,12 +637,14 @@ def _merge_words(
     right_from = right << shift
     same = left == right
     merged_count = 0
+    bound = 0 if limit is None else limit
     for index in positions:
         symbols = word_symbols[index]
         remaining = symbols.count(left)
         if not remaining:
             continue  # stale position: an earlier merge already consumed the pair here
         count = word_counts[index]
+        lengths = None if word_lengths is None else word_lengths[index]
         position = -1
         while remaining:
             position = symbols.index(left, position + 1)
@@ -666,16 +653,16 @@ def _merge_words(
                 continue
             # The pair starts at `position`: replace it in place.
             merged_count += count
+            merged_length = 0
+            if lengths is not None:
+                merged_length = lengths[position] + lengths[position + 1]
+                lengths[position] = merged_length
+                del lengths[position + 1]
             if position:
                 before = symbols[position - 1] << shift
                 pair_counts[before | left] -= count
-                pair = before | merged
-                pair_counts[pair] += count
-                seen = created.get(pair)
-                if seen is None:
-                    created[pair] = {index}
-                else:
-                    seen.add(index)
+                if lengths is None or lengths[position - 1] + merged_length < bound:
+                    _gain(pair_counts, created, before | merged, count, index)
             symbols[position] = merged
             del symbols[position + 1]
             if same:
@@ -683,76 +670,6 @@ def _merge_words(
             if position + 1 < len(symbols):
                 after = symbols[position + 1]
                 pair_counts[right_from | after] -= count
-                pair = merged_from | after
-                pair_counts[pair] += count
-                seen = created.get(pair)
-                if seen is None:
-                    created[pair] = {index}
-                else:
-                    seen.add(index)
-    return created, merged_count
-
-
-def _merge_words_limited(
-    word_symbols: list[list[int]],
-    word_counts: list[int],
-    positions: Collection[int],
-    left: int,
-    right: int,
-    merged: int,
-    pair_counts: _PairTable,
-    shift: int,
-    word_lengths: list[list[int]],
-    limit: int,
-) -> tuple[dict[int, set[int]], int]:
-    """`_merge_words` under a length limit: a gained pair is skipped when its joined length (from
-    ``word_lengths``, kept in step with the symbols) is not below ``limit``."""
-    created: dict[int, set[int]] = {}
-    merged_from = merged << shift
-    right_from = right << shift
-    same = left == right
-    merged_count = 0
-    for index in positions:
-        symbols = word_symbols[index]
-        remaining = symbols.count(left)
-        if not remaining:
-            continue
-        count = word_counts[index]
-        lengths = word_lengths[index]
-        position = -1
-        while remaining:
-            position = symbols.index(left, position + 1)
-            remaining -= 1
-            if position + 1 >= len(symbols) or symbols[position + 1] != right:
-                continue
-            merged_count += count
-            merged_length = lengths[position] + lengths[position + 1]
-            lengths[position] = merged_length
-            del lengths[position + 1]
-            if position:
-                before = symbols[position - 1] << shift
-                pair_counts[before | left] -= count
-                if lengths[position - 1] + merged_length < limit:
-                    pair = before | merged
-                    pair_counts[pair] += count
-                    seen = created.get(pair)
-                    if seen is None:
-                        created[pair] = {index}
-                    else:
-                        seen.add(index)
-            symbols[position] = merged
-            del symbols[position + 1]
-            if same:
-                remaining -= 1
-            if position + 1 < len(symbols):
-                after = symbols[position + 1]
-                pair_counts[right_from | after] -= count
-                if merged_length + lengths[position + 1] < limit:
-                    pair = merged_from | after
-                    pair_counts[pair] += count
-                    seen = created.get(pair)
-                    if seen is None:
-                        created[pair] = {index}
-                    else:
-                        seen.add(index)
+                if lengths is None or merged_length + lengths[position + 1] < bound:
+                    _gain(pair_counts, created, merged_from | after, count, index)
     return created, merged_count

@@ -1,27 +1,20 @@
-/* The per-merge word edits of lexkit's BPE engine, compiled (lexkit.vocab._merge_kernel).
+/* The merge loop of lexkit's BPE engine, compiled (lexkit.vocab._merge_kernel).
  *
- * `vocab/_merge_engine.py` is the reference: its `_merge_words` / `_merge_words_limited` are the oracle in
- * tests/vocab/test_merge_kernel.py and the fallback when this module is not built. Two forms:
+ * `vocab/_merge_engine.py` is the reference: its `_learn` / `_merge_words` are the oracle in
+ * tests/vocab/test_merge_kernel.py and run instead of this module when it is not built or when a run's
+ * counts could leave int64 (the engine checks the bound before calling here; see its docstring).
  *
- * - `merge_words` / `merge_words_limited`: drop-in replacements on the engine's Python lists and dict.
- *   Same arguments, same in-place edits of the word (and length) lists, the same `pair_counts` updates
- *   in the same order (dictionary insertion order included), the same `(created, merged_count)` with
- *   `created` a dict of sets built by the same insertion sequence. Counts and lengths are Python integers
- *   of any size: int64 arithmetic only while nothing overflows, the number protocol otherwise.
- *   `pair_counts` may be a dict subclass: a missing key is read through `PyObject_GetItem`, so
- *   `__missing__` runs exactly as for `pair_counts[key] -= count` (a plain dict raises KeyError).
- * - `merge_store` on a `WordStore` (words as int32 arrays, counts and lengths in int64) and a `PairCounts`
- *   (pair -> int64 count, open addressing): the same edits, created sets and count changes, for runs whose
- *   counts provably fit in int64 (the engine checks the bound; arithmetic is checked here anyway and
- *   raises OverflowError rather than wrap).
- * - `run_merges`: the engine's whole loop for plain BPE (no ScaffoldRule) on a WordStore and a PairCounts,
- *   with a C heap of (count as u64, pair, sequence) entries in the Python heap's priority order.
+ * - `WordStore` (words as int32 arrays, counts and lengths in int64) and `PairCounts` (pair -> int64 count,
+ *   open addressing): the engine's state. All arithmetic is checked and raises OverflowError, never wraps.
+ * - `merge_store`: one merge's word edits on them (the reference's `_merge_words`), exposed for the tests.
+ * - `run_merges`: the engine's whole loop, Scaffold-BPE included, with a C heap of (count as u64, kind,
+ *   item, sequence) entries in the Python heap's priority order.
  *
  * Exactness of the scan: occurrences of `left` are taken left to right and a merge resumes the search just
  * after the merged symbol (so `a a a` with `(a, a)` merges once). The Python version counts occurrences
  * first only to stop early; its invariant "remaining == occurrences of `left` after `position`" makes it
  * identical to this plain scan. Pair keys are `(x << shift) | y` with `shift <= 31` (the engine uses the
- * Python kernel beyond that); larger shifts are refused with ValueError.
+ * reference beyond that); larger shifts are refused with ValueError.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -70,21 +63,6 @@ as_small(PyObject *value)
     }
     result = PyLong_AsLongLong(value);
     if (result == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    return result;
-}
-
-/* A symbol id inside range(1 << shift) (the pair packing needs it); -1 with an exception otherwise. */
-static inline long long
-as_symbol(PyObject *value, int shift)
-{
-    long long result = as_small(value);
-    if (result == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (result < 0 || result >= (1LL << shift)) {
-        PyErr_Format(PyExc_ValueError, "symbol id %lld is outside range(1 << %d)", result, shift);
         return -1;
     }
     return result;
@@ -392,362 +370,6 @@ static PyTypeObject PairCountsType = {
     .tp_new = PairCounts_new,
 };
 
-/* pair_counts[key] += count (sign +1) or -= count (sign -1), as the Python statement does it. */
-static int
-update_count(PyObject *pair_counts, PyObject *key, PyObject *count, int sign)
-{
-    PyObject *old = PyDict_GetItemWithError(pair_counts, key); /* borrowed */
-    if (old != NULL) {
-        Py_INCREF(old);
-    }
-    else {
-        if (PyErr_Occurred()) {
-            return -1;
-        }
-        /* subtle: runs __missing__ for a defaultdict (inserting the default first, as Python does) and
-         * raises KeyError for a plain dict. */
-        old = PyObject_GetItem(pair_counts, key);
-        if (old == NULL) {
-            return -1;
-        }
-    }
-    PyObject *new_value = add_numbers(old, count, sign);
-    Py_DECREF(old);
-    if (new_value == NULL) {
-        return -1;
-    }
-    int status = PyDict_SetItem(pair_counts, key, new_value);
-    Py_DECREF(new_value);
-    return status;
-}
-
-/* pair_counts[key_value] -= count. With a PairCounts table, `count_value` is the count as int64. */
-static int
-decrement_count(PyObject *pair_counts, long long key_value, PyObject *count, long long count_value)
-{
-    if (Py_IS_TYPE(pair_counts, &PairCountsType)) {
-        return table_update((PairCountsObject *)pair_counts, key_value, count_value, -1);
-    }
-    PyObject *key = PyLong_FromLongLong(key_value);
-    if (key == NULL) {
-        return -1;
-    }
-    int status = update_count(pair_counts, key, count, -1);
-    Py_DECREF(key);
-    return status;
-}
-
-/* created.setdefault(key, set()).add(index), in the Python code's insertion order. */
-static int
-record_created(PyObject *created, PyObject *key, PyObject *index)
-{
-    PyObject *seen = PyDict_GetItemWithError(created, key); /* borrowed */
-    if (seen == NULL) {
-        if (PyErr_Occurred()) {
-            return -1;
-        }
-        seen = PySet_New(NULL);
-        if (seen == NULL) {
-            return -1;
-        }
-        int status = PyDict_SetItem(created, key, seen);
-        Py_DECREF(seen); /* the dict holds it now */
-        if (status < 0) {
-            return -1;
-        }
-    }
-    return PySet_Add(seen, index);
-}
-
-/* pair_counts[key_value] += count; created.setdefault(key_value, set()).add(index). */
-static int
-gain_pair(PyObject *pair_counts, PyObject *created, long long key_value, PyObject *count, long long count_value,
-          PyObject *index)
-{
-    PyObject *key = PyLong_FromLongLong(key_value);
-    if (key == NULL) {
-        return -1;
-    }
-    int status = Py_IS_TYPE(pair_counts, &PairCountsType)
-                     ? table_update((PairCountsObject *)pair_counts, key_value, count_value, 1)
-                     : update_count(pair_counts, key, count, 1);
-    if (status == 0) {
-        status = record_created(created, key, index);
-    }
-    Py_DECREF(key);
-    return status;
-}
-
-/* del list[position] (the list's allocation is kept: words only shrink). */
-static inline void
-delete_item(PyObject *list, Py_ssize_t position)
-{
-    PyListObject *items = (PyListObject *)list;
-    Py_ssize_t size = Py_SIZE(list);
-    PyObject *removed = items->ob_item[position];
-    memmove(&items->ob_item[position], &items->ob_item[position + 1],
-            (size_t)(size - position - 1) * sizeof(PyObject *));
-    Py_SET_SIZE(items, size - 1);
-    Py_DECREF(removed);
-}
-
-/* list[position] = value (a new reference is taken). */
-static inline void
-replace_item(PyObject *list, Py_ssize_t position, PyObject *value)
-{
-    PyObject *old = PyList_GET_ITEM(list, position);
-    Py_INCREF(value);
-    PyList_SET_ITEM(list, position, value);
-    Py_DECREF(old);
-}
-
-/* Is lengths[i] + lengths[j]-like sum `total` below `limit`?  1 / 0, -1 on error. */
-static int
-below_limit(PyObject *total, PyObject *limit)
-{
-    return PyObject_RichCompareBool(total, limit, Py_LT);
-}
-
-/* ---- the kernel ----------------------------------------------------------------------------------- */
-
-/* merged_count accumulator: int64 while it fits, then a Python integer. */
-typedef struct {
-    long long small;
-    PyObject *big; /* NULL while `small` holds the value */
-} Total;
-
-static int
-total_add(Total *total, PyObject *count)
-{
-    if (total->big == NULL && PyLong_CheckExact(count)) {
-        int overflow = 0;
-        long long value = PyLong_AsLongLongAndOverflow(count, &overflow);
-        long long result;
-        if (!overflow && !__builtin_add_overflow(total->small, value, &result)) {
-            total->small = result;
-            return 0;
-        }
-    }
-    if (total->big == NULL) {
-        total->big = PyLong_FromLongLong(total->small);
-        if (total->big == NULL) {
-            return -1;
-        }
-    }
-    PyObject *sum = PyNumber_Add(total->big, count);
-    if (sum == NULL) {
-        return -1;
-    }
-    Py_SETREF(total->big, sum);
-    return 0;
-}
-
-static PyObject *
-total_value(Total *total)
-{
-    if (total->big != NULL) {
-        Py_INCREF(total->big);
-        return total->big;
-    }
-    return PyLong_FromLongLong(total->small);
-}
-
-static PyObject *
-get_list_item(PyObject *sequence, PyObject *index_object, const char *what)
-{
-    Py_ssize_t index = PyNumber_AsSsize_t(index_object, PyExc_IndexError);
-    if (index == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (index < 0 || index >= PyList_GET_SIZE(sequence)) {
-        PyErr_Format(PyExc_IndexError, "word index %zd is outside %s (size %zd)", index, what,
-                     PyList_GET_SIZE(sequence));
-        return NULL;
-    }
-    return PyList_GET_ITEM(sequence, index); /* borrowed */
-}
-
-/* Shared body of merge_words (lengths == NULL) and merge_words_limited. */
-static PyObject *
-merge(PyObject *word_symbols, PyObject *word_counts, PyObject *positions, long long left, long long right,
-      long long merged, PyObject *pair_counts, int shift, PyObject *word_lengths, PyObject *limit)
-{
-    if (!PyList_Check(word_symbols) || !PyList_Check(word_counts) ||
-        (word_lengths != NULL && !PyList_Check(word_lengths))) {
-        PyErr_SetString(PyExc_TypeError, "word_symbols, word_counts and word_lengths must be lists");
-        return NULL;
-    }
-    const int table = Py_IS_TYPE(pair_counts, &PairCountsType);
-    if (!table && !PyDict_Check(pair_counts)) {
-        PyErr_SetString(PyExc_TypeError, "pair_counts must be a dict (or a dict subclass) or a PairCounts");
-        return NULL;
-    }
-    if (shift < 1 || 2 * shift > 62) {
-        PyErr_Format(PyExc_ValueError, "shift %d is outside 1..31: pairs would not fit in int64; "
-                     "use the Python kernel (_merge_engine._merge_words)", shift);
-        return NULL;
-    }
-    long long bound = 1LL << shift;
-    if (left < 0 || right < 0 || merged < 0 || left >= bound || right >= bound || merged >= bound) {
-        PyErr_SetString(PyExc_ValueError, "left, right and merged must lie in range(1 << shift)");
-        return NULL;
-    }
-    PyObject *merged_object = PyLong_FromLongLong(merged);
-    if (merged_object == NULL) {
-        return NULL;
-    }
-    PyObject *created = PyDict_New();
-    PyObject *iterator = PyObject_GetIter(positions);
-    Total total = {0, NULL};
-    PyObject *index = NULL;
-    const long long merged_from = merged << shift;
-    const long long right_from = right << shift;
-    if (created == NULL || iterator == NULL) {
-        goto error;
-    }
-    while ((index = PyIter_Next(iterator)) != NULL) {
-        PyObject *symbols = get_list_item(word_symbols, index, "word_symbols");
-        if (symbols == NULL) {
-            goto error;
-        }
-        if (!PyList_Check(symbols)) {
-            PyErr_SetString(PyExc_TypeError, "every word must be a list of ints");
-            goto error;
-        }
-        PyObject *lengths = NULL;
-        PyObject *count = NULL; /* borrowed, fetched at the first merge (the Python code skips stale words) */
-        long long count_value = 0; /* the count as int64, with a PairCounts table */
-        Py_ssize_t position = 0;
-        while (position + 1 < PyList_GET_SIZE(symbols)) {
-            long long symbol = as_small(PyList_GET_ITEM(symbols, position));
-            if (symbol == -1 && PyErr_Occurred()) {
-                goto error;
-            }
-            if (symbol != left) {
-                position++;
-                continue;
-            }
-            long long next = as_small(PyList_GET_ITEM(symbols, position + 1));
-            if (next == -1 && PyErr_Occurred()) {
-                goto error;
-            }
-            if (next != right) {
-                position++;
-                continue;
-            }
-            /* The pair starts at `position`. */
-            if (count == NULL) {
-                count = get_list_item(word_counts, index, "word_counts");
-                if (count == NULL) {
-                    goto error;
-                }
-                if (table) {
-                    count_value = PyLong_AsLongLong(count); /* OverflowError past int64 */
-                    if (count_value == -1 && PyErr_Occurred()) {
-                        goto error;
-                    }
-                }
-                if (word_lengths != NULL) {
-                    lengths = get_list_item(word_lengths, index, "word_lengths");
-                    if (lengths == NULL) {
-                        goto error;
-                    }
-                    if (!PyList_Check(lengths) || PyList_GET_SIZE(lengths) != PyList_GET_SIZE(symbols)) {
-                        PyErr_SetString(PyExc_ValueError, "word_lengths must parallel word_symbols");
-                        goto error;
-                    }
-                }
-            }
-            if (total_add(&total, count) < 0) {
-                goto error;
-            }
-            PyObject *merged_length = NULL; /* new reference, limited variant only */
-            if (lengths != NULL) {
-                merged_length = add_numbers(PyList_GET_ITEM(lengths, position),
-                                            PyList_GET_ITEM(lengths, position + 1), 1);
-                if (merged_length == NULL) {
-                    goto error;
-                }
-                replace_item(lengths, position, merged_length);
-                delete_item(lengths, position + 1);
-            }
-            if (position > 0) {
-                long long before_symbol = as_symbol(PyList_GET_ITEM(symbols, position - 1), shift);
-                if (before_symbol == -1 && PyErr_Occurred()) {
-                    Py_XDECREF(merged_length);
-                    goto error;
-                }
-                long long before = before_symbol << shift;
-                if (decrement_count(pair_counts, before | left, count, count_value) < 0) {
-                    Py_XDECREF(merged_length);
-                    goto error;
-                }
-                int keep = 1;
-                if (lengths != NULL) {
-                    PyObject *joined = add_numbers(PyList_GET_ITEM(lengths, position - 1), merged_length, 1);
-                    keep = joined == NULL ? -1 : below_limit(joined, limit);
-                    Py_XDECREF(joined);
-                }
-                if (keep < 0 ||
-                    (keep && gain_pair(pair_counts, created, before | merged, count, count_value, index) < 0)) {
-                    Py_XDECREF(merged_length);
-                    goto error;
-                }
-            }
-            replace_item(symbols, position, merged_object);
-            delete_item(symbols, position + 1);
-            if (position + 1 < PyList_GET_SIZE(symbols)) {
-                long long after = as_symbol(PyList_GET_ITEM(symbols, position + 1), shift);
-                if (after == -1 && PyErr_Occurred()) {
-                    Py_XDECREF(merged_length);
-                    goto error;
-                }
-                if (decrement_count(pair_counts, right_from | after, count, count_value) < 0) {
-                    Py_XDECREF(merged_length);
-                    goto error;
-                }
-                int keep = 1;
-                if (lengths != NULL) {
-                    PyObject *joined = add_numbers(merged_length, PyList_GET_ITEM(lengths, position + 1), 1);
-                    keep = joined == NULL ? -1 : below_limit(joined, limit);
-                    Py_XDECREF(joined);
-                }
-                if (keep < 0 ||
-                    (keep && gain_pair(pair_counts, created, merged_from | after, count, count_value, index) < 0)) {
-                    Py_XDECREF(merged_length);
-                    goto error;
-                }
-            }
-            Py_XDECREF(merged_length);
-            position++; /* resume just after the merged symbol */
-        }
-        Py_CLEAR(index);
-    }
-    if (PyErr_Occurred()) {
-        goto error;
-    }
-    Py_DECREF(iterator);
-    Py_DECREF(merged_object);
-    PyObject *merged_count = total_value(&total);
-    Py_XDECREF(total.big);
-    if (merged_count == NULL) {
-        Py_DECREF(created);
-        return NULL;
-    }
-    PyObject *result = PyTuple_Pack(2, created, merged_count);
-    Py_DECREF(created);
-    Py_DECREF(merged_count);
-    return result;
-
-error:
-    Py_XDECREF(index);
-    Py_XDECREF(iterator);
-    Py_XDECREF(created);
-    Py_XDECREF(total.big);
-    Py_DECREF(merged_object);
-    return NULL;
-}
-
 /* ---- WordStore: the words as int32 arrays ------------------------------------------------------------ */
 
 /* The engine's words when the pair counts live in a PairCounts table: every word's symbols in one int32
@@ -876,8 +498,9 @@ WordStore_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+/* The store's symbols (when `symbols` is not NULL) or lengths, one list of ints per word, as edited so far. */
 static PyObject *
-WordStore_words(WordStoreObject *self, PyObject *Py_UNUSED(ignored))
+store_lists(WordStoreObject *self, const int32_t *symbols, const long long *lengths)
 {
     PyObject *words = PyList_New(self->num_words);
     if (words == NULL) {
@@ -891,15 +514,22 @@ WordStore_words(WordStoreObject *self, PyObject *Py_UNUSED(ignored))
         }
         PyList_SET_ITEM(words, i, word);
         for (Py_ssize_t j = 0; j < self->sizes[i]; j++) {
-            PyObject *symbol = PyLong_FromLong(self->symbols[self->offsets[i] + j]);
-            if (symbol == NULL) {
+            Py_ssize_t at = self->offsets[i] + j;
+            PyObject *value = symbols != NULL ? PyLong_FromLong(symbols[at]) : PyLong_FromLongLong(lengths[at]);
+            if (value == NULL) {
                 Py_DECREF(words);
                 return NULL;
             }
-            PyList_SET_ITEM(word, j, symbol);
+            PyList_SET_ITEM(word, j, value);
         }
     }
     return words;
+}
+
+static PyObject *
+WordStore_words(WordStoreObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return store_lists(self, self->symbols, NULL);
 }
 
 static PyObject *
@@ -908,27 +538,7 @@ WordStore_lengths(WordStoreObject *self, PyObject *Py_UNUSED(ignored))
     if (self->lengths == NULL) {
         Py_RETURN_NONE;
     }
-    PyObject *words = PyList_New(self->num_words);
-    if (words == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < self->num_words; i++) {
-        PyObject *word = PyList_New(self->sizes[i]);
-        if (word == NULL) {
-            Py_DECREF(words);
-            return NULL;
-        }
-        PyList_SET_ITEM(words, i, word);
-        for (Py_ssize_t j = 0; j < self->sizes[i]; j++) {
-            PyObject *length = PyLong_FromLongLong(self->lengths[self->offsets[i] + j]);
-            if (length == NULL) {
-                Py_DECREF(words);
-                return NULL;
-            }
-            PyList_SET_ITEM(word, j, length);
-        }
-    }
-    return words;
+    return store_lists(self, NULL, self->lengths);
 }
 
 static PyMethodDef WordStore_methods[] = {
@@ -1005,7 +615,7 @@ typedef struct {
     PyObject *created;
     long long left, right, merged, limit;
     int shift, limited;
-    Total total;
+    long long merged_count; /* occurrences merged, weighted by word counts (checked int64) */
 } StoreMerge;
 
 /* Merge every `left right` of one word of the store (the body of the Python loop for one index). */
@@ -1030,17 +640,9 @@ store_merge_word(StoreMerge *job, Py_ssize_t word)
             continue;
         }
         /* The pair starts at `position`. */
-        long long sum;
-        if (job->total.big == NULL && !__builtin_add_overflow(job->total.small, count, &sum)) {
-            job->total.small = sum;
-        }
-        else {
-            PyObject *count_object = PyLong_FromLongLong(count);
-            int status = count_object == NULL ? -1 : total_add(&job->total, count_object);
-            Py_XDECREF(count_object);
-            if (status < 0) {
-                return -1;
-            }
+        if (__builtin_add_overflow(job->merged_count, count, &job->merged_count)) {
+            PyErr_SetString(PyExc_OverflowError, "the merged count left int64 (the engine bounds it below 2**61)");
+            return -1;
         }
         long long merged_length = 0;
         if (lengths != NULL) {
@@ -1144,10 +746,10 @@ store_merge_positions(StoreMerge *job, PyObject *positions)
 PyDoc_STRVAR(merge_store_doc,
 "merge_store(store, positions, left, right, merged, pair_counts, shift, limit)\n"
 "--\n\n"
-"`_merge_words` (limit None) or `_merge_words_limited` on a WordStore and a PairCounts: the same edits,\n"
-"merged count and count changes. `positions`: an iterable of word indices or a buffer of native int32\n"
+"The reference's `_merge_words` (lengths and limit, or neither) on a WordStore and a PairCounts: the same\n"
+"edits, merged count and count changes. `positions`: an iterable of word indices or a buffer of native int32\n"
 "(an int32 array, or a bytearray returned here). Returns (created, merged_count) with `created` a dict\n"
-"pair -> bytearray of native int32 word indices, the members of the Python kernel's sets.");
+"pair -> bytearray of native int32 word indices, the members of the reference's sets.");
 
 static PyObject *
 merge_store(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -1160,8 +762,7 @@ merge_store(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "merge_store() needs a WordStore and a PairCounts");
         return NULL;
     }
-    StoreMerge job = {(WordStoreObject *)args[0], (PairCountsObject *)args[5], NULL, 0, 0, 0, LLONG_MAX, 0, 0,
-                      {0, NULL}};
+    StoreMerge job = {(WordStoreObject *)args[0], (PairCountsObject *)args[5], NULL, 0, 0, 0, LLONG_MAX, 0, 0, 0};
     job.left = as_small(args[2]);
     job.right = as_small(args[3]);
     job.merged = as_small(args[4]);
@@ -1199,24 +800,10 @@ merge_store(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (job.created == NULL) {
         return NULL;
     }
-    if (store_merge_positions(&job, args[1]) < 0) {
-        goto error;
-    }
-    PyObject *merged_count = total_value(&job.total);
-    Py_XDECREF(job.total.big);
-    if (merged_count == NULL) {
-        Py_DECREF(job.created);
-        return NULL;
-    }
-    PyObject *result = PyTuple_Pack(2, job.created, merged_count);
+    PyObject *result = store_merge_positions(&job, args[1]) < 0 ? NULL
+                       : Py_BuildValue("(OL)", job.created, job.merged_count);
     Py_DECREF(job.created);
-    Py_DECREF(merged_count);
     return result;
-
-error:
-    Py_XDECREF(job.created);
-    Py_XDECREF(job.total.big);
-    return NULL;
 }
 
 /* ---- run_merges: the engine's loop on a WordStore ----------------------------------------------------- */
@@ -1519,7 +1106,7 @@ run_merges(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         every_count_below = 1;
     }
-    StoreMerge job = {(WordStoreObject *)args[0], table, NULL, 0, 0, 0, LLONG_MAX, (int)shift, 0, {0, NULL}};
+    StoreMerge job = {(WordStoreObject *)args[0], table, NULL, 0, 0, 0, LLONG_MAX, (int)shift, 0, 0};
     if (args[10] != Py_None) {
         if (saturating(args[10], &job.limit) < 0) {
             return NULL;
@@ -1674,13 +1261,11 @@ run_merges(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         job.left = left;
         job.right = right;
         job.merged = merged;
-        job.total.small = 0;
-        job.total.big = NULL;
+        job.merged_count = 0;
         job.created = PyDict_New();
         int status = job.created == NULL ? -1 : store_merge_positions(&job, words);
         Py_DECREF(words);
-        PyObject *merged_count = status < 0 ? NULL : total_value(&job.total);
-        Py_CLEAR(job.total.big);
+        PyObject *merged_count = status < 0 ? NULL : PyLong_FromLongLong(job.merged_count);
         if (merged_count == NULL) {
             Py_CLEAR(job.created);
             goto done;
@@ -1737,53 +1322,7 @@ done:
     return result;
 }
 
-PyDoc_STRVAR(merge_words_doc,
-"merge_words(word_symbols, word_counts, positions, left, right, merged, pair_counts, shift)\n"
-"--\n\n"
-"Compiled `lexkit.vocab._merge_engine._merge_words`: same arguments, edits and result.");
-
-static PyObject *
-merge_words(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 8) {
-        PyErr_Format(PyExc_TypeError, "merge_words() takes 8 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    long long left = as_small(args[3]), right = as_small(args[4]), merged = as_small(args[5]);
-    long long shift = as_small(args[7]);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    return merge(args[0], args[1], args[2], left, right, merged, args[6], (int)(shift > 64 ? 64 : shift),
-                 NULL, NULL);
-}
-
-PyDoc_STRVAR(merge_words_limited_doc,
-"merge_words_limited(word_symbols, word_counts, positions, left, right, merged, pair_counts, shift,\n"
-"                    word_lengths, limit)\n"
-"--\n\n"
-"Compiled `lexkit.vocab._merge_engine._merge_words_limited`: same arguments, edits and result.");
-
-static PyObject *
-merge_words_limited(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 10) {
-        PyErr_Format(PyExc_TypeError, "merge_words_limited() takes 10 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    long long left = as_small(args[3]), right = as_small(args[4]), merged = as_small(args[5]);
-    long long shift = as_small(args[7]);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    return merge(args[0], args[1], args[2], left, right, merged, args[6], (int)(shift > 64 ? 64 : shift),
-                 args[8], args[9]);
-}
-
 static PyMethodDef methods[] = {
-    {"merge_words", (PyCFunction)(void (*)(void))merge_words, METH_FASTCALL, merge_words_doc},
-    {"merge_words_limited", (PyCFunction)(void (*)(void))merge_words_limited, METH_FASTCALL,
-     merge_words_limited_doc},
     {"merge_store", (PyCFunction)(void (*)(void))merge_store, METH_FASTCALL, merge_store_doc},
     {"run_merges", (PyCFunction)(void (*)(void))run_merges, METH_FASTCALL, run_merges_doc},
     {NULL, NULL, 0, NULL},
@@ -1792,7 +1331,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT,
     "lexkit.vocab._merge_kernel",
-    "Compiled per-merge word edits of lexkit's BPE engine (see vocab/_merge_engine.py, the reference).",
+    "The compiled merge loop of lexkit's BPE engine (see vocab/_merge_engine.py, the reference).",
     -1,
     methods,
     NULL,

@@ -6,31 +6,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-def merge_words(
-    word_symbols: list[list[int]],
-    word_counts: list[int],
-    positions: Collection[int],
-    left: int,
-    right: int,
-    merged: int,
-    pair_counts: dict[int, int],
-    shift: int,
-    /,
-) -> tuple[dict[int, set[int]], int]: ...
-def merge_words_limited(
-    word_symbols: list[list[int]],
-    word_counts: list[int],
-    positions: Collection[int],
-    left: int,
-    right: int,
-    merged: int,
-    pair_counts: dict[int, int],
-    shift: int,
-    word_lengths: list[list[int]],
-    limit: int,
-    /,
-) -> tuple[dict[int, set[int]], int]: ...
-
 class PairCounts:
     """Pair -> count in checked int64 (``t[pair]`` is 0 for a missing pair; ``t[pair] = n`` stores)."""
 
@@ -80,6 +55,11 @@ def run_merges(
     max_merges: int | None,
     min_frequency: int,
     on_merge: Callable[[int, int, int, int], None] | None,
+    is_scaffold: bytearray | None,
+    protected: int,
+    reactivate: bool,
+    id_space: int,
     /,
-) -> Literal["vocab_size", "max_merges", "min_frequency", "exhausted"]:
-    """The engine's plain-BPE loop in C; appends to keys, key_ids, lengths, frequencies and merges."""
+) -> tuple[Literal["vocab_size", "max_merges", "min_frequency", "exhausted"], int]:
+    """The engine's loop in C (Scaffold-BPE with ``is_scaffold``); appends to keys, key_ids, lengths,
+    frequencies, merges and is_scaffold; returns the stop reason and the number of re-activations."""

@@ -25,6 +25,8 @@ import numpy as np
 
 from lexkit.errors import EncodingError
 
+__all__ = ["TokenizerAdapter"]
+
 if TYPE_CHECKING:
     from lexkit.tokenizer import Tokenizer
 
@@ -74,7 +76,7 @@ class TokenizerAdapter:
             before a non-space). Empty (the default) promises a prefix-closed encoder without lookahead: the
             left part of every canonical extension of ``s`` is ``s`` itself.
         text_prefix: bytes the tokenizer puts before every non-empty text (SentencePiece's dummy-prefix space).
-            The adapter works on ``text_prefix + text``; `lexkit.sampling.ByteLM` adds and hides it.
+            The adapter works on ``text_prefix + text``; `lexkit.sampling.ByteSampler` adds and hides it.
         can_begin: ``can_begin(x)`` is whether some encodable text starts with ``x`` (for SentencePiece: ``x``
             is valid UTF-8 up to an incomplete last character that byte fallback can still complete). ``None``
             accepts every byte string.

@@ -1,6 +1,6 @@
 """Ensembles of byte-level LMs whose tokenizers differ: they all predict the same 257 outcomes.
 
-Each member is a `ByteLM` (its own model and tokenizer); the BTR lemma (Phan et al., arXiv 2410.09303, section
+Each member is a `ByteSampler` (its own model and tokenizer); the BTR lemma (Phan et al., arXiv 2410.09303, section
 on model ensembles) puts them on one byte space, so their next-byte distributions combine outcome by outcome:
 
 - ``product`` (product of experts): ``q(b) ∝ Π_i p_i(b) ** w_i``. With weights summing to 1 this is a weighted
@@ -26,7 +26,9 @@ from typing import Literal
 import numpy as np
 
 from lexkit.errors import LexkitError
-from lexkit.sampling.bytelm import ByteLM, ByteState, Init, generate_from
+from lexkit.sampling.sampler import ByteSampler, ByteState, Init, generate_from
+
+__all__ = ["ByteEnsemble", "EnsembleState"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +64,10 @@ class ByteEnsemble:
         LexkitError: no members, a weight count that differs from the member count, a negative or all-zero
             weight, an unknown mode, or a floor outside [0, 1).
 
-    >>> from lexkit.sampling import OracleLM, TokenizerAdapter
-    >>> from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
+    >>> from lexkit.sampling import TokenizerAdapter
+    >>> from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, OracleLM, toy_bpe  # a known source, for the example
     >>> oracle = OracleLM({b"ab": 0.5, b"ba": 0.5}, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS)
-    >>> member = ByteLM(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
+    >>> member = ByteSampler(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
     >>> probs = ByteEnsemble([member, member], mode="product").next_byte_probs(b"a")
     >>> round(float(probs[ord("b")]), 6)
     1.0
@@ -73,14 +75,14 @@ class ByteEnsemble:
 
     def __init__(
         self,
-        members: Sequence[ByteLM],
+        members: Sequence[ByteSampler],
         *,
         mode: Combine = "product",
         weights: Sequence[float] | None = None,
         floor: float = 0.0,
     ) -> None:
         if not members:
-            raise LexkitError("ByteEnsemble got no members; pass a list of ByteLM objects, e.g. [lm_a, lm_b]")
+            raise LexkitError("ByteEnsemble got no members; pass a list of ByteSampler objects, e.g. [lm_a, lm_b]")
         if mode not in ("product", "mixture"):
             raise LexkitError(f"ensemble mode {mode!r} is not known; pass mode='product' or mode='mixture'")
         chosen = np.full(len(members), 1.0 / len(members)) if weights is None else np.asarray(weights, float)
@@ -98,7 +100,7 @@ class ByteEnsemble:
         self.floor = floor
 
     def start(self, prompt: bytes | str, *, init: Init = "exact") -> EnsembleState:
-        """Every member's state after ``prompt`` (see `ByteLM.start`)."""
+        """Every member's state after ``prompt`` (see `ByteSampler.start`)."""
         text = prompt.encode("utf-8") if isinstance(prompt, str) else bytes(prompt)
         states = tuple(self._alive(member.start(text, init=init)) for member in self.members)
         if not any(states):
@@ -181,7 +183,7 @@ class ByteEnsemble:
         seed: int = 0,
         init: Init = "exact",
     ) -> bytes:
-        """Sample up to ``max_bytes`` bytes from the combined distribution; options as in `ByteLM.generate`."""
+        """Sample up to ``max_bytes`` bytes from the combined distribution; options as in `ByteSampler.generate`."""
         return generate_from(self, self.start(prompt, init=init), max_bytes, temperature=temperature,
                              top_k=top_k, top_p=top_p, stop=stop, seed=seed)
 

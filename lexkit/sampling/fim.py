@@ -1,7 +1,7 @@
 """Fill-in-the-middle with exact byte-level probabilities (spec ``sampling.md`` section 10.1).
 
 A FIM-trained model sees ``<prefix> P <suffix> S <middle>`` (PSM) or ``<suffix> S <prefix> P <middle>`` (SPM) as
-token ids and then writes the middle. `ContextLM` puts such fixed ids before every token sequence, so a `ByteLM`
+token ids and then writes the middle. `ContextLM` puts such fixed ids before every token sequence, so a `ByteSampler`
 over it generates the middle byte by byte: the middle may then end anywhere, even inside a token, and stop
 strings act on bytes. Switching back to token-level sampling after the first pre-token boundary (the papers'
 probable protocol) is not done here: the whole middle is sampled byte by byte.
@@ -15,15 +15,17 @@ from typing import Literal
 import numpy as np
 
 from lexkit.errors import LexkitError
-from lexkit.sampling.bytelm import ByteLM
 from lexkit.sampling.lm import TokenLM
+from lexkit.sampling.sampler import ByteSampler
+
+__all__ = ["ContextLM", "fim_generate"]
 
 
 class ContextLM:
     """A `TokenLM` that conditions on fixed token ids placed before every prefix.
 
     Prefix log-probabilities are relative to the context (``log P(context + prefix) - log P(context)``), so a
-    `ByteLM` over it is the byte-level model of the text that follows the context.
+    `ByteSampler` over it is the byte-level model of the text that follows the context.
 
     Args:
         lm: the underlying token model.
@@ -48,7 +50,7 @@ class ContextLM:
 
 
 def fim_generate(
-    byte_lm: ByteLM,
+    byte_lm: ByteSampler,
     prefix: bytes | str,
     suffix: bytes | str,
     *,
@@ -69,7 +71,7 @@ def fim_generate(
             ``<fim_prefix>``, ``<fim_suffix>``, ``<fim_middle>``).
         max_bytes: the most bytes to generate; generation also ends at the model's EOS or a ``stop`` string.
         fmt: ``"psm"`` (prefix, suffix, middle) or ``"spm"`` (suffix, prefix, middle).
-        temperature, top_p, stop, seed: as in `ByteLM.generate`.
+        temperature, top_p, stop, seed: as in `ByteSampler.generate`.
 
     Returns:
         The middle's bytes.
@@ -85,6 +87,6 @@ def fim_generate(
     head = [sentinels[0], *adapter.encode(adapter.text_prefix + before)] if before else [sentinels[0]]
     tail = [sentinels[1], *adapter.encode(adapter.text_prefix + after)] if after else [sentinels[1]]
     context = [*head, *tail] if fmt == "psm" else [*tail, *head]
-    middle = ByteLM(ContextLM(byte_lm.lm, [*context, sentinels[2]]), adapter, mask_invalid=byte_lm.mask_invalid,
+    middle = ByteSampler(ContextLM(byte_lm.lm, [*context, sentinels[2]]), adapter, mask_invalid=byte_lm.mask_invalid,
                     mask_floor=byte_lm.mask_floor)
     return middle.generate(b"", max_bytes, temperature=temperature, top_p=top_p, stop=stop, seed=seed)

@@ -1,4 +1,4 @@
-"""Build a `ByteLM` from a transformers model folder (or a GGUF file) in one call."""
+"""Build a `ByteSampler` from a transformers model folder (or a GGUF file) in one call."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from typing import Any
 
 from lexkit.errors import FormatError, require
 from lexkit.sampling.adapter import TokenizerAdapter
-from lexkit.sampling.bytelm import ByteLM
 from lexkit.sampling.lm import HFCausalLM
+from lexkit.sampling.sampler import ByteSampler
+
+__all__ = ["load_byte_sampler"]
 
 logger = logging.getLogger(__name__)
 
 
-def load_byte_lm(
+def load_byte_sampler(
     path: str | PathLike[str],
     *,
     gguf_file: str | None = None,
@@ -24,7 +26,7 @@ def load_byte_lm(
     bos_id: int | None | str = "auto",
     mask_invalid: bool = True,
     mask_floor: float = 0.0,
-) -> ByteLM:
+) -> ByteSampler:
     """A byte-level LM for the causal LM and tokenizer stored at ``path`` (a model folder or a ``.gguf`` file).
 
     The tokenizer is read into a lexkit `Tokenizer` (``tokenizer.json`` in the folder, else a SentencePiece
@@ -37,7 +39,7 @@ def load_byte_lm(
         gguf_file: older form of a GGUF path: the file's name inside the folder ``path``.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         bos_id: the id put before every prefix (``"auto"``: the model's BOS); see `HFCausalLM`.
-        mask_invalid, mask_floor: see `ByteLM`.
+        mask_invalid, mask_floor: see `ByteSampler`.
 
     Raises:
         FormatError: the folder has neither ``tokenizer.json`` nor ``tokenizer.model`` and no GGUF file was named,
@@ -80,4 +82,4 @@ def load_byte_lm(
     lm = HFCausalLM(model, device=device, bos_id=bos_id)
     adapter = TokenizerAdapter.from_tokenizer(Tokenizer(vocabulary), size=lm.vocab_size)
     logger.info("loaded %s: %d token ids, longest token %d bytes", folder, lm.vocab_size, adapter.max_token_bytes)
-    return ByteLM(lm, adapter, mask_invalid=mask_invalid, mask_floor=mask_floor)
+    return ByteSampler(lm, adapter, mask_invalid=mask_invalid, mask_floor=mask_floor)

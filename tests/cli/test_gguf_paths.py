@@ -22,7 +22,7 @@ def test_sample_takes_a_gguf_path_like_transplant_and_evaluate():
 
 @pytest.fixture
 def loads(monkeypatch):
-    """Record what the sample command asks `load_byte_lm` for, without loading a model."""
+    """Record what the sample command asks `load_byte_sampler` for, without loading a model."""
     calls: list[tuple[object, dict]] = []
 
     class Stop(Exception):
@@ -32,7 +32,7 @@ def loads(monkeypatch):
         calls.append((path, kwargs))
         raise Stop
 
-    monkeypatch.setattr(lexkit.sampling, "load_byte_lm", fake)
+    monkeypatch.setattr(lexkit.sampling, "load_byte_sampler", fake)
     return calls
 
 

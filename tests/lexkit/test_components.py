@@ -19,7 +19,7 @@ from strategies import PIECES
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import models, trainers
 
-import lexkit.components as components
+import lexkit.components._unicode as unicode_tables
 from lexkit.components import (
     CL100K_PATTERN,
     GPT2_PATTERN,
@@ -411,6 +411,6 @@ def test_white_space_is_rusts():
     # and on the split set; the split shows there is none above).
     strip = {"type": "Strip", "strip_left": True, "strip_right": True}
     stripped = {c for c in [*chars[:0x3001], *split] if hf_normalize(strip, f"{c}a{c}") == "a"}
-    assert stripped == split == components._WHITE_SPACE_SET
+    assert stripped == split == unicode_tables._WHITE_SPACE_SET
     # Python's str.isspace() is not Rust's: it also counts the separators U+001C..U+001F.
-    assert "\x1c".isspace() and "\x1c" not in components._WHITE_SPACE_SET and "\x85" in components._WHITE_SPACE_SET
+    assert "\x1c".isspace() and "\x1c" not in unicode_tables._WHITE_SPACE_SET and "\x85" in unicode_tables._WHITE_SPACE_SET

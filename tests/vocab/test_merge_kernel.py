@@ -1,8 +1,8 @@
-"""The compiled merge kernel (``vocab/_merge_kernel.c``) against its Python oracle in ``_merge_engine``.
+"""The compiled merge kernel (``vocab/_merge_kernel.c``) against its Python reference in ``_merge_engine``.
 
-Two levels: the kernel functions on random words, counts and pair tables (every output and every mutated
-structure compared, including dictionary and set iteration order), and whole `learn_merges` runs on a real
-corpus slice with the kernel and with the Python functions forced.
+Two levels: the kernel's word edit (``merge_store``) on random words, counts and pair tables (every output
+and every mutated structure compared), and whole `learn_merges` runs on a real corpus slice and on random
+inputs with the kernel and with the reference forced.
 """
 
 from __future__ import annotations
@@ -25,14 +25,6 @@ from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule, learn_merges
 
 kernel = _merge_engine._kernel
 
-# Counts of every size the engine may meet: small, around the int64 edges, beyond them, negative.
-COUNTS = st.one_of(
-    st.integers(1, 9),
-    st.integers(-(2**66), 2**66),
-    st.sampled_from([2**62, 2**63 - 1, 2**63, 2**64, -(2**63), -(2**63) - 1, 0]),
-)
-
-
 def test_kernel_is_built() -> None:
     assert kernel is not None, (
         "lexkit.vocab._merge_kernel is missing: the C extension was not built (no C compiler at install "
@@ -41,19 +33,17 @@ def test_kernel_is_built() -> None:
 
 
 @st.composite
-def merge_state(draw: st.DrawFn, *, limited: bool, small: bool = False) -> dict[str, Any]:
-    """Words, counts, a pre-filled pair table and a few merges to apply in a row (``small``: counts that
-    fit the int64 table, as the engine guarantees before using it)."""
+def merge_state(draw: st.DrawFn) -> dict[str, Any]:
+    """Words, counts, a pre-filled pair table and a few merges to apply in a row (counts that fit the
+    int64 table, as the engine guarantees before using the kernel)."""
     alphabet = draw(st.integers(1, 5))
     shift = draw(st.sampled_from([3, 16, 31]))
     symbol = st.integers(0, alphabet - 1)
     words = draw(st.lists(st.lists(symbol, max_size=12), min_size=1, max_size=8))
-    counts_strategy = st.integers(1, 2**40) if small else COUNTS
-    counts = draw(st.lists(counts_strategy, min_size=len(words), max_size=len(words)))
+    counts = draw(st.lists(st.integers(1, 2**40), min_size=len(words), max_size=len(words)))
     # Pairs over the alphabet and the new id `alphabet`, packed as the engine packs them.
     any_id = st.integers(0, alphabet)
-    table_counts = st.integers(-(2**50), 2**50) if small else COUNTS
-    table = draw(st.dictionaries(st.tuples(any_id, any_id), table_counts, max_size=12))
+    table = draw(st.dictionaries(st.tuples(any_id, any_id), st.integers(-(2**50), 2**50), max_size=12))
     pair_counts = defaultdict(int, {(x << shift) | y: count for (x, y), count in table.items()})
     index = st.integers(0, len(words) - 1)
     # Positions as the engine passes them: a list (initial entries) or a set (created entries); some
@@ -61,92 +51,47 @@ def merge_state(draw: st.DrawFn, *, limited: bool, small: bool = False) -> dict[
     positions = st.one_of(st.lists(index, max_size=10), st.sets(index, max_size=8))
     # `merged`: a fresh id, or a reused one (including left or right themselves).
     steps = draw(st.lists(st.tuples(any_id, any_id, any_id, positions), min_size=1, max_size=3))
-    state: dict[str, Any] = {
-        "words": words, "counts": counts, "pair_counts": pair_counts, "shift": shift, "steps": steps,
-    }
-    if limited:
-        length = st.one_of(st.integers(1, 4), st.just(2**63))
-        state["lengths"] = [draw(st.lists(length, min_size=len(word), max_size=len(word))) for word in words]
-        state["limit"] = draw(st.one_of(st.integers(1, 12), st.just(2**64 + 3)))
-    return state
+    return {"words": words, "counts": counts, "pair_counts": pair_counts, "shift": shift, "steps": steps}
 
 
-def run_steps(state: dict[str, Any], compiled: bool, table: bool = False) -> list[Any]:
-    """Apply every step of ``state`` (a deep copy) with one kernel; a snapshot after each step.
-
-    With ``table``, the pair counts live in the kernel's int64 ``PairCounts`` and the snapshot lists them
-    sorted (the table has no insertion order; the engine never iterates the pair counts).
-    """
+def run_steps(state: dict[str, Any]) -> list[Any]:
+    """Apply every step of ``state`` (a deep copy) with the reference's `_merge_words`; a snapshot after
+    each step (pair counts sorted: the kernel's table has no insertion order, and the engine never
+    iterates the pair counts)."""
     state = copy.deepcopy(state)
     words, counts, pair_counts, shift = state["words"], state["counts"], state["pair_counts"], state["shift"]
-    if table:
-        pair_counts = kernel.PairCounts(pair_counts)
     lengths = state.get("lengths")
     snapshots = []
     for left, right, merged, positions in state["steps"]:
-        if lengths is None:
-            function = kernel.merge_words if compiled else _merge_engine._merge_words
-            created, merged_count = function(
-                words, counts, positions, left, right, merged, pair_counts, shift
-            )
-        else:
-            function = kernel.merge_words_limited if compiled else _merge_engine._merge_words_limited
-            created, merged_count = function(
-                words, counts, positions, left, right, merged, pair_counts, shift, lengths, state["limit"]
-            )
+        created, merged_count = _merge_engine._merge_words(
+            words, counts, positions, left, right, merged, pair_counts, shift, lengths, state.get("limit")
+        )
         assert type(created) is dict and all(type(found) is set for found in created.values())
         snapshots.append((
-            [(pair, list(found)) for pair, found in created.items()],  # iteration order included
+            [(pair, sorted(found)) for pair, found in created.items()],
             merged_count,
             copy.deepcopy(words),
             copy.deepcopy(lengths),
-            sorted(pair_counts.items()) if table else list(pair_counts.items()),  # dicts: insertion order too
+            sorted(pair_counts.items()),
             counts,
         ))
     return snapshots
 
 
-@given(state=merge_state(limited=False))
-def test_merge_words_matches_python(state: dict[str, Any]) -> None:
-    assert run_steps(state, compiled=True) == run_steps(state, compiled=False)
-
-
-@given(state=merge_state(limited=True))
-def test_merge_words_limited_matches_python(state: dict[str, Any]) -> None:
-    assert run_steps(state, compiled=True) == run_steps(state, compiled=False)
-
-
-def as_sorted(snapshots: list[Any]) -> list[Any]:
-    return [(*snapshot[:4], sorted(snapshot[4]), snapshot[5]) for snapshot in snapshots]
-
-
-@given(state=merge_state(limited=False, small=True), limited=st.booleans(), data=st.data())
-def test_pair_counts_table_matches_python(state: dict[str, Any], limited: bool, data: st.DataObject) -> None:
-    """The int64 table gives the same edits, created sets and counts as a defaultdict (both kernels)."""
-    if limited:
-        lengths = st.integers(1, 4)
-        state["lengths"] = [data.draw(st.lists(lengths, min_size=len(word), max_size=len(word)))
-                            for word in state["words"]]
-        state["limit"] = data.draw(st.integers(1, 12))
-    expected = as_sorted(run_steps(state, compiled=False))
-    assert run_steps(state, compiled=True, table=True) == expected
-    assert run_steps(state, compiled=False, table=True) == expected
-
-
 def test_overlapping_pair_merges_once_per_two() -> None:
-    """``a a a`` with ``(a, a)``: one merge, then ``aa a``; ``a a a a`` gives two."""
+    """``a a a`` with ``(a, a)``: one merge, then ``aa a``; ``a a a a`` gives two (reference and kernel)."""
     words = [[0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0, 1]]
+    expected_created = {(2 << 3) | 0: {0, 1, 2}, (2 << 3) | 2: {1}, (1 << 3) | 2: {2}}
     pair_counts: defaultdict[int, int] = defaultdict(int)
-    created, merged_count = kernel.merge_words(words, [1, 10, 100], [0, 1, 2], 0, 0, 2, pair_counts, 3)
+    created, merged_count = _merge_engine._merge_words(words, [1, 10, 100], [0, 1, 2], 0, 0, 2, pair_counts, 3)
     assert words == [[2, 0], [2, 2], [1, 2, 0, 1]]
     assert merged_count == 1 + 2 * 10 + 100
-    assert created == {(2 << 3) | 0: {0, 1, 2}, (2 << 3) | 2: {1}, (1 << 3) | 2: {2}}
-
-
-def test_missing_key_in_a_plain_dict_raises_like_python() -> None:
-    for function in (kernel.merge_words, _merge_engine._merge_words):
-        with pytest.raises(KeyError):
-            function([[1, 0, 1]], [1], [0], 0, 1, 2, {}, 3)
+    assert created == expected_created
+    store = kernel.WordStore([[0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0, 1]], [1, 10, 100], None)
+    found, merged_count = kernel.merge_store(store, [0, 1, 2], 0, 0, 2, kernel.PairCounts(), 3, None)
+    assert store.words() == [[2, 0], [2, 2], [1, 2, 0, 1]]
+    assert merged_count == 1 + 2 * 10 + 100
+    assert {pair: set(array("i", bytes(indices))) for pair, indices in found.items()} == expected_created
 
 
 def run_store_steps(state: dict[str, Any], *, buffers: bool = False) -> list[Any]:
@@ -181,12 +126,11 @@ def run_store_steps(state: dict[str, Any], *, buffers: bool = False) -> list[Any
 
 
 def store_expected(state: dict[str, Any]) -> list[Any]:
-    """The Python kernel's snapshots in the form `run_store_steps` gives (sets as sorted lists)."""
-    return [([(pair, sorted(found)) for pair, found in created], *rest)
-            for created, *rest in as_sorted(run_steps(state, compiled=False))]
+    """The reference's snapshots in the form `run_store_steps` gives."""
+    return run_steps(state)
 
 
-@given(state=merge_state(limited=False, small=True), limited=st.booleans(), buffers=st.booleans(),
+@given(state=merge_state(), limited=st.booleans(), buffers=st.booleans(),
        data=st.data())
 def test_word_store_matches_python(state: dict[str, Any], limited: bool, buffers: bool,
                                    data: st.DataObject) -> None:
@@ -235,9 +179,11 @@ def test_pair_counts_table() -> None:
     assert all(table[pair] == pair * 3 for pair in range(100, 50_000, 7))
     assert table.items()[:3] == [(5, 3), (6, 2**63 - 1), (7, -2)]
     with pytest.raises(OverflowError):  # the kernel's arithmetic is checked, never wraps
-        kernel.merge_words([[1, 0, 1]], [1], [0], 0, 1, 2, kernel.PairCounts({(1 << 3) | 2: 2**63 - 1}), 3)
+        kernel.merge_store(kernel.WordStore([[1, 0, 1]], [1], None), [0], 0, 1, 2,
+                           kernel.PairCounts({(1 << 3) | 2: 2**63 - 1}), 3, None)
     with pytest.raises(OverflowError):
-        kernel.merge_words([[0, 1]], [2**63], [0], 0, 1, 2, kernel.PairCounts(), 3)
+        kernel.merge_store(kernel.WordStore([[0, 1, 0, 1]], [2**62], None), [0], 0, 1, 2, kernel.PairCounts(), 3,
+                           None)
     with pytest.raises(OverflowError):
         table[1] = 2**63
     with pytest.raises(KeyError):
@@ -247,14 +193,15 @@ def test_pair_counts_table() -> None:
 
 
 def test_bad_arguments_are_refused() -> None:
+    store = kernel.WordStore([[0, 1]], [1], None)
     with pytest.raises(ValueError, match="shift"):
-        kernel.merge_words([[0, 1]], [1], [0], 0, 1, 2, {}, 32)
-    with pytest.raises(ValueError, match="symbol id"):
-        kernel.merge_words([[9, 0, 1]], [1], [0], 0, 1, 2, defaultdict(int), 3)
+        kernel.merge_store(store, [0], 0, 1, 2, kernel.PairCounts(), 32, None)
+    with pytest.raises(ValueError, match="range"):
+        kernel.merge_store(store, [0], 0, 9, 2, kernel.PairCounts(), 3, None)
     with pytest.raises(IndexError):
-        kernel.merge_words([[0, 1]], [1], [5], 0, 1, 2, defaultdict(int), 3)
+        kernel.merge_store(store, [5], 0, 1, 2, kernel.PairCounts(), 3, None)
     with pytest.raises(TypeError):
-        kernel.merge_words([[0, 1]], [1], [0], 0, 1, 2, defaultdict(int))
+        kernel.merge_store(store, [0], 0, 1, 2, kernel.PairCounts(), 3)
 
 
 # --- whole runs -----------------------------------------------------------------------------------------
@@ -341,7 +288,7 @@ def test_special_keys_give_occurrences_of_several_lengths(monkeypatch: pytest.Mo
 def test_random_runs_identical(words: list[list[int]], data: st.DataObject, limit: int | None, rule: str,
                                scaffold: bool) -> None:
     """Every stop rule, callback and length rule, with and without Scaffold-BPE, small and huge counts
-    (huge ones keep the lists and dict; small ones take the WordStore, and plain BPE the C loop)."""
+    (huge ones run the reference loop, small ones the C loop)."""
     counts = data.draw(st.lists(st.one_of(st.integers(1, 9), st.just(2**64 + 1)), min_size=len(words),
                                 max_size=len(words)))
     lengths = data.draw(st.lists(st.integers(1, 3), min_size=4, max_size=4))
@@ -377,7 +324,7 @@ def test_compiled_loop_propagates_callback_errors() -> None:
 
 
 def test_long_unit_lengths_keep_the_lists(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lengths whose sums could pass 2**62 make the engine keep its lists (C kernel on lists), same result."""
+    """Lengths whose sums could pass 2**62 make the engine run the reference loop, same result."""
     words, counts = [[0, 1, 2, 0, 1], [1, 2, 1, 2]], [3, 2]
 
     def run() -> MergeResult[Any]:
@@ -389,7 +336,7 @@ def test_long_unit_lengths_keep_the_lists(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_huge_id_space_uses_the_python_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pairs that do not fit in int64 (vocab_size >= 2**31) fall back to the Python functions, same result."""
+    """Pairs that do not fit in int64 (vocab_size >= 2**31) fall back to the reference loop, same result."""
     words, counts = [[0, 1, 2, 0, 1], [1, 2, 1, 2]], [3, 2 ** 70]
 
     def run() -> MergeResult[Any]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from lexkit.transfer.anchors import AnchorMatch
 from lexkit.transfer.hypernetwork.network import Hypernetwork, piece_table
-from lexkit.transfer.methods import Plan, _new_tokens
+from lexkit.transfer.methods.plan import Plan, new_tokens
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +52,7 @@ def hypernetwork_plans(
     loaded.check_source(input_matrix, source_rows)
     plans = [Plan(size=len(target), anchors=anchors) for _ in range(loaded.outputs)]
     new, decompositions = [], []
-    for token_id in _new_tokens(target, plans[0], text_only=True):
+    for token_id in new_tokens(target, plans[0], text_only=True):
         pieces = [i for i in source.decompose(target.vocabulary.tokens[token_id].content) if i < source_rows]
         if pieces:
             new.append(token_id)

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from _resources import smollm2_gguf
 
-from lexkit.sampling import ByteLM, HFCausalLM, load_byte_lm
+from lexkit.sampling import ByteSampler, HFCausalLM, load_byte_sampler
 from lexkit.sampling.lm import _cache_keyword
 
 
 @pytest.fixture(scope="module")
 def smollm2():
     path = smollm2_gguf()
-    return load_byte_lm(path.parent, gguf_file=path.name, device="cpu", bos_id=0, mask_floor=1e-6)
+    return load_byte_sampler(path.parent, gguf_file=path.name, device="cpu", bos_id=0, mask_floor=1e-6)
 
 
 class _Records(logging.Handler):
@@ -57,9 +57,9 @@ def test_sampling_smollm2_emits_no_deprecation(smollm2):
 @pytest.mark.slow
 def test_smollm2_cache_path_equals_no_cache_path(smollm2):
     """The cropped `DynamicCache` gives the no-cache numbers on the real model, re-segmentations included."""
-    plain = ByteLM(HFCausalLM(smollm2.lm.model, device="cpu", bos_id=0, use_cache=False), smollm2.adapter,
+    plain = ByteSampler(HFCausalLM(smollm2.lm.model, device="cpu", bos_id=0, use_cache=False), smollm2.adapter,
                    mask_floor=1e-6)
-    cached = ByteLM(HFCausalLM(smollm2.lm.model, device="cpu", bos_id=0), smollm2.adapter, mask_floor=1e-6)
+    cached = ByteSampler(HFCausalLM(smollm2.lm.model, device="cpu", bos_id=0), smollm2.adapter, mask_floor=1e-6)
     state_c, state_p = cached.start("import numpy as np\n"), plain.start("import numpy as np\n")
     for byte in b"def  f(x):\n    return x":  # two spaces and an indent: whitespace runs re-split the tail
         np.testing.assert_allclose(cached.next_byte_logprobs(state_c), plain.next_byte_logprobs(state_p),

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from lexkit.sampling import EOS, ByteLM, TokenizerAdapter
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe, toy_mpe
+from lexkit.sampling import EOS, ByteSampler, TokenizerAdapter
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, toy_bpe, toy_mpe
 
 
 class UniformLM:
@@ -36,9 +36,9 @@ def brute_force_covers(x: bytes, encode, canonical_only: bool) -> set[tuple[int,
     return out
 
 
-def _lm_for(encode, mask: bool) -> ByteLM:
+def _lm_for(encode, mask: bool) -> ByteSampler:
     eos = TOY_EOS
-    return ByteLM(UniformLM(eos + 1, eos), TokenizerAdapter(TOY_TOKENS, encode), mask_invalid=mask)
+    return ByteSampler(UniformLM(eos + 1, eos), TokenizerAdapter(TOY_TOKENS, encode), mask_invalid=mask)
 
 
 @pytest.mark.parametrize("encode", [toy_bpe, toy_mpe], ids=["bpe", "mpe"])
@@ -92,12 +92,12 @@ def test_tokens_with_prefix_is_the_sorted_range():
 
 def test_naive_and_healing_baselines_on_the_oracle():
     """`init="naive"` is the first-byte marginal after encode(x); `"healing"` constrains the backed-off token."""
-    from lexkit.sampling import OracleLM, markov_strings, naive_next_byte
+    from lexkit.sampling._oracles import OracleLM, markov_strings, naive_next_byte
 
     strings, _ = markov_strings(b"ab", 8, seed=1)
     oracle = OracleLM(strings, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS)
     adapter = TokenizerAdapter(TOY_TOKENS, toy_bpe)
-    byte_lm = ByteLM(oracle, adapter)
+    byte_lm = ByteSampler(oracle, adapter)
     checked = 0
     for x in [b"aab", b"abba", b"bbab", b"ab", b"ba", b"bab"]:
         if oracle.next_token_logprobs([toy_bpe(x)])[0][0] == -np.inf:

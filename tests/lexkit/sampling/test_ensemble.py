@@ -11,26 +11,26 @@ import numpy as np
 import pytest
 
 from lexkit import LexkitError
-from lexkit.sampling import (
-    EOS,
-    ByteEnsemble,
-    ByteLM,
+from lexkit.sampling import EOS, ByteEnsemble, ByteSampler, TokenizerAdapter
+from lexkit.sampling._oracles import (
+    TOY_EOS,
+    TOY_TOKENS,
     OracleLM,
-    TokenizerAdapter,
     markov_texts,
     next_byte_truth,
+    rank_bpe,
+    toy_bpe,
 )
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, rank_bpe, toy_bpe
 
 OTHER_MERGES = ((b"b", b"a"), (b"b", b"b"), (b"ba", b"a"), (b"a", b"bb"), (b"baa", b"a"))
 
 
-def members(strings: dict[bytes, float]) -> list[ByteLM]:
+def members(strings: dict[bytes, float]) -> list[ByteSampler]:
     """Exact byte LMs of ``strings`` through two different tokenizers."""
     other_tokens, other_bpe = rank_bpe(b"ab", OTHER_MERGES)
-    first = ByteLM(OracleLM(strings, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS),
+    first = ByteSampler(OracleLM(strings, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS),
                    TokenizerAdapter(TOY_TOKENS, toy_bpe))
-    second = ByteLM(OracleLM(strings, other_bpe, vocab_size=len(other_tokens) + 1, eos_id=len(other_tokens)),
+    second = ByteSampler(OracleLM(strings, other_bpe, vocab_size=len(other_tokens) + 1, eos_id=len(other_tokens)),
                     TokenizerAdapter(other_tokens, other_bpe))
     return [first, second]
 
@@ -135,8 +135,8 @@ def test_real_tokenizers_gpt2_and_mistral_sentencepiece_ensemble_is_exact():
     gpt2 = TokenizerAdapter.from_tokenizer(Tokenizer.load(gpt2_tokenizer_json()))
     mistral = TokenizerAdapter.from_tokenizer(Tokenizer(from_sentencepiece(mistral_sp_model())))
     sp_oracle = OracleLM(strings, lambda x: mistral.encode(b" " + x) if x else [], vocab_size=len(mistral), eos_id=2)
-    ensemble = ByteEnsemble([ByteLM(OracleLM(strings, gpt2.encode, vocab_size=len(gpt2), eos_id=50256), gpt2),
-                             ByteLM(sp_oracle, mistral)], mode="product")
+    ensemble = ByteEnsemble([ByteSampler(OracleLM(strings, gpt2.encode, vocab_size=len(gpt2), eos_id=50256), gpt2),
+                             ByteSampler(sp_oracle, mistral)], mode="product")
     worst, nodes = walk(ensemble, next_byte_truth(strings))
     assert nodes == len(strings)
     assert worst < 1e-9

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from lexkit import LexkitError
-from lexkit.sampling import EOS, ByteLM, OracleLM, TokenizerAdapter, markov_strings, sample_byte
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
+from lexkit.sampling import EOS, ByteSampler, TokenizerAdapter, sample_byte
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, OracleLM, markov_strings, toy_bpe
 
 
 @pytest.fixture(scope="module")
-def byte_lm() -> ByteLM:
+def byte_lm() -> ByteSampler:
     strings, _ = markov_strings(b"ab", 8, seed=2)
     oracle = OracleLM(strings, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS)
-    return ByteLM(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
+    return ByteSampler(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
 
 
 def test_generation_reaches_eos_after_the_source_length(byte_lm):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lexkit import LexkitError
-from lexkit.sampling import ByteEnsemble, ByteLM, HFCausalLM, TokenizerAdapter, load_byte_lm
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe
+from lexkit.sampling import ByteEnsemble, ByteSampler, HFCausalLM, TokenizerAdapter, load_byte_sampler
+from lexkit.sampling._oracles import TOY_EOS, TOY_TOKENS, toy_bpe
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_cache_path_equals_no_cache_path(tiny_llama):
     adapter = TokenizerAdapter(TOY_TOKENS, toy_bpe)
     cached_lm = HFCausalLM(tiny_llama, device="cpu")
     plain_lm = HFCausalLM(tiny_llama, device="cpu", use_cache=False)
-    cached, plain = ByteLM(cached_lm, adapter), ByteLM(plain_lm, adapter)
+    cached, plain = ByteSampler(cached_lm, adapter), ByteSampler(plain_lm, adapter)
     text = b"aabbabaaababbbaa"
     state_c, state_p = cached.start(b"ab"), plain.start(b"ab")
     for byte in text:
@@ -59,7 +59,7 @@ def test_prefix_logprobs_match_teacher_forcing(tiny_llama):
     np.testing.assert_allclose(rows[1], expected[2].numpy(), atol=1e-5)
 
 
-def _greedy(model: ByteLM | ByteEnsemble, prompt: bytes, max_bytes: int) -> bytes:
+def _greedy(model: ByteSampler | ByteEnsemble, prompt: bytes, max_bytes: int) -> bytes:
     """Greedy bytes by hand: the argmax of ``next_byte_probs`` (EOS is outcome 256), recomputed from the prompt."""
     out = b""
     while len(out) < max_bytes:
@@ -107,8 +107,8 @@ def test_cli_sample_on_a_saved_tiny_model(gpt2_tiny_dir):
     payload = json.loads(result.stdout)
     # the expectation through the library API on fresh loads: greedy = the argmax of each exact next-byte
     # distribution, and the forward calls of one generate() call
-    expected = _greedy(load_byte_lm(gpt2_tiny_dir, device="cpu", mask_floor=1e-3), b"def hello_wor", 4)
-    fresh = load_byte_lm(gpt2_tiny_dir, device="cpu", mask_floor=1e-3)
+    expected = _greedy(load_byte_sampler(gpt2_tiny_dir, device="cpu", mask_floor=1e-3), b"def hello_wor", 4)
+    fresh = load_byte_sampler(gpt2_tiny_dir, device="cpu", mask_floor=1e-3)
     assert fresh.generate("def hello_wor", 4, temperature=0) == expected
     assert payload["prompt"] == "def hello_wor" and payload["bytes"] == len(expected)
     assert payload["completion"] == expected.decode("utf-8", errors="replace")
@@ -134,8 +134,8 @@ def test_cli_sample_ensemble_across_tokenizers(gpt2_tiny_dir, tmp_path):
     payload = json.loads(result.stdout)
 
     def ensemble() -> ByteEnsemble:
-        members = [load_byte_lm(gpt2_tiny_dir, device="cpu", mask_floor=1e-3),
-                   load_byte_lm(tmp_path, device="cpu", mask_floor=1e-3)]
+        members = [load_byte_sampler(gpt2_tiny_dir, device="cpu", mask_floor=1e-3),
+                   load_byte_sampler(tmp_path, device="cpu", mask_floor=1e-3)]
         return ByteEnsemble(members, mode="mixture", weights=[0.3, 0.7])
 
     expected = _greedy(ensemble(), b"Hello wor", 3)
@@ -163,10 +163,10 @@ def test_fim_context_is_conditioned_on(tiny_llama):
     np.testing.assert_allclose(rows, full_rows)
 
     adapter = TokenizerAdapter(TOY_TOKENS, toy_bpe)
-    byte_lm = ByteLM(HFCausalLM(tiny_llama, device="cpu"), adapter)
+    byte_lm = ByteSampler(HFCausalLM(tiny_llama, device="cpu"), adapter)
     sentinels = (2, 3, 5)  # toy token ids standing in for <fim_prefix>, <fim_suffix>, <fim_middle>
     middle = fim_generate(byte_lm, b"ab", b"ba", sentinels=sentinels, max_bytes=5, temperature=0)
-    psm = ByteLM(ContextLM(HFCausalLM(tiny_llama, device="cpu"), [2, *toy_bpe(b"ab"), 3, *toy_bpe(b"ba"), 5]),
+    psm = ByteSampler(ContextLM(HFCausalLM(tiny_llama, device="cpu"), [2, *toy_bpe(b"ab"), 3, *toy_bpe(b"ba"), 5]),
                  adapter)
     assert middle == psm.generate(b"", 5, temperature=0)
     with pytest.raises(LexkitError, match="fmt="):

@@ -15,12 +15,20 @@ import pytest
 from _resources import gpt2_tokenizer_json
 
 from lexkit import Tokenizer
-from lexkit.sampling import EOS, ByteLM, OracleLM, TokenizerAdapter, markov_strings, naive_next_byte
-from lexkit.sampling.toy import TOY_EOS, TOY_TOKENS, toy_bpe, toy_mpe
+from lexkit.sampling import EOS, ByteSampler, TokenizerAdapter
+from lexkit.sampling._oracles import (
+    TOY_EOS,
+    TOY_TOKENS,
+    OracleLM,
+    markov_strings,
+    naive_next_byte,
+    toy_bpe,
+    toy_mpe,
+)
 
 logger = logging.getLogger(__name__)
 
-def walk(byte_lm: ByteLM, transition, alphabet: bytes, length: int, naive=None):
+def walk(byte_lm: ByteSampler, transition, alphabet: bytes, length: int, naive=None):
     """Depth-first over every prefix: (max |exact - truth|, list of naive total-variation distances, nodes)."""
     worst, bias, nodes = 0.0, [], 0
     stack = [byte_lm.start(b"")]
@@ -47,7 +55,7 @@ def test_toy_vocabulary_exact_and_naive_biased(encoder):
     strings, transition = markov_strings(alphabet, length, order=2, seed=3)
     adapter = TokenizerAdapter(TOY_TOKENS, encoder)
     oracle = OracleLM(strings, encoder, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS)
-    byte_lm = ByteLM(oracle, adapter)
+    byte_lm = ByteSampler(oracle, adapter)
 
     worst, bias, nodes = walk(byte_lm, transition, alphabet, length,
                               naive=lambda y: naive_next_byte(oracle, adapter, y))
@@ -63,7 +71,7 @@ def test_btr_identity_prefix_probability():
     alphabet, length = b"ab", 8
     strings, _ = markov_strings(alphabet, length, order=2, seed=5)
     oracle = OracleLM(strings, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS)
-    byte_lm = ByteLM(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
+    byte_lm = ByteSampler(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
     rng = np.random.default_rng(0)
     for _ in range(40):
         y = bytes(int(b) for b in rng.choice(list(alphabet), size=int(rng.integers(1, length + 1))))
@@ -76,7 +84,7 @@ def test_incremental_state_equals_from_scratch():
     alphabet, length = b"ab", 10
     strings, _ = markov_strings(alphabet, length, order=2, seed=7)
     oracle = OracleLM(strings, toy_bpe, vocab_size=TOY_EOS + 1, eos_id=TOY_EOS)
-    byte_lm = ByteLM(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
+    byte_lm = ByteSampler(oracle, TokenizerAdapter(TOY_TOKENS, toy_bpe))
     text = b"aababbbaab"
     state = byte_lm.start(b"")
     for n, byte in enumerate(text, start=1):
@@ -98,7 +106,7 @@ def test_gpt2_vocabulary_restricted_to_few_bytes(alphabet, length):
     strings, transition = markov_strings(alphabet, length, order=2, seed=11)
     eos = tokenizer.vocabulary.special_tokens["<|endoftext|>"]
     oracle = OracleLM(strings, adapter.encode, vocab_size=len(adapter), eos_id=eos)
-    byte_lm = ByteLM(oracle, adapter)
+    byte_lm = ByteSampler(oracle, adapter)
     worst, bias, nodes = walk(byte_lm, transition, alphabet, length,
                               naive=lambda y: naive_next_byte(oracle, adapter, y))
     logger.info("gpt2: %d prefixes, max |exact - true| = %.2e, naive TV max %.3f mean %.3f",

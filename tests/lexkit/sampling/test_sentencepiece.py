@@ -15,13 +15,14 @@ from _resources import mistral_sp_model
 
 from lexkit import EncodingError, Tokenizer
 from lexkit.formats.sentencepiece import from_sentencepiece
-from lexkit.sampling import EOS, ByteLM, OracleLM, TokenizerAdapter, markov_texts, next_byte_truth
+from lexkit.sampling import EOS, ByteSampler, TokenizerAdapter
+from lexkit.sampling._oracles import OracleLM, markov_texts, next_byte_truth
 
 logger = logging.getLogger(__name__)
 
 
 class UniformLM:
-    """Every token equally likely: mass on every sequence, so the covers the ByteLM keeps are its mask's doing."""
+    """Every token equally likely: mass on every sequence, so the covers the ByteSampler keeps are its mask's doing."""
 
     def __init__(self, vocab_size: int, eos_id: int) -> None:
         self.vocab_size, self.eos_id, self.forward_calls = vocab_size, eos_id, 0
@@ -74,7 +75,7 @@ def brute_force_covers(processor, adapter, z: bytes) -> set[tuple[int, ...]]:
 @pytest.mark.parametrize("text", ["ab", "the c", " a", "é", "龘", "a\n", "a  b"])
 def test_covers_equal_brute_force(mistral, text):
     processor, _, adapter = mistral
-    byte_lm = ByteLM(UniformLM(len(adapter), 2), adapter)
+    byte_lm = ByteSampler(UniformLM(len(adapter), 2), adapter)
     state = byte_lm.start(text)
     assert state.text == text.encode() and state.data == b" " + text.encode()
     covers = {tuple(c) for c in byte_lm.covers(state)}
@@ -102,7 +103,7 @@ def test_markov_source_exact_with_byte_fallback_and_dummy_prefix(mistral):
     strings = markov_texts(symbols, 4, seed=4)
     truth = next_byte_truth(strings)
     oracle = OracleLM(strings, lambda x: processor.encode(x.decode("utf-8")), vocab_size=len(adapter), eos_id=2)
-    byte_lm = ByteLM(oracle, adapter)
+    byte_lm = ByteSampler(oracle, adapter)
     worst, nodes = 0.0, 0
     stack = [byte_lm.start(b"")]
     while stack:

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from _resources import smollm2_gguf
 
-from lexkit.sampling import load_byte_lm
+from lexkit.sampling import load_byte_sampler
 
 
 @pytest.mark.slow
 def test_smollm2_covers_midtoken_prompt_and_calls_per_byte():
     path = smollm2_gguf()
-    byte_lm = load_byte_lm(path.parent, gguf_file=path.name, device="cpu", bos_id=0, mask_floor=1e-6)
+    byte_lm = load_byte_sampler(path.parent, gguf_file=path.name, device="cpu", bos_id=0, mask_floor=1e-6)
 
     # BTR: the byte-level prefix probability sums over covers, so it is at least the canonical encoding's.
     text = b"The quick brown fox jumps"

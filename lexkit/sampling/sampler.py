@@ -27,6 +27,8 @@ from lexkit.errors import LexkitError
 from lexkit.sampling.adapter import TokenizerAdapter
 from lexkit.sampling.lm import TokenLM
 
+__all__ = ["EOS", "ByteModel", "ByteSampler", "ByteState", "generate_from", "sample_byte"]
+
 logger = logging.getLogger(__name__)
 
 EOS = 256
@@ -45,7 +47,7 @@ def _logsumexp(values: np.ndarray) -> float:
 
 @dataclass
 class ByteState:
-    """The cover frontier after some bytes; created by `ByteLM.start`, advanced by `ByteLM.push`.
+    """The cover frontier after some bytes; created by `ByteSampler.start`, advanced by `ByteSampler.push`.
 
     Attributes:
         data: the bytes so far.
@@ -57,7 +59,7 @@ class ByteState:
         prefix_logprob: ``log P(X starts with data)`` by the BTR lemma (sum over the covers of ``data``).
         lefts, left_ids: the token prefix of each frontier entry is ``lefts[left_ids[k]]`` (``encode(data[:start])``
             for the exact method).
-        init: how the state began (`ByteLM.start`); the baselines never mask and extend the likeliest sequence
+        init: how the state began (`ByteSampler.start`); the baselines never mask and extend the likeliest sequence
             that ends at each byte instead of ``T_n``.
         unchecked: probability mass (relative to ``P(X starts with data)``) of the next tokens that were kept
             without a canonicality check (below ``mask_floor``) when ``T_n`` was extended: an error bar for this
@@ -92,14 +94,14 @@ class ByteState:
                          list(self.lefts), self.left_ids.copy(), self.init, self.skip)
 
 
-class ByteLM:
+class ByteSampler:
     """A byte-level LM made from a token-level LM and its tokenizer, without training.
 
     Prompts, outputs and log-probabilities are about the user's text; an adapter's `TokenizerAdapter.text_prefix`
     (SentencePiece's dummy-prefix space) is added internally and never generated.
 
     Args:
-        lm: the token model (`lexkit.sampling.TokenLM`: `OracleLM`, `HFCausalLM`, or your own).
+        lm: the token model (`lexkit.sampling.TokenLM`: `HFCausalLM` or your own; the tests use an exact oracle).
         adapter: the tokenizer's byte view; its ids must match the model's.
         mask_invalid: drop next tokens that make the sequence non-canonical (default). This makes the result
             exact for a model that is a distribution over canonical sequences and costs one re-encoding of the
@@ -355,7 +357,7 @@ class ByteLM:
 
 
 class ByteModel(Protocol[S]):
-    """Anything that walks a byte string one byte at a time: `ByteLM`, `lexkit.sampling.ByteEnsemble`."""
+    """Anything that walks a byte string one byte at a time: `ByteSampler`, `lexkit.sampling.ByteEnsemble`."""
 
     def next_byte_logprobs(self, state: S) -> np.ndarray:
         """Log-probabilities of the 257 outcomes after ``state`` (EOS at index 256)."""
@@ -377,7 +379,7 @@ def generate_from(
     stop: Sequence[bytes] = (),
     seed: int = 0,
 ) -> bytes:
-    """Sample up to ``max_bytes`` bytes from ``model`` after ``state``; see `ByteLM.generate`."""
+    """Sample up to ``max_bytes`` bytes from ``model`` after ``state``; see `ByteSampler.generate`."""
     rng = np.random.default_rng(seed)
     out = bytearray()
     while len(out) < max_bytes:
@@ -422,23 +424,3 @@ def sample_byte(
         cut = int(np.searchsorted(cumulative, top_p)) + 1
         probs[order[cut:]] = 0.0
     return int(rng.choice(len(probs), p=probs / probs.sum()))
-
-
-def naive_next_byte(lm: TokenLM, adapter: TokenizerAdapter, prefix: bytes | str) -> np.ndarray:
-    """The usual, biased estimate: the first-byte marginal of ``P(next token | encode(prefix))`` (257 outcomes).
-
-    It conditions on a token boundary right after ``prefix``, which the bytes do not imply (Phan et al., arXiv
-    2406.16829); `ByteLM.next_byte_probs` is the exact counterpart. All zeros when the model gives
-    ``encode(prefix)`` probability 0 (it can: under maximum-prefix encoding ``encode(prefix)`` need not begin the
-    encoding of any longer string).
-    """
-    data = prefix.encode("utf-8") if isinstance(prefix, str) else bytes(prefix)
-    _, rows = lm.next_token_logprobs([adapter.encode(adapter.text_prefix + data)])
-    table, lengths = adapter.byte_table
-    row = np.exp(rows[0][: len(lengths)])
-    has = lengths > 0
-    out = np.bincount(table[has, 0].astype(np.int64), weights=row[has], minlength=EOS + 1)
-    if lm.eos_id is not None:
-        out[EOS] += np.exp(rows[0][lm.eos_id])
-    total = out.sum()
-    return out / total if total > 0 else out
