@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lexkit.morph import Phonology
+from lexkit.encoders.morph import Phonology
 
 #: A tokenizer seen as text -> the bytes of each token it produces, in order (markers give b"").
 Segmenter = Callable[[str], list[bytes]]

@@ -163,18 +163,33 @@ class ZipfFit:
     r_squared: float
 
 
+def rank_frequency_line(frequencies: np.ndarray) -> tuple[float, float | None]:
+    """Least-squares line of log frequency on log rank: its slope (about -1 for Zipf's law) and R².
+
+    The one Zipf line of lexkit's analyses (`zipf_fit` here, the visual-token n-gram fits of
+    `lexkit.analysis.visual_stats`). ``frequencies`` holds at least two positive values, sorted descending; R² is
+    None when they are all equal (no variance to explain).
+
+    >>> rank_frequency_line(np.array([12.0, 6.0, 4.0, 3.0]))[0]  # f = 12 / rank
+    -1.0
+    """
+    x = np.log(np.arange(1, len(frequencies) + 1))
+    y = np.log(frequencies)
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (slope * x + intercept)
+    total = y - y.mean()
+    if not float(total @ total):
+        return float(slope), None
+    return float(slope), 1.0 - float(residual @ residual) / float(total @ total)
+
+
 def zipf_fit(counts: np.ndarray) -> ZipfFit:
     """Fit Zipf's law to the non-zero counts."""
     freqs = np.sort(counts[counts > 0])[::-1].astype(np.float64)
     if freqs.size < 2:
         return ZipfFit(0.0, 0.0)
-    x = np.log(np.arange(1, freqs.size + 1))
-    y = np.log(freqs)
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    total = y - y.mean()
-    r2 = 1.0 - float(residual @ residual) / float(total @ total) if float(total @ total) else 0.0
-    return ZipfFit(float(-slope), r2)
+    slope, r2 = rank_frequency_line(freqs)
+    return ZipfFit(-slope, 0.0 if r2 is None else r2)
 
 
 def model_token_ids(tokenizer: Tokenizer) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Gold morphological segmentations assembled from a hunspell dictionary's affix rules.
 
 No English gold segmentation set installs offline (resources.md section 8), but a hunspell dictionary lists stems
-with the affix classes they take, and its ``.aff`` file spells each class out (``SFX G 0 ing [^e]``: add ``ing``
+with the affix classes they take, and its ``.aff`` file (read by `lexkit.formats.hunspell.read_aff`) spells each class out (``SFX G 0 ing [^e]``: add ``ing``
 to stems not ending in ``e``). Applying each rule once to each stem gives words with one known boundary:
 ``walk`` + ``ing``, ``un`` + ``able``. Only rules that strip nothing are used, so the boundary is exactly where
 the stem ends; rules whose condition is a bare ``e`` (``bake`` + ``d``) are left out because there the
@@ -18,49 +18,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
-from lexkit.errors import FormatError
+from lexkit.formats.hunspell import read_aff
 
-__all__ = ["AffixRule", "affix_segmentations", "corpus_word_counts", "read_affix_rules", "write_gold"]
+__all__ = ["affix_segmentations", "corpus_word_counts", "write_gold"]
 
 _WORD = re.compile(r"[a-z]+")
 _EXCLUDED_AFFIXES = frozenset({"'s"})
-
-
-@dataclass(frozen=True)
-class AffixRule:
-    """One hunspell ``PFX``/``SFX`` line: strip ``strip`` and add ``add`` where ``condition`` matches."""
-
-    kind: str  # "PFX" or "SFX"
-    flag: str
-    strip: str
-    add: str
-    condition: re.Pattern[str]
-
-
-def read_affix_rules(aff_path: str | PathLike[str]) -> dict[str, list[AffixRule]]:
-    """Flag -> its affix rules, from a hunspell ``.aff`` file (single-character flags, ``SET UTF-8``).
-
-    Raises:
-        FormatError: a rule line has too few fields.
-    """
-    path = Path(aff_path)
-    rules: dict[str, list[AffixRule]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        fields = line.split()
-        if len(fields) < 4 or fields[0] not in ("PFX", "SFX") or fields[2] in ("Y", "N"):
-            continue  # not a rule line (headers are "SFX flag Y count")
-        if len(fields) < 5:
-            raise FormatError(f"{path}: line {number}: affix rule {line!r} has fewer than 5 fields")
-        kind, flag, strip, add, condition = fields[:5]
-        add = add.split("/")[0]
-        pattern = f"^{condition}" if kind == "PFX" else f"{condition}$"
-        rules.setdefault(flag, []).append(AffixRule(
-            kind, flag, "" if strip == "0" else strip, "" if add == "0" else add, re.compile(pattern)))
-    return rules
 
 
 def affix_segmentations(
@@ -79,7 +45,7 @@ def affix_segmentations(
     Returns:
         Derived word -> (prefix, stem) or (stem, suffix), sorted by word.
     """
-    rules = read_affix_rules(aff_path)
+    rules = read_aff(aff_path).rules
     found: dict[str, set[tuple[str, str]]] = {}
     lines = Path(dic_path).read_text(encoding="utf-8").splitlines()
     for line in lines[1:]:
@@ -88,11 +54,13 @@ def affix_segmentations(
             continue
         for flag in flags.split("\t")[0]:
             for rule in rules.get(flag, ()):
-                if rule.strip or not rule.add or rule.add in _EXCLUDED_AFFIXES or rule.condition.pattern == "e$":
+                condition = rule.condition
+                if rule.strip or not rule.add or rule.add in _EXCLUDED_AFFIXES or (
+                        condition is not None and condition.pattern == "e$"):
                     continue
-                if not rule.condition.search(stem) or not _WORD.fullmatch(rule.add):
+                if (condition is not None and not condition.search(stem)) or not _WORD.fullmatch(rule.add):
                     continue
-                parts = (rule.add, stem) if rule.kind == "PFX" else (stem, rule.add)
+                parts = (rule.add, stem) if rule.prefix else (stem, rule.add)
                 found.setdefault("".join(parts), set()).add(parts)
     out = {}
     for word in sorted(found):

@@ -12,7 +12,6 @@ import base64
 import html
 import io
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -88,18 +87,18 @@ class AnalysisReport:
 def load_tokenizer(spec: str) -> tuple[str, Tokenizer]:
     """``NAME=PATH``, ``PATH`` or ``tiktoken:ENCODING`` (e.g. ``tiktoken:o200k_base``) -> (name, tokenizer).
 
+    ``tiktoken:`` specs load through tiktoken, which finds its cached ranks by its own rules (``TIKTOKEN_CACHE_DIR``;
+    the CLI points it at the developer fixture cache when there is one).
+
     Raises:
         LexkitError: the file or encoding cannot be loaded.
     """
     name, _, target = spec.rpartition("=") if "=" in spec else ("", "", spec)
     if target.startswith("tiktoken:"):
         encoding_name = target.split(":", 1)[1]
-        from lexkit.formats.tiktoken import from_tiktoken
-
-        fixtures = Path(os.environ.get("LEXKIT_FIXTURES", "cache/fixtures")) / "tiktoken"
-        if fixtures.exists():
-            os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(fixtures.resolve()))
         import tiktoken
+
+        from lexkit.formats.tiktoken import from_tiktoken
 
         try:
             encoding = tiktoken.get_encoding(encoding_name)

@@ -5,7 +5,9 @@ Each passage is encoded here, in Python, and embedded as (id, length in bytes) p
 token's id, bytes, kind and length on hover, and marks lexkit's own structure: pieces of a demolished Scaffold-BPE
 scaffold token, morph roots and affix classes, ByteSpan span versus BPE-fill tokens. A box encodes typed text with
 every tokenizer `lexkit.analysis.viewer_model` can embed (byte-level BPE); the others say why they cannot run there.
-Visual (code-grid) vocabularies do not encode text and are left out, with a note.
+Visual (code-grid) vocabularies do not encode text: given sample code grids (``grids=``) the page draws each grid
+cut into its visual tokens, and hovering a token shows its id and its grid patch (codes, shape, anchor); without
+grids they are left out, with a note.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+
+import numpy as np
 
 from lexkit.analysis.viewer_model import NotRunnable, live_model
 from lexkit.encoders import HFEncoder
@@ -45,10 +49,12 @@ class ViewerData:
     tokenizers: list[dict[str, Any]]
     passages: list[dict[str, Any]]
     skipped: dict[str, str] = field(default_factory=dict)
+    visual: list[dict[str, Any]] = field(default_factory=list)  # visual tokenizers with their sample grids
 
     def to_json(self) -> dict[str, Any]:
         """The payload of the page's data block."""
-        return {"tokenizers": self.tokenizers, "passages": self.passages, "skipped": self.skipped}
+        return {"tokenizers": self.tokenizers, "passages": self.passages, "skipped": self.skipped,
+                "visual": self.visual}
 
     @property
     def embedded_bytes(self) -> int:
@@ -128,12 +134,64 @@ def _run(tokenizer: Tokenizer, text: str) -> tuple[dict[str, Any], list[int]]:
     return {"exact": exact, "tokens": tokens}, ids + [o for o in origin if o is not None]
 
 
+def patch_box(patch: Sequence[tuple[int, int, int]]) -> tuple[int, int, int, list[list[int | None]]]:
+    """A visual token's patch as the page draws it: (height, width, column of the anchor, rows of codes), with
+    None where the bounding box holds no cell of the patch.
+
+    >>> patch_box(((0, 0, 3), (1, -1, 1), (1, 0, 2)))
+    (2, 2, 1, [[None, 3], [1, 2]])
+    """
+    left = min(dx for _, dx, _ in patch)
+    height = max(dy for dy, _, _ in patch) + 1
+    width = max(dx for _, dx, _ in patch) - left + 1
+    rows: list[list[int | None]] = [[None] * width for _ in range(height)]
+    for dy, dx, code in patch:
+        rows[dy][dx - left] = code
+    return height, width, -left, rows
+
+
+def visual_entry(name: str, tokenizer: Tokenizer, grids: Sequence[Any]) -> dict[str, Any]:
+    """One visual tokenizer's sample grids cut into tokens, and the patch of every token they use."""
+    encoder = tokenizer.encoder
+    samples = []
+    used: set[int] = set()
+    for number, grid in enumerate(grids):
+        encoding = tokenizer.encode_grid(grid)
+        used.update(encoding.ids)
+        samples.append({"label": f"grid {number} ({encoding.shape[0]} x {encoding.shape[1]})",
+                        "shape": list(encoding.shape), "codes": np.asarray(grid).reshape(-1).tolist(),
+                        "tokens": [[i, r, c] for i, (r, c) in zip(encoding.ids, encoding.positions)]})
+    patches = {}
+    for token_id in sorted(used):
+        height, width, anchor, rows = patch_box(encoder.patches[token_id])  # type: ignore[attr-defined]
+        patches[str(token_id)] = {"h": height, "w": width, "anchor": anchor, "rows": rows,
+                                  "cells": len(encoder.patches[token_id])}  # type: ignore[attr-defined]
+    return {"name": name, "vocab": len(tokenizer.vocabulary), "codebook": tokenizer.vocabulary.alphabet.size,
+            "grids": samples, "patches": patches}
+
+
 def build_viewer(tokenizers: Mapping[str, Tokenizer], passages: Sequence[Passage], *,
-                 live_budget: int = DEFAULT_LIVE_BUDGET) -> ViewerData:
-    """Encode every passage with every tokenizer and pack the in-page encoders that fit ``live_budget``."""
+                 live_budget: int = DEFAULT_LIVE_BUDGET,
+                 grids: Mapping[str, Sequence[Any]] | None = None) -> ViewerData:
+    """Encode every passage with every tokenizer and pack the in-page encoders that fit ``live_budget``.
+
+    Args:
+        tokenizers: name -> tokenizer; text tokenizers cut the passages, visual ones the grids.
+        passages: the sample texts.
+        live_budget: base64 bytes of in-page encoder tables the page may embed.
+        grids: visual tokenizer name -> sample ``(H, W)`` code grids to draw (a visual tokenizer without
+            grids is left out, with a note).
+
+    Raises:
+        EncodingError: a sample grid does not fit its visual tokenizer's codebook.
+    """
+    grids = grids or {}
     usable = {name: tok for name, tok in tokenizers.items() if tok.vocabulary.alphabet.kind == "bytes"}
-    skipped = {name: "visual vocabulary: it encodes code grids, not text (see `lexkit visual-analyze`)"
-               for name in tokenizers if name not in usable}
+    visual = [visual_entry(name, tok, grids[name]) for name, tok in tokenizers.items()
+              if name not in usable and grids.get(name)]
+    shown = {entry["name"] for entry in visual}
+    skipped = {name: "visual vocabulary: it encodes code grids, not text; pass sample grids to see its tokens "
+               "(see `lexkit visual-analyze`)" for name in tokenizers if name not in usable and name not in shown}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in usable}
     seen: dict[str, list[int]] = {name: [] for name in usable}
     for passage in passages:
@@ -166,7 +224,7 @@ def build_viewer(tokenizers: Mapping[str, Tokenizer], passages: Sequence[Passage
                       "notes": {str(k): v for k, v in notes.items()}})
     payload = [{"label": p.label, "text": p.text, "runs": [runs[name][i] for name in usable]}
                for i, p in enumerate(passages)]
-    return ViewerData(infos, payload, skipped)
+    return ViewerData(infos, payload, skipped, visual)
 
 
 def _asset(name: str) -> str:
@@ -186,7 +244,7 @@ def render_fragment(data: ViewerData) -> str:
               "<span>hover a token: id, bytes, kind, length</span></div>")
     return (f"<div class=\"lkv\"><style>{_asset('viewer.css')}</style>"
             f"<script type=\"application/json\" class=\"lkv-data\">{payload}</script>{legend}{skipped}"
-            "<div class=\"lkv-passages\"></div><h3>Try your own text</h3><div class=\"lkv-box\">"
+            "<div class=\"lkv-passages\"></div><div class=\"lkv-visual\"></div><h3>Try your own text</h3><div class=\"lkv-box\">"
             "<textarea spellcheck=\"false\" placeholder=\"Type or paste text: every tokenizer that can run in this "
             "page encodes it as you type\"></textarea></div><div class=\"lkv-grid lkv-live\"></div>"
             f"<script>{_asset('viewer.js')}</script></div>")

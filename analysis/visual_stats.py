@@ -35,7 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from lexkit.grids import VisualEncoder, check_grids
+from lexkit.analysis.metrics import rank_frequency_line
+from lexkit.encoders.visual import VisualEncoder
+from lexkit.grids import check_grids
 from lexkit.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -225,11 +227,8 @@ def _zipf_fit(order: int, counts: np.ndarray) -> ZipfFit:
     nan = float("nan")
     if len(counts) < 3:
         return ZipfFit(order, len(counts), nan, nan, nan, nan, nan, nan, nan, nan)
-    x = np.log10(np.arange(1, len(counts) + 1))
-    y = np.log10(counts)
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    r_squared = 1.0 - float((residual ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-300))
+    slope, fit = rank_frequency_line(counts.astype(np.float64))
+    r_squared = 1.0 if fit is None else fit  # equal counts: a flat line fits them exactly
     values = counts.astype(np.float64)
     shifted = 0.5  # x_min - 1/2: Clauset et al.'s continuous approximation for discrete data, x_min = 1
     logs = np.log(values / shifted)
@@ -246,7 +245,7 @@ def _zipf_fit(order: int, counts: np.ndarray) -> ZipfFit:
     difference = power - lognormal
     spread = float(difference.std())
     ratio = float(difference.sum() / (math.sqrt(len(values)) * spread)) if spread > 0 else 0.0
-    return ZipfFit(order, len(counts), float(slope), r_squared, float(exponent), ks, mu, sigma, ratio,
+    return ZipfFit(order, len(counts), slope, r_squared, float(exponent), ks, mu, sigma, ratio,
                    math.erfc(abs(ratio) / math.sqrt(2)))
 
 

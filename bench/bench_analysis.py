@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -95,6 +96,7 @@ def report(vocab_size: int) -> None:
     corpora = build_corpora()
     tokenizers = {name: Tokenizer.load(path) for name, path in train_lexkit(vocab_size).items()}
     fixtures = fixtures_dir()
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str((fixtures / "tiktoken").resolve()))
     for spec in (f"gpt2={fixtures / 'gpt2' / 'tokenizer.json'}", "cl100k=tiktoken:cl100k_base",
                  "o200k=tiktoken:o200k_base", f"llama3={fixtures / 'llama3' / 'tokenizer.json'}"):
         name, tokenizer = load_tokenizer(spec)

@@ -69,8 +69,8 @@ def main() -> None:
 
     from lexkit import Tokenizer
     from lexkit.analysis.meaning import OfflineJudge, lexkit_segmenter, meaning_report, root_preservation
+    from lexkit.formats.hunspell import Hunspell
     from lexkit.vocab import train
-    from lexkit.vocab.morph.hunspell import Hunspell
     from lexkit.vocab.morph.lexicon import load_lexicon
     from lexkit.vocab.morph.turkish import TURKISH, affix_classes, build_turkish_lexicon, conllu_lemmas
 

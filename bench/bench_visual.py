@@ -44,7 +44,8 @@ def _status_mb(field: str) -> float:
 
 def build_data(cache: Path, device: str) -> None:
     """Write photos_{train,heldout}.npy, faces_heldout.npy, tuimg_{train,heldout}.npy and codebook.npz."""
-    from lexkit.image_grids import bundled_images, crop_images, fit_patch_codebook, lfw_faces, tuimg_grids
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _image_grids import bundled_images, crop_images, fit_patch_codebook, lfw_faces, tuimg_grids
 
     cache.mkdir(parents=True, exist_ok=True)
     if (cache / "tuimg_heldout.npy").exists():
@@ -76,7 +77,7 @@ def build_data(cache: Path, device: str) -> None:
 
 def worker(cache: Path, dataset: str, size: int, merges: int, alpha: float) -> dict[str, object]:
     """One training run plus held-out encoding, in this (fresh) process."""
-    from lexkit.grids import VisualEncoder
+    from lexkit.encoders.visual import VisualEncoder
     from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 
     codebook_size = 4096 if dataset == "tuimg" else 1024

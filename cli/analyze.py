@@ -32,7 +32,9 @@ def analyze(tokenizers: tuple[str, ...], corpora: tuple[str, ...], output: Path,
     """Compare tokenizers on corpora: bytes/chars per token, fertility, Rényi efficiency, imbalance, digits."""
     from lexkit.analysis.report import analyze as run_analysis
     from lexkit.analysis.report import load_tokenizer, write_report
+    from lexkit.cli._fixtures import use_fixture_tiktoken_cache
 
+    use_fixture_tiktoken_cache()
     loaded = dict(load_tokenizer(spec) for spec in tokenizers)
     sources = {}
     for spec in corpora:

@@ -180,14 +180,18 @@ def inspect(source: Path, top: int, as_json: bool) -> None:
 @click.option("--live-budget-mb", type=click.FloatRange(min=0), default=16.0,
               help="Encoder tables the page may embed for its typing box; tokenizers past it are shown "
                    "on the samples only.")
+@click.option("--codes", type=click.Path(exists=True, path_type=Path),
+              help="Visual tokenizers: sample code grids (.npy of N x H x W, or a folder); the first 4 are drawn.")
 def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None, output: Path, open_page: bool,
-         live_budget_mb: float) -> None:
+         live_budget_mb: float, codes: Path | None) -> None:
     """Write a token viewer page: TEXT (or a file, or built-in samples) cut by each tokenizer side by side."""
     from lexkit._io import atomic_write_text
     from lexkit.analysis.report import load_tokenizer
     from lexkit.analysis.viewer import Passage, build_viewer, render_page
     from lexkit.analysis.viewer_passages import MAX_VIEW_BYTES, default_passages
+    from lexkit.cli._fixtures import use_fixture_tiktoken_cache
 
+    use_fixture_tiktoken_cache()
     loaded = dict(load_tokenizer(spec) for spec in tokenizers)
     if input_file is not None or text is not None:
         body = _read_text(text, input_file)
@@ -198,7 +202,12 @@ def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None,
         passages = [Passage(input_file.name if input_file else "your text", body)]
     else:
         passages = default_passages()
-    data = build_viewer(loaded, passages, live_budget=int(live_budget_mb * 1e6))
+    grids = {}
+    if codes is not None:
+        from lexkit.grids import load_codes
+
+        grids = {name: load_codes(codes)[:4] for name, tok in loaded.items() if tok.encoder_name == "visual"}
+    data = build_viewer(loaded, passages, live_budget=int(live_budget_mb * 1e6), grids=grids)
     atomic_write_text(output, render_page(data, title="lexkit token viewer: " + ", ".join(loaded)))
     runnable = [t["name"] for t in data.tokenizers if t["live"]]
     click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; typing box runs "
@@ -216,7 +225,7 @@ def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None,
 @json_option
 def demo(output: Path, vocab_size: int, as_json: bool) -> None:
     """Train BPE on the embedded corpus and compare its efficiency with GPT-2 and o200k when available."""
-    from lexkit.analysis.demo import run_demo
+    from lexkit.cli.demo import run_demo
 
     report = run_demo(output, vocab_size=vocab_size, echo=click.echo if not as_json else None)
     if as_json:

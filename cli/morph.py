@@ -64,7 +64,7 @@ def morph() -> None:
 def build_lexicon(dic: Path, aff: Path, output: Path, language: str, treebanks: tuple[Path, ...], limit: int | None,
                   min_root_length: int, as_json: bool) -> None:
     """Build a lexicon file (roots, altered root forms, affix allomorph classes, phonology) from hunspell."""
-    from lexkit.vocab.morph.hunspell import Hunspell
+    from lexkit.formats.hunspell import Hunspell
     from lexkit.vocab.morph.turkish import build_turkish_lexicon, conllu_lemmas
 
     for path in treebanks:

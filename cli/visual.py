@@ -34,8 +34,9 @@ def train_codes(codes: Path, output: Path, *, vocab_size: int | None = None, num
         VocabularyError: a setting is invalid (e.g. a vocabulary size below the codebook size).
     """
     from lexkit._io import atomic_directory
+    from lexkit.encoders.visual import VisualEncoder
     from lexkit.formats import native
-    from lexkit.grids import VisualEncoder, load_codes
+    from lexkit.grids import load_codes
     from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 
     config = VisualBPEConfig(vocab_size=vocab_size, num_merges=num_merges, alpha=alpha, sigma=sigma, top_k=top_k,
@@ -56,8 +57,8 @@ def train_codes(codes: Path, output: Path, *, vocab_size: int | None = None, num
 
 
 def _load_visual(tokenizer: Path) -> Any:
+    from lexkit.encoders.visual import VisualEncoder
     from lexkit.formats import native
-    from lexkit.grids import VisualEncoder
 
     path = tokenizer / native.FILENAME if tokenizer.is_dir() else tokenizer
     if path.suffix != ".json":

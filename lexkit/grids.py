@@ -1,7 +1,7 @@
-"""Code grids: 2-D arrays of codebook ids, their patch tokens, and the ``visual`` encoder.
+"""Code grids: 2-D arrays of codebook ids, and the patch tokens of visual vocabularies.
 
 A quantized image is an ``H x W`` grid of integer codes in ``[0, K)``. Visual BPE (`lexkit.vocab.visual`)
-learns tokens that are 2-D *patches* of codes; this module holds what reads such a vocabulary at run time:
+learns tokens that are 2-D *patches* of codes; this module holds the grid and patch side of such a vocabulary:
 
 - input checking and loading (`check_grid`, `check_grids`, `load_codes`): integer arrays only, codes inside
   the codebook, rectangular grids; every problem is a one-line `CorpusError`/`EncodingError` that names the
@@ -9,27 +9,24 @@ learns tokens that are 2-D *patches* of codes; this module holds what reads such
 - the token content of the ``grid_codebook`` alphabet (`patch_content`, `content_patch`): a patch's cells
   ``(dy, dx, code)`` sorted, each as three fixed-width big-endian units (``dx`` signed), so a-beside-b and
   a-above-b get different content (plain concatenation could not tell them apart);
-- `VisualEncoder`: replays the learned merges on new grids (the training rule) and returns token ids with
-  their anchor positions; `decode_grid` puts the patches back, bit-exactly.
+- `visual_model`: every token's patch and the 2-D merge rules of a visual vocabulary, checked.
 
-Not handled here: building grids from images (`lexkit.image_grids`) and training (`lexkit.vocab.visual`).
+Not handled here: encoding (`lexkit.encoders.visual`) and training (`lexkit.vocab.visual`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from lexkit.encoders import Encoder
+from lexkit._visual_engine import RELATIONS, Patch, VisualMerge, base_patch, union_patch
 from lexkit.errors import (
     CorpusError,
-    EncodingError,
     FormatError,
     LexkitError,
     UnsupportedAlphabetError,
@@ -37,14 +34,9 @@ from lexkit.errors import (
 )
 from lexkit.vocabulary import Alphabet, Vocabulary
 
-if TYPE_CHECKING:
-    from lexkit.vocab._grid_engine import GridMerge, Patch
-
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "GridEncoding",
-    "VisualEncoder",
     "check_grid",
     "check_grids",
     "content_patch",
@@ -55,7 +47,6 @@ __all__ = [
 ]
 
 VISUAL_FORMAT_VERSION = 1  # version of the "visual" entry that visual vocabularies keep in their metadata
-_ENCODE_BATCH = 256  # grids per replay engine (one engine per batch amortises the merge-list walk)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -89,7 +80,7 @@ def check_grid(grid: Any, codebook_size: int | None = None, *, where: str = "gri
         )
     if array.dtype.kind not in "iu":
         hint = ("round it with np.rint(grid).astype(np.int64) if the values are whole numbers, or quantize "
-                "the image with lexkit.image_grids.fit_patch_codebook first")
+                "the image with an image tokenizer (a VQ codebook) first")
         raise error(f"{where} has dtype {array.dtype}, not integers; grids hold codebook ids: {hint}")
     if array.ndim != 2:
         raise error(
@@ -238,7 +229,7 @@ def content_patch(content: bytes, width: int) -> Patch:
     return tuple((units[i], units[i + 1], units[i + 2]) for i in range(0, len(units), 3))
 
 
-def visual_model(vocabulary: Vocabulary) -> tuple[list[Patch], list[GridMerge]]:
+def visual_model(vocabulary: Vocabulary) -> tuple[list[Patch], list[VisualMerge]]:
     """Every token's patch and the merge rules of a visual vocabulary, checked against each other.
 
     Merges are stored as ``(left, right, relation)`` with the anchor offsets in
@@ -249,8 +240,6 @@ def visual_model(vocabulary: Vocabulary) -> tuple[list[Patch], list[GridMerge]]:
         VocabularyError: the base tokens are not the codes ``0..K-1`` in order, offsets are missing, or a merge
             result is not a token (each message names the merge or token).
     """
-    from lexkit.vocab._grid_engine import RELATIONS, GridMerge, base_patch, union_patch
-
     alphabet = vocabulary.alphabet
     if alphabet.kind != "grid_codebook":
         raise UnsupportedAlphabetError(
@@ -280,7 +269,7 @@ def visual_model(vocabulary: Vocabulary) -> tuple[list[Patch], list[GridMerge]]:
             f"{'no' if not isinstance(offsets, list) else len(offsets)} offsets in metadata['visual']['offsets']; "
             "each 2-D merge needs its anchor offset: re-save the vocabulary from VisualBPETrainer"
         )
-    merges: list[GridMerge] = []
+    merges: list[VisualMerge] = []
     for rank, (merge, offset) in enumerate(zip(vocabulary.merges, offsets)):
         relation = merge[2] if len(merge) == 3 else "right"
         dy, dx = int(offset[0]), int(offset[1])
@@ -293,131 +282,5 @@ def visual_model(vocabulary: Vocabulary) -> tuple[list[Patch], list[GridMerge]]:
                 f"merge {rank} ({merge[0]}, {merge[1]}, {relation}) at offset ({dy}, {dx}) produces a patch that "
                 "is not a token of the vocabulary; add the result token before the merge (or retrain)"
             )
-        merges.append(GridMerge(merge[0], merge[1], RELATIONS.index(relation), dy, dx, result))
+        merges.append(VisualMerge(merge[0], merge[1], RELATIONS.index(relation), dy, dx, result))
     return patches, merges
-
-
-# ----------------------------------------------------------------------------------------------------------
-# encoding and decoding
-@dataclass(frozen=True)
-class GridEncoding:
-    """One grid as visual tokens.
-
-    Attributes:
-        ids: token ids in raster order of their anchors.
-        positions: the anchor ``(row, col)`` of each token (the first cell of its patch in raster order).
-        shape: the grid's ``(height, width)``, which `VisualEncoder.decode_grid` needs.
-    """
-
-    ids: list[int]
-    positions: list[tuple[int, int]]
-    shape: tuple[int, int]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-class VisualEncoder(Encoder):
-    """Encodes code grids with a visual-BPE vocabulary: replays its 2-D merges in training order.
-
-    >>> import numpy as np
-    >>> from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
-    >>> grid = np.array([[1, 1, 0], [1, 1, 0]])
-    >>> vocabulary = VisualBPETrainer(VisualBPEConfig(num_merges=2, alpha=0.0)).train([grid, grid])
-    >>> encoder = VisualEncoder(vocabulary)
-    >>> encoding = encoder.encode_grid(grid)
-    >>> encoding.ids, encoding.positions, encoder.patches[3]
-    ([3, 3], [(0, 0), (1, 0)], ((0, 0, 1), (0, 1, 1), (0, 2, 0)))
-    >>> bool((encoder.decode_grid(encoding.ids, 2, 3) == grid).all())
-    True
-    """
-
-    name = "visual"
-    models = frozenset({"bpe"})
-    alphabets = frozenset({"grid_codebook"})
-
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        super().__init__(vocabulary)
-        self.patches, self.merges = visual_model(vocabulary)
-
-    @property
-    def codebook_size(self) -> int:
-        """The number of base codes ``K``."""
-        return self.vocabulary.alphabet.size
-
-    def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
-        """Refuses: a visual vocabulary encodes grids of codes, not text.
-
-        Raises:
-            UnsupportedAlphabetError: always.
-        """
-        raise UnsupportedAlphabetError(
-            "a visual (grid_codebook) vocabulary encodes grids of codes, not text; call "
-            "VisualEncoder.encode_grid(grid) with an (H, W) integer array"
-        )
-
-    def encode_grid(self, grid: Any) -> GridEncoding:
-        """Token ids and anchor positions of one ``(H, W)`` grid of codes.
-
-        Raises:
-            EncodingError: the grid is ragged, not integer, not 2-D, or has a code outside the codebook.
-        """
-        return self.encode_grids([grid])[0]
-
-    def encode_grids(self, grids: Any) -> list[GridEncoding]:
-        """`encode_grid` over an ``(N, H, W)`` array or a list of grids (batched for speed)."""
-        from lexkit.vocab._grid_engine import encode_grids
-
-        checked = check_grids(grids, self.codebook_size, error=EncodingError)
-        out: list[GridEncoding] = []
-        for start in range(0, len(checked), _ENCODE_BATCH):
-            batch = checked[start:start + _ENCODE_BATCH]
-            for grid, (ids, positions) in zip(batch, encode_grids(batch, self.patches, self.merges)):
-                out.append(GridEncoding(ids, positions, (int(grid.shape[0]), int(grid.shape[1]))))
-        return out
-
-    def decode_grid(self, ids: Sequence[int], height: int, width: int) -> np.ndarray:
-        """The ``(height, width)`` grid that ``ids`` (in raster order of their anchors) stand for.
-
-        Each token's anchor goes on the first cell not yet filled, in raster order; this is exact because
-        every token with an earlier anchor has already been placed.
-
-        Raises:
-            EncodingError: an id outside the vocabulary, or a sequence that does not tile the grid exactly
-                (a patch overlaps, leaves the grid, or cells stay empty).
-        """
-        grid = np.full((height, width), -1, dtype=np.int64)
-        flat = grid.reshape(-1)
-        patches = self.patches
-        cursor = 0
-        total = height * width
-        for position, token_id in enumerate(ids):
-            if not 0 <= token_id < len(patches):
-                raise EncodingError(
-                    f"token id {token_id} at position {position} is outside the vocabulary (0..{len(patches) - 1}); "
-                    "decode ids produced by this vocabulary's encoder"
-                )
-            while cursor < total and flat[cursor] >= 0:
-                cursor += 1
-            if cursor == total:
-                raise EncodingError(
-                    f"token {position} ({token_id}) has no room: the {height} x {width} grid is already full; "
-                    "pass the grid's own height and width (GridEncoding.shape)"
-                )
-            row, col = divmod(cursor, width)
-            for dy, dx, code in patches[token_id]:
-                y, x = row + dy, col + dx
-                if not (0 <= y < height and 0 <= x < width) or grid[y, x] >= 0:
-                    raise EncodingError(
-                        f"token {position} ({token_id}) anchored at ({row}, {col}) "
-                        f"{'leaves the grid' if not (0 <= y < height and 0 <= x < width) else 'overlaps a placed token'} "
-                        f"at ({y}, {x}); the ids are not a complete raster-order encoding of a {height} x {width} grid"
-                    )
-                grid[y, x] = code
-        if (flat < 0).any():
-            missing = int(np.argmax(flat < 0))
-            raise EncodingError(
-                f"the ids cover {int((flat >= 0).sum())} of {total} cells (first empty cell at "
-                f"{divmod(missing, width)}); pass the complete id sequence and the grid's own shape"
-            )
-        return grid

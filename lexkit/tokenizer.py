@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import regex
 
+from lexkit.component_specs import iter_components
 from lexkit.encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from lexkit.encoders.visual import GridEncoding, VisualEncoder
 from lexkit.errors import EncodingError, LexkitError
 from lexkit.formats.hf import surface_scheme
 from lexkit.vocabulary import TokenKind, Vocabulary
@@ -23,7 +25,6 @@ from lexkit.vocabulary import TokenKind, Vocabulary
 if TYPE_CHECKING:
     import numpy as np
 
-    from lexkit.grids import GridEncoding, VisualEncoder
 
 SpecialSet = Collection[str] | Literal["all"]
 logger = logging.getLogger(__name__)
@@ -191,15 +192,13 @@ class Tokenizer:
         Raises:
             LexkitError: this tokenizer's encoder does not take grids.
         """
-        return self._grid_encoder().encode_grid(grid)
+        return self._visual_encoder().encode_grid(grid)
 
     def decode_grid(self, ids: Sequence[int], height: int, width: int) -> np.ndarray:
         """Visual BPE: the exact code grid (height x width) that ``ids`` stand for."""
-        return self._grid_encoder().decode_grid(ids, height, width)
+        return self._visual_encoder().decode_grid(ids, height, width)
 
-    def _grid_encoder(self) -> VisualEncoder:
-        from lexkit.grids import VisualEncoder
-
+    def _visual_encoder(self) -> VisualEncoder:
         if not isinstance(self._encoder, VisualEncoder):
             raise LexkitError(
                 f"encoder {self.encoder_name!r} encodes text, not code grids; load a visual-bpe vocabulary "
@@ -228,9 +227,7 @@ class Tokenizer:
             prefix = str(self.vocabulary.model_options.get("continuing_subword_prefix", "##")).encode()
         strip = False
         if scheme == "metaspace":
-            from lexkit.formats.hf import _walk
-
-            for component in _walk(self.vocabulary.decoder):
+            for component in iter_components(self.vocabulary.decoder):
                 if component.get("type") == "Metaspace":
                     strip = component.get("prepend_scheme", "always") != "never" and component.get(
                         "add_prefix_space", True)

@@ -10,7 +10,7 @@ patch and every encoding decodes back to its grid exactly (``specs/visual.md`` s
 
 The result is an ordinary `Vocabulary` over the ``grid_codebook`` alphabet: token ids ``0..K-1`` are the codes,
 merges are ``(left, right, "right" | "below")`` with the offsets in ``metadata["visual"]``, and it saves to
-``lexkit.json`` like any other vocabulary. `lexkit.grids.VisualEncoder` encodes and decodes with it.
+``lexkit.json`` like any other vocabulary. `lexkit.encoders.visual.VisualEncoder` encodes and decodes with it.
 
 Not implemented: the ``beingvl_compat`` mode that reproduces the released code's one-2-D-merge-then-1-D rule.
 """
@@ -20,23 +20,114 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from lexkit._version import __version__
+from lexkit._visual_engine import (
+    RELATIONS,
+    MergeStep,
+    Patch,
+    VisualMerge,
+    VisualMergeEngine,
+    base_patch,
+    union_patch,
+)
 from lexkit.errors import VocabularyError
 from lexkit.grids import VISUAL_FORMAT_VERSION, check_grids, grid_alphabet, patch_content, visual_model
-from lexkit.vocab._grid_engine import RELATIONS, GridMerge, MergeStep, learn_grid_merges
 from lexkit.vocabulary import Token, Vocabulary
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_CODEBOOK_SIZE", "VisualBPEConfig", "VisualBPETrainer"]
+__all__ = ["MAX_CODEBOOK_SIZE", "VisualBPEConfig", "VisualBPETrainer", "VisualMergeResult", "learn_visual_merges"]
 
 MAX_CODEBOOK_SIZE = 1 << 20  # with up to 2**20 merges on top, pair keys still fit the engine's 62 bits
+
+
+@dataclass(frozen=True)
+class VisualMergeResult:
+    """The outcome of `learn_visual_merges`.
+
+    Attributes:
+        merges: the merge rules in rank order; a ``result`` may repeat (the same patch reached another way).
+        patches: the patch of every token id: the base codes, then one per new token in creation order.
+        steps: count, consistency and priority of each merge when it was selected.
+        stop_reason: ``"max_merges"``, ``"vocab_size"`` (``max_tokens`` reached), ``"min_frequency"`` or
+            ``"exhausted"`` (no neighbouring pair left).
+    """
+
+    merges: list[VisualMerge]
+    patches: list[Patch]
+    steps: list[MergeStep]
+    stop_reason: str
+
+
+def learn_visual_merges(
+    grids: Sequence[np.ndarray],
+    codebook_size: int,
+    *,
+    num_merges: int | None,
+    max_tokens: int | None = None,
+    alpha: float = 0.1,
+    sigma: float = 0.5,
+    top_k: int | None = None,
+    min_frequency: int = 2,
+    on_merge: Callable[[VisualMerge, MergeStep], None] | None = None,
+) -> VisualMergeResult:
+    """Learn up to ``num_merges`` 2-D merges over grids of codes in ``range(codebook_size)``.
+
+    Args:
+        grids: validated 2-D integer arrays (sizes may differ).
+        codebook_size: the number of base codes ``K``; token ids ``0..K-1`` are the codes.
+        num_merges: stop after this many merges (None: no limit, then ``max_tokens`` is required).
+        max_tokens: stop when this many token ids exist (codes included); None for no limit.
+        alpha: weight of spatial consistency in the priority; 0 gives frequency-only BPE.
+        sigma: Gaussian width (cells) of the spatial consistency.
+        top_k: shortlist the ``top_k`` most frequent keys before taking the best priority (None: all).
+        min_frequency: stop when the most frequent key occurs fewer times; rarer keys are never merged.
+        on_merge: called after each merge (progress bars, logging).
+
+    Returns:
+        The merges, every token's patch, the per-merge statistics and why training stopped.
+
+    >>> grid = np.array([[1, 1, 0], [1, 1, 0]])
+    >>> result = learn_visual_merges([grid, grid], 2, num_merges=2, alpha=0.0)
+    >>> [(m.left, m.right, RELATIONS[m.relation], m.result) for m in result.merges]
+    [(1, 0, 'right', 2), (1, 2, 'right', 3)]
+    >>> result.patches[3]
+    ((0, 0, 1), (0, 1, 1), (0, 2, 0))
+    """
+    if num_merges is None and max_tokens is None:
+        raise ValueError("give num_merges or max_tokens (or both); training needs a stopping size")
+    capacity = max_tokens if max_tokens is not None else codebook_size + (num_merges or 0)
+    engine = VisualMergeEngine(grids, [base_patch(code) for code in range(codebook_size)],
+                             capacity=max(capacity, codebook_size), spatial=alpha > 0)
+    merges: list[VisualMerge] = []
+    steps: list[MergeStep] = []
+    while True:
+        if num_merges is not None and len(merges) >= num_merges:
+            stop_reason = "max_merges"
+            break
+        if max_tokens is not None and len(engine.patches) >= max_tokens:
+            stop_reason = "vocab_size"
+            break
+        chosen = engine.select(alpha=alpha, sigma=sigma, top_k=top_k, min_frequency=min_frequency)
+        if chosen is None:
+            stop_reason = "min_frequency" if engine.counts else "exhausted"
+            break
+        key, step = chosen
+        left, right, relation, dy, dx = engine.unpack(key)
+        result = engine.add_token(union_patch(engine.patches[left], engine.patches[right], dy, dx))
+        engine.apply(key, result)
+        merge = VisualMerge(left, right, relation, dy, dx, result)
+        merges.append(merge)
+        steps.append(step)
+        if on_merge is not None:
+            on_merge(merge, step)
+    return VisualMergeResult(merges=merges, patches=engine.patches, steps=steps, stop_reason=stop_reason)
 
 
 @dataclass(frozen=True)
@@ -125,7 +216,7 @@ class VisualBPETrainer:
         start = time.perf_counter()
         bar = _progress_bar(config.num_merges if config.vocab_size is None else config.vocab_size - size) \
             if progress else None
-        result = learn_grid_merges(
+        result = learn_visual_merges(
             checked, size, num_merges=num_merges, max_tokens=max_tokens, alpha=config.alpha,
             sigma=config.sigma, top_k=config.top_k, min_frequency=config.min_frequency,
             on_merge=(lambda merge, step: bar.update(1)) if bar is not None else None,
@@ -140,7 +231,7 @@ class VisualBPETrainer:
         visual_model(vocabulary)  # the trainer's own check: every merge result is the union patch
         return vocabulary
 
-    def _vocabulary(self, patches: list[Any], merges: list[GridMerge], steps: list[MergeStep], size: int,
+    def _vocabulary(self, patches: list[Any], merges: list[VisualMerge], steps: list[MergeStep], size: int,
                     max_side: int, *, metadata: dict[str, Any]) -> Vocabulary:
         alphabet = grid_alphabet(size, max_side)
         tokens = tuple(Token(token_id, patch_content(patch, alphabet.width))

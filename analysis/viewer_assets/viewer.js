@@ -271,11 +271,87 @@
     });
   }
 
-  function showTip(event, hold) {
-    var span = event.target.closest && event.target.closest(".lkv-tok");
-    if (!span || !hold.has(span)) { tip.style.display = "none"; return; }
-    var root = span.closest(".lkv"), info = root.lkvInfo[span.closest(".lkv-cell").dataset.tokenizer];
-    tip.textContent = hold.get(span).map(function (t) { return describe(info, t); }).join("\n\u2014\n");
+  // ------------------------------------------------------------------------------------------------ visual grids
+  // A visual tokenizer's sample grids: every cell shows its code, coloured by the token that covers it, with a
+  // border where the token changes. vhold: grid element -> {entry, grid, owner (cell -> token index)}.
+  function renderVisual(target, entry, vhold) {
+    var section = document.createElement("section");
+    section.className = "lkv-vsection";
+    var title = document.createElement("h3");
+    title.textContent = entry.name + " \u00b7 visual tokens on code grids (codebook " + entry.codebook + ", " +
+      entry.vocab.toLocaleString("en") + " tokens)";
+    var row = document.createElement("div");
+    row.className = "lkv-vgrids";
+    entry.grids.forEach(function (g) {
+      var h = g.shape[0], w = g.shape[1], owner = new Int32Array(h * w).fill(-1);
+      g.tokens.forEach(function (t, n) {
+        var p = entry.patches[t[0]];
+        p.rows.forEach(function (cells, dy) {
+          cells.forEach(function (code, x) {
+            if (code !== null) owner[(t[1] + dy) * w + t[2] + x - p.anchor] = n;
+          });
+        });
+      });
+      var c = cell({name: entry.name}, "");
+      c.div.querySelector(".lkv-name").textContent += " \u00b7 " + g.label;
+      c.sum.textContent = g.tokens.length + " tokens \u00b7 " + (h * w / g.tokens.length).toFixed(2) + " cells/token";
+      var table = document.createElement("div");
+      table.className = "lkv-vgrid";
+      table.style.gridTemplateColumns = "repeat(" + w + ", 1.7em)";
+      for (var i = 0; i < h * w; i++) {
+        var n = owner[i], y = Math.floor(i / w), x = i % w, span = document.createElement("span");
+        span.className = "lkv-gc lkv-c" + (n % COLOURS) +
+          (x + 1 < w && owner[i + 1] !== n ? " lkv-br" : "") + (y + 1 < h && owner[i + w] !== n ? " lkv-bb" : "");
+        span.textContent = g.codes[i];
+        span.dataset.token = n;
+        span.dataset.id = g.tokens[n][0];
+        table.appendChild(span);
+      }
+      c.run.replaceWith(table);
+      vhold.set(table, {entry: entry, grid: g, owner: owner});
+      row.appendChild(c.div);
+    });
+    section.appendChild(title);
+    section.appendChild(row);
+    target.appendChild(section);
+  }
+
+  // The tip of a visual token: its id, shape and anchor, then its patch drawn as a small grid of codes.
+  function showPatch(gc, vhold) {
+    var table = gc.parentNode, held = vhold.get(table), n = Number(gc.dataset.token);
+    var t = held.grid.tokens[n], p = held.entry.patches[t[0]];
+    table.querySelectorAll(".lkv-hot").forEach(function (e) { e.classList.remove("lkv-hot"); });
+    table.querySelectorAll(".lkv-gc[data-token='" + n + "']").forEach(function (e) { e.classList.add("lkv-hot"); });
+    tip.textContent = "id " + t[0] + " \u00b7 visual token \u00b7 patch " + p.h + " x " + p.w + ", " + p.cells +
+      " cell" + (p.cells === 1 ? "" : "s") + "\nanchor row " + t[1] + ", column " + t[2] + "\n";
+    var patch = document.createElement("div");
+    patch.className = "lkv-patch";
+    patch.dataset.shape = p.h + " " + p.w;
+    patch.style.gridTemplateColumns = "repeat(" + p.w + ", 1.7em)";
+    p.rows.forEach(function (cells) {
+      cells.forEach(function (code) {
+        var e = document.createElement("span");
+        e.className = code === null ? "lkv-pe" : "lkv-pc";
+        e.textContent = code === null ? "" : code;
+        patch.appendChild(e);
+      });
+    });
+    tip.appendChild(patch);
+    return gc;
+  }
+
+  function showTip(event, hold, vhold) {
+    var gc = event.target.closest && event.target.closest(".lkv-gc");
+    var span = gc ? null : event.target.closest && event.target.closest(".lkv-tok");
+    if (gc && vhold.has(gc.parentNode)) {
+      span = showPatch(gc, vhold);
+    } else if (!span || !hold.has(span)) {
+      tip.style.display = "none";
+      return;
+    } else {
+      var root = span.closest(".lkv"), info = root.lkvInfo[span.closest(".lkv-cell").dataset.tokenizer];
+      tip.textContent = hold.get(span).map(function (t) { return describe(info, t); }).join("\n\u2014\n");
+    }
     tip.style.display = "block";
     var box = span.getBoundingClientRect();
     tip.style.left = Math.max(4, Math.min(box.left, window.innerWidth - tip.offsetWidth - 8)) + "px";
@@ -288,7 +364,7 @@
     root.dataset.setup = "1";
     var started = performance.now();
     var data = JSON.parse(root.querySelector("script.lkv-data").textContent);
-    var hold = new WeakMap();
+    var hold = new WeakMap(), vhold = new WeakMap();
     root.lkvInfo = {};
     data.tokenizers.forEach(function (info) { root.lkvInfo[info.name] = info; });
     if (!tip) {
@@ -296,7 +372,7 @@
       tip.className = "lkv-tip";
       document.body.appendChild(tip);
     }
-    root.addEventListener("mouseover", function (e) { showTip(e, hold); });
+    root.addEventListener("mouseover", function (e) { showTip(e, hold, vhold); });
     root.addEventListener("mouseleave", function () { tip.style.display = "none"; });
 
     var passages = root.querySelector(".lkv-passages");
@@ -318,6 +394,9 @@
       section.appendChild(grid);
       passages.appendChild(section);
     });
+
+    var visual = root.querySelector(".lkv-visual");
+    (data.visual || []).forEach(function (entry) { renderVisual(visual, entry, vhold); });
 
     var box = root.querySelector(".lkv-box textarea"), grid = root.querySelector(".lkv-live"), cells = [];
     data.tokenizers.forEach(function (info) {

@@ -9,11 +9,11 @@ padding, model options, surfaces that the scheme would not reproduce) is kept in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from lexkit.component_specs import iter_components
 from lexkit.errors import FormatError, LossyConversionError, UnsupportedAlphabetError
 from lexkit.formats import _bytes_unicode as bu
 from lexkit.vocabulary import JSON, AddedTokenOptions, Token, TokenKind, Vocabulary
@@ -33,28 +33,19 @@ _DEFAULTS: dict[str, JSON] = {
 }
 
 
-def _walk(spec: Any) -> Iterator[JSON]:
-    """Every component dict inside a (possibly nested Sequence) spec."""
-    if isinstance(spec, dict):
-        yield spec
-        for key in ("pretokenizers", "normalizers", "decoders", "processors"):
-            for child in spec.get(key) or ():
-                yield from _walk(child)
-
-
 def surface_scheme(vocabulary: Vocabulary) -> tuple[Scheme, str]:
     """How this vocabulary's tokens are spelled in HF files: the scheme and the metaspace character."""
     return _scheme(vocabulary.normalizer, vocabulary.pre_tokenizer, vocabulary.decoder)
 
 
 def _scheme(normalizer: JSON | None, pre_tokenizer: JSON | None, decoder: JSON | None) -> tuple[Scheme, str]:
-    components = [*_walk(pre_tokenizer), *_walk(decoder)]
+    components = [*iter_components(pre_tokenizer), *iter_components(decoder)]
     if any(c.get("type") == "ByteLevel" for c in components):
         return "byte-level", bu.METASPACE
     for c in components:
         if c.get("type") == "Metaspace":
             return "metaspace", c.get("replacement", bu.METASPACE)
-    for c in [*components, *_walk(normalizer)]:
+    for c in [*components, *iter_components(normalizer)]:
         if c.get("type") == "Replace" and bu.METASPACE in (c.get("content"), c.get("pattern", {}).get("String")):
             return "metaspace", bu.METASPACE
     return "plain", bu.METASPACE

@@ -29,6 +29,7 @@ from typing import Any
 
 from lexkit.errors import FormatError, UnsupportedComponentError, require
 from lexkit.formats import _bytes_unicode as bu
+from lexkit.formats._merges import derive_merges
 from lexkit.vocabulary import JSON, AddedTokenOptions, Merge, Token, TokenKind, Vocabulary
 
 # sentencepiece_model.proto enums
@@ -78,7 +79,7 @@ def from_sentencepiece(source: str | PathLike[str] | bytes) -> Vocabulary:
     byte_fallback = bool(trainer.byte_fallback)
     if model_type == _BPE:
         model = "bpe"
-        merges = derive_merges(tokens)
+        merges = merges_from_scores(tokens)
         options: JSON = {
             "dropout": None, "unk_token": tokens[unk_id].text if unk_id is not None else None,
             "continuing_subword_prefix": None, "end_of_word_suffix": None, "fuse_unk": True,
@@ -163,22 +164,16 @@ def _token(token_id: int, piece: str, piece_type: int, score: float, label: str)
     raise FormatError(f"{label}: piece {token_id} {piece!r} has unknown type {piece_type}")
 
 
-def derive_merges(tokens: Iterable[Token]) -> tuple[Merge, ...]:
+def merges_from_scores(tokens: Iterable[Token]) -> tuple[Merge, ...]:
     """Merges reproducing sentencepiece BPE: every split of a normal piece into two normal pieces.
 
     Cost is one lookup per character boundary of every piece (no scan over all pairs). Order: result score
-    descending (piece position on ties), then the left part's length ascending.
+    descending (piece position on ties), then the left part's length ascending (`lexkit.formats._merges`).
     """
     normal = [t for t in tokens if t.kind == TokenKind.NORMAL]
     ids = {t.content.decode("utf-8"): t.id for t in normal}
-    merges: list[Merge] = []
-    for token in sorted(normal, key=lambda t: (-(t.score or 0.0), t.id)):
-        text = token.content.decode("utf-8")
-        for cut in range(1, len(text)):
-            left, right = ids.get(text[:cut]), ids.get(text[cut:])
-            if left is not None and right is not None:
-                merges.append((left, right))
-    return tuple(merges)
+    ordered = [t.content.decode("utf-8") for t in sorted(normal, key=lambda t: (-(t.score or 0.0), t.id))]
+    return derive_merges(ordered, ids, split_order="position")[0]
 
 
 def _normalizer(spec: Any) -> JSON:

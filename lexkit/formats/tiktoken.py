@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from lexkit.components import GPT2_PATTERN
 from lexkit.errors import FormatError, LossyConversionError, UnsupportedAlphabetError, require
+from lexkit.formats._merges import derive_merges
 from lexkit.vocabulary import JSON, Merge, Token, TokenKind, Vocabulary
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def from_tiktoken(
     pattern = default_pattern if pattern is None else pattern
     specials = dict(default_specials if special_tokens is None else special_tokens)
     tokens = _tokens(ranks, specials, label)
-    merges = derive_merges(ranks)
+    merges = merges_from_ranks(ranks)
     try:
         return Vocabulary(
             tokens=tuple(tokens), merges=merges, model="bpe", model_options=dict(_MODEL_OPTIONS),
@@ -171,35 +172,17 @@ def _tokens(ranks: Mapping[bytes, int], specials: Mapping[str, int], label: str)
     return [by_id.get(i) or Token(i, b"", TokenKind.UNUSED) for i in range(size)]
 
 
-def derive_merges(ranks: Mapping[bytes, int]) -> tuple[Merge, ...]:
+def merges_from_ranks(ranks: Mapping[bytes, int]) -> tuple[Merge, ...]:
     """Merges equivalent to tiktoken's rank rule, ordered as transformers' ``TikTokenConverter`` orders them.
 
-    Every split of a token into two tokens becomes a merge; merges are sorted by the rank of the result, then by
-    the ranks of the left and right parts. Cost: one dictionary lookup per byte boundary of every token (about
-    0.6 s for o200k's 200k tokens), so no cache is needed.
+    Every split of a token into two tokens becomes a merge (`lexkit.formats._merges.derive_merges`); merges are
+    sorted by the rank of the result, then by the ranks of the left and right parts. Cost: one dictionary lookup
+    per byte boundary of every token (about 0.6 s for o200k's 200k tokens), so no cache is needed.
 
     Returns:
         ``(left_id, right_id)`` pairs (ids = ranks).
     """
-    get = ranks.get
-    merges: list[Merge] = []
-    ambiguous: list[bytes] = []
-    for token in sorted(ranks, key=ranks.__getitem__):
-        local: list[tuple[int, int]] = []
-        positions: list[int] = []
-        for cut in range(1, len(token)):
-            left = get(token[:cut])
-            if left is None:
-                continue
-            right = get(token[cut:])
-            if right is not None:
-                local.append((left, right))
-                positions.append(cut)
-        if len(local) > 1:
-            local.sort()
-            if _has_overlapping_splits(token, positions):
-                ambiguous.append(token)
-        merges.extend(local)
+    merges, ambiguous = derive_merges(sorted(ranks, key=ranks.__getitem__), ranks, split_order="ids")
     if ambiguous:
         logger.info(
             "%d tokens (e.g. %s) are reachable by two overlapping splits; where both splits are adjacent at once "
@@ -207,14 +190,7 @@ def derive_merges(ranks: Mapping[bytes, int]) -> tuple[Merge, ...]:
             "inputs (check with a tiktoken.Encoding built by to_tiktoken_encoding)",
             len(ambiguous), ", ".join(repr(t) for t in ambiguous[:3]),
         )
-    return tuple(merges)
-
-
-def _has_overlapping_splits(token: bytes, positions: list[int]) -> bool:
-    """Whether ``token = x+y = y+z`` with both splits valid and different (y a border of the token)."""
-    n = len(token)
-    valid = set(positions)
-    return any(n - cut in valid and 2 * cut != n and token[:cut] == token[n - cut:] for cut in positions)
+    return merges
 
 
 # ----------------------------------------------------------------------------------------------------------------

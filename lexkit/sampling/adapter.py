@@ -141,9 +141,10 @@ class TokenizerAdapter:
                 changes the text (bytes and text would disagree).
         """
         from lexkit._reference import ReferenceBPE
+        from lexkit.component_specs import iter_components as _walk
         from lexkit.components import build_pipeline
         from lexkit.formats._bytes_unicode import decode_surface
-        from lexkit.formats.hf import _walk, surface_scheme
+        from lexkit.formats.hf import surface_scheme
         from lexkit.vocabulary import TokenKind
 
         vocabulary = tokenizer.vocabulary
@@ -206,8 +207,8 @@ class TokenizerAdapter:
             EncodingError: a Unigram model, no byte fallback, or a normalizer or pre-tokenizer step other than
                 the dummy prefix and ``" " -> "▁"`` (the precise step is named).
         """
+        from lexkit.component_specs import iter_components as _walk
         from lexkit.formats._bytes_unicode import METASPACE
-        from lexkit.formats.hf import _walk
         from lexkit.tokenizer import Tokenizer
         from lexkit.vocabulary import TokenKind
 

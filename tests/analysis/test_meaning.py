@@ -11,7 +11,7 @@ from lexkit.analysis.meaning import (
     tiktoken_segmenter,
     token_strings,
 )
-from lexkit.vocab.morph.hunspell import Hunspell
+from lexkit.formats.hunspell import Hunspell
 from lexkit.vocab.morph.turkish import TURKISH
 
 JUDGE = OfflineJudge(words=["Ankara", "evler", "evde", "kitap"], stems=["ev", "kitap", "Ankara"],

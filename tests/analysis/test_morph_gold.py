@@ -7,9 +7,10 @@ from _resources import hunspell_en_path
 
 from lexkit import Tokenizer
 from lexkit.analysis.metrics import morph_boundary_f1, morph_score
-from lexkit.analysis.morph_gold import affix_segmentations, corpus_word_counts, read_affix_rules, write_gold
+from lexkit.analysis.morph_gold import affix_segmentations, corpus_word_counts, write_gold
 from lexkit.components import byte_level_decoder, byte_level_pre_tokenizer
 from lexkit.errors import CorpusError, FormatError
+from lexkit.formats.hunspell import read_aff
 from lexkit.vocabulary import Token, TokenKind, Vocabulary
 
 AFF = """SET UTF-8
@@ -36,7 +37,7 @@ DIC = "6\nwalk/GDMS\nbake/GD\ndo/G\nkind/U\nwalks/S\nWalker/S\n"
 def test_only_boundary_preserving_single_affixes_are_used(tmp_path):
     (tmp_path / "x.aff").write_text(AFF)
     (tmp_path / "x.dic").write_text(DIC)
-    rules = read_affix_rules(tmp_path / "x.aff")
+    rules = read_aff(tmp_path / "x.aff").rules
     assert [r.add for r in rules["G"]] == ["ing", "ing"] and rules["G"][0].strip == "e"
     segmentations = affix_segmentations(tmp_path / "x.dic", tmp_path / "x.aff")
     # bake+ing strips "e"; bake+d has an "e"-only condition; do is a 2-letter stem; "'s" is left out;
@@ -51,7 +52,7 @@ def test_only_boundary_preserving_single_affixes_are_used(tmp_path):
     assert "walking\twalk ing\n" in path.read_text()
     (tmp_path / "bad.aff").write_text("SFX G Y 1\nSFX G 0 ing\n")
     with pytest.raises(FormatError, match="line 2: affix rule 'SFX G 0 ing' has fewer than 5 fields"):
-        read_affix_rules(tmp_path / "bad.aff")
+        read_aff(tmp_path / "bad.aff")
 
 
 def test_real_en_us_dictionary_gives_thousands_of_segmentations():

@@ -24,8 +24,7 @@ TYPED = ("Hello world, it's 12345678 o'clock!\n\n    def f(x):\n\treturn x**2  #
 
 @pytest.fixture(scope="module")
 def tokenizers(monkeypatch_module):
-    monkeypatch_module.setenv("LEXKIT_FIXTURES", str(_resources.CACHE))
-    _resources.fixture_path("tiktoken")
+    monkeypatch_module.setenv("TIKTOKEN_CACHE_DIR", str(_resources.fixture_path("tiktoken")))
     lines = list(iter_lines("prose"))[:20000]
     out = {"gpt2": Tokenizer.load(_resources.gpt2_tokenizer_json()), "o200k": load_tokenizer("tiktoken:o200k_base")[1]}
     for algorithm in ("bpe", "scaffold-bpe", "lbpe"):
@@ -159,3 +158,59 @@ def test_pick_passages_finds_traits_and_color_tokens_tile_the_text(tokenizers):
     for colour in range(256):
         plain = plain.replace(f"\x1b[30;48;5;{colour}m", "")
     assert plain == "a··b↵\nçç"
+
+
+def test_visual_tokens_show_their_grid_patch_on_hover(browser, tmp_path):
+    import numpy as np
+    from _image_grids import digit_images
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from lexkit.analysis.viewer import patch_box
+    from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
+
+    # scikit-learn's real 8 x 8 digits with their 17 grey levels as codes
+    grids = list(np.rint(digit_images()[..., 0] * 16).astype(np.int64))
+    vocabulary = VisualBPETrainer(VisualBPEConfig(num_merges=120, min_frequency=2)).train(grids[:1000], 17)
+    visual = Tokenizer(vocabulary)
+    samples = grids[1000:1003]
+    data = build_viewer({"visual-bpe": visual}, [Passage("x", "x")], grids={"visual-bpe": samples})
+    assert data.skipped == {} and [v["name"] for v in data.visual] == ["visual-bpe"]
+    assert "pass sample grids" in build_viewer({"visual-bpe": visual}, [Passage("x", "x")]).skipped["visual-bpe"]
+    page = tmp_path / "visual.html"
+    page.write_text(render_page(data), encoding="utf-8")
+    browser.get(page.as_uri())
+    tables = browser.find_elements(By.CSS_SELECTOR, ".lkv-visual .lkv-vgrid")
+    assert len(tables) == len(samples)
+    patches = visual.encoder.patches
+    hovered = 0
+    for table, grid in zip(tables, samples):
+        encoding = visual.encode_grid(grid)
+        cells = table.find_elements(By.CSS_SELECTOR, ".lkv-gc")
+        assert [int(c.text) for c in cells] == grid.reshape(-1).tolist()
+        # every cell names the token whose patch covers it, at that token's anchor plus the patch offset
+        covering = {}
+        for n, (token_id, (row, col)) in enumerate(zip(encoding.ids, encoding.positions)):
+            for dy, dx, code in patches[token_id]:
+                assert grid[row + dy, col + dx] == code
+                covering[(row + dy) * 8 + col + dx] = (n, token_id)
+        assert [(int(c.get_attribute("data-token")), int(c.get_attribute("data-id"))) for c in cells] == \
+            [covering[i] for i in range(64)]
+        # hover the anchor cell of the largest token: the tip shows its id and exactly its patch
+        n = max(range(len(encoding.ids)), key=lambda k: len(patches[encoding.ids[k]]))
+        token_id, (row, col) = encoding.ids[n], encoding.positions[n]
+        assert len(patches[token_id]) > 1
+        ActionChains(browser).move_to_element(cells[row * 8 + col]).perform()
+        tip = browser.find_element(By.CSS_SELECTOR, ".lkv-tip")
+        height, width, _, rows = patch_box(patches[token_id])
+        assert tip.text.startswith(f"id {token_id} · visual token · patch {height} x {width}")
+        shown = tip.find_element(By.CSS_SELECTOR, ".lkv-patch")
+        assert shown.get_attribute("data-shape") == f"{height} {width}"
+        codes = [e.text for e in shown.find_elements(By.CSS_SELECTOR, "span")]
+        assert codes == ["" if code is None else str(code) for line in rows for code in line]
+        lit = table.find_elements(By.CSS_SELECTOR, ".lkv-gc.lkv-hot")
+        assert len(lit) == len(patches[token_id]) and {c.get_attribute("data-token") for c in lit} == {str(n)}
+        hovered += 1
+    assert hovered == len(samples)
+    browser.save_screenshot(str(tmp_path / "visual.png"))
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

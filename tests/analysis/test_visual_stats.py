@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 import scipy.stats
+from _image_grids import digit_images
 
 from lexkit.analysis.visual_stats import analyze_visual_tokens, plot_visual_report, sequence_statistics
-from lexkit.image_grids import digit_images
 from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 
 
@@ -95,7 +95,7 @@ def test_raw_only_report_and_errors():
 
 
 def test_matplotlib_is_imported_only_to_plot(tmp_path):
-    code = ("import sys, lexkit.analysis.visual_stats, lexkit.image_grids, lexkit.vocab.visual; "
+    code = ("import sys, lexkit.analysis.visual_stats, lexkit.vocab.visual; "
             "print(sorted(m for m in ('matplotlib', 'torch', 'skimage', 'sklearn') if m in sys.modules))")
     # subtle: run outside the repository so the bare source folders cannot shadow the installed package
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)

@@ -31,6 +31,25 @@ def test_view_writes_a_self_contained_page_and_rejects_huge_input(tmp_path):
     assert bad.exit_code == 1 and "at most 200,000 bytes" in bad.output and not (tmp_path / "b.html").exists()
 
 
+def test_view_draws_visual_tokens_on_sample_grids(tmp_path):
+    import numpy as np
+    from _image_grids import digit_images
+
+    grids = np.rint(digit_images()[:300, ..., 0] * 16).astype(np.int64)
+    np.save(tmp_path / "codes.npy", grids)
+    trained = CliRunner().invoke(main, ["train", "--algorithm", "visual-bpe", "--codes", str(tmp_path / "codes.npy"),
+                                        "-n", "60", "-o", str(tmp_path / "visual")])
+    assert trained.exit_code == 0, trained.output
+    page = tmp_path / "visual.html"
+    result = CliRunner().invoke(main, ["view", "-t", f"digits={tmp_path / 'visual'}", "--codes",
+                                       str(tmp_path / "codes.npy"), "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert '"visual":[{"name":"digits"' in html and html.count('"label":"grid ') == 4
+    plain = CliRunner().invoke(main, ["view", "-t", f"digits={tmp_path / 'visual'}", "-o", str(page)])
+    assert plain.exit_code == 0 and "Left out: digits" in page.read_text(encoding="utf-8")
+
+
 def test_encode_color_paints_tokens():
     result = CliRunner().invoke(main, ["encode", "-t", str(_resources.gpt2_tokenizer_json()), "--color",
                                        "Hello world\nok"])

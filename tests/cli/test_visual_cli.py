@@ -6,11 +6,11 @@ import json
 
 import click
 import numpy as np
+from _image_grids import digit_images
 from click.testing import CliRunner
 
 from lexkit.cli.main import LexkitGroup
 from lexkit.cli.visual import visual_analyze, visual_encode, visual_train
-from lexkit.image_grids import digit_images
 
 
 def group() -> click.Group:

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from lexkit import Tokenizer
 from lexkit.analysis.meaning import lexkit_segmenter
+from lexkit.encoders.morph import AFFIX_PREFIX, CONTROL_TOKENS, MorphEncoder
 from lexkit.errors import FormatError, LexkitError, VocabularyError
-from lexkit.morph import AFFIX_PREFIX, CONTROL_TOKENS, MorphEncoder
+from lexkit.formats.hunspell import Hunspell
 from lexkit.vocab import BPEConfig, MorphConfig, train
-from lexkit.vocab.morph.hunspell import Hunspell
 from lexkit.vocab.morph.lexicon import AffixClass, Lexicon, Root, load_lexicon
 from lexkit.vocab.morph.turkish import TURKISH, build_turkish_lexicon, conllu_lemmas, expand_template
 

@@ -6,13 +6,14 @@ from collections import deque
 
 import numpy as np
 import pytest
+from _image_grids import digit_images
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lexkit import CorpusError, EncodingError, UnsupportedAlphabetError, VocabularyError
+from lexkit.encoders.visual import VisualEncoder
 from lexkit.formats import native
-from lexkit.grids import VisualEncoder, check_grids, content_patch, load_codes, patch_content, visual_model
-from lexkit.image_grids import digit_images
+from lexkit.grids import check_grids, content_patch, load_codes, patch_content, visual_model
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 

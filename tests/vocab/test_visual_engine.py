@@ -1,6 +1,6 @@
 """The incremental 2-D merge engine against a brute-force reference that recounts everything every merge.
 
-The reference below is written independently of ``lexkit.vocab._grid_engine``: explicit slot objects with cell
+The reference below is written independently of ``lexkit._visual_engine``: explicit slot objects with cell
 sets on (row, col) coordinates, a full recount of every neighbour pair before each merge, and a merge pass
 that looks at each slot's *current* neighbour as it goes (the engine instead merges a precomputed occurrence
 list and skips claimed slots; the two must agree). Only the formula for spatial consistency is shared.
@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lexkit.vocab._grid_engine import (
-    GridMergeEngine,
+from lexkit._visual_engine import (
+    VisualMergeEngine,
     base_patch,
     encode_grids,
-    learn_grid_merges,
     spatial_consistency,
     union_patch,
 )
+from lexkit.vocab.visual import learn_visual_merges
 
 Key = tuple[int, int, int, int, int]  # (left, right, relation, dy, dx); relation 0 = right, 1 = below
 
@@ -141,7 +141,7 @@ def grid_sets(draw, max_side: int = 6, max_grids: int = 4):
 def drive_engine(grids, codebook_size, *, num_merges, alpha=0.0, sigma=0.5, top_k=None, min_frequency=1,
                  check=None):
     """The engine step by step, exposing its incremental counts before each selection."""
-    engine = GridMergeEngine(grids, [base_patch(c) for c in range(codebook_size)],
+    engine = VisualMergeEngine(grids, [base_patch(c) for c in range(codebook_size)],
                              capacity=codebook_size + num_merges, spatial=alpha > 0)
     merges = []
     for _ in range(num_merges):
@@ -177,7 +177,7 @@ def test_incremental_counts_and_merges_equal_a_full_recount(data, num_merges, al
 @given(grid_sets(), st.integers(0, 20))
 def test_alpha_zero_is_frequency_only(data, num_merges):
     grids, codebook_size = data
-    result = learn_grid_merges(grids, codebook_size, num_merges=num_merges, alpha=0.0, min_frequency=1)
+    result = learn_visual_merges(grids, codebook_size, num_merges=num_merges, alpha=0.0, min_frequency=1)
     expected, _, _ = reference_train(grids, codebook_size, num_merges=num_merges, alpha=0.0, min_frequency=1)
     assert [tuple(m) for m in result.merges] == expected
     # frequency-only means: each merge is the most frequent key, ties to the smaller key
@@ -189,8 +189,8 @@ def test_spatial_consistency_can_change_the_choice():
     # (3, 4) is seen 3 times, always to the right (S = 1). Frequency alone picks (1, 2); with alpha = 1,
     # P(1, 2) = 1 + exp(-1) = 1.37 < P(3, 4) = 3/4 + 1 = 1.75.
     grids = [np.array([[1, 2]])] * 4 + [np.array([[1], [2]])] * 4 + [np.array([[3, 4]])] * 3
-    by_frequency = learn_grid_merges(grids, 5, num_merges=1, alpha=0.0, min_frequency=1)
-    by_priority = learn_grid_merges(grids, 5, num_merges=1, alpha=1.0, min_frequency=1)
+    by_frequency = learn_visual_merges(grids, 5, num_merges=1, alpha=0.0, min_frequency=1)
+    by_priority = learn_visual_merges(grids, 5, num_merges=1, alpha=1.0, min_frequency=1)
     assert by_frequency.merges[0][:3] == (1, 2, 0)
     assert by_priority.merges[0][:3] == (3, 4, 0)
     assert by_priority.steps[0].consistency == pytest.approx(1.0)
@@ -200,7 +200,7 @@ def test_spatial_consistency_can_change_the_choice():
 
 def test_identical_codes_merge_in_both_directions():
     grid = np.zeros((4, 4), dtype=np.int64)
-    result = learn_grid_merges([grid], 1, num_merges=4, alpha=0.1, min_frequency=1)
+    result = learn_visual_merges([grid], 1, num_merges=4, alpha=0.1, min_frequency=1)
     assert [(m.left, m.right) for m in result.merges[:2]] == [(0, 0), (1, 1)]
     assert {m.relation for m in result.merges} == {0, 1}
     assert result.patches[-1] == tuple((y, x, 0) for y in range(4) for x in range(4))
@@ -209,7 +209,7 @@ def test_identical_codes_merge_in_both_directions():
 
 
 def test_a_run_of_one_code_merges_left_to_right_like_text_bpe():
-    result = learn_grid_merges([np.zeros((1, 5), dtype=np.int64)], 1, num_merges=1, min_frequency=1)
+    result = learn_visual_merges([np.zeros((1, 5), dtype=np.int64)], 1, num_merges=1, min_frequency=1)
     [(ids, positions)] = encode_grids([np.zeros((1, 5), dtype=np.int64)], result.patches, result.merges)
     assert ids == [1, 1, 0] and positions == [(0, 0), (0, 2), (0, 4)]
     assert result.steps[0].frequency == 4  # overlapping occurrences are counted, as in text BPE
@@ -219,7 +219,7 @@ def test_composite_neighbours_can_sit_above_the_anchor_row():
     # The vertical pair (1 above 2) is learned first; the cell 0 left of its lower half then has it as right
     # neighbour at offset (-1, 1), and the merged token is anchored at the right part's anchor.
     grids = [np.array([[3, 1], [0, 2]])] * 3 + [np.array([[1], [2]])] * 2
-    result = learn_grid_merges(grids, 4, num_merges=2, alpha=0.0)
+    result = learn_visual_merges(grids, 4, num_merges=2, alpha=0.0)
     assert [tuple(m) for m in result.merges] == [(1, 2, 1, 1, 0, 4), (0, 4, 0, -1, 1, 5)]
     assert result.patches[5] == ((0, 0, 1), (1, -1, 0), (1, 0, 2))
     expected, _, sequences = reference_train(grids, 4, num_merges=2, min_frequency=2)
@@ -232,7 +232,7 @@ def test_composite_neighbours_can_sit_above_the_anchor_row():
 @given(grid_sets(max_side=7), st.integers(0, 30))
 def test_tokens_per_grid_never_grow_with_more_merges(data, num_merges):
     grids, codebook_size = data
-    result = learn_grid_merges(grids, codebook_size, num_merges=num_merges, min_frequency=1)
+    result = learn_visual_merges(grids, codebook_size, num_merges=num_merges, min_frequency=1)
     lengths = [sum(len(ids) for ids, _ in encode_grids(grids, result.patches, result.merges[:m]))
                for m in range(len(result.merges) + 1)]
     assert all(a >= b for a, b in zip(lengths, lengths[1:]))
@@ -240,10 +240,10 @@ def test_tokens_per_grid_never_grow_with_more_merges(data, num_merges):
 
 def test_min_frequency_and_exhaustion_stop_training():
     grid = np.array([[0, 1, 2, 3]])
-    assert learn_grid_merges([grid], 4, num_merges=5, min_frequency=2).stop_reason == "min_frequency"
-    exhausted = learn_grid_merges([grid], 4, num_merges=5, min_frequency=1)
+    assert learn_visual_merges([grid], 4, num_merges=5, min_frequency=2).stop_reason == "min_frequency"
+    exhausted = learn_visual_merges([grid], 4, num_merges=5, min_frequency=1)
     assert exhausted.stop_reason == "exhausted" and len(exhausted.merges) == 3
-    assert learn_grid_merges([grid], 4, num_merges=None, max_tokens=5, min_frequency=1).stop_reason == "vocab_size"
+    assert learn_visual_merges([grid], 4, num_merges=None, max_tokens=5, min_frequency=1).stop_reason == "vocab_size"
 
 
 def test_union_patch_rejects_overlap():

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from lexkit import CorpusError, FormatError
-from lexkit.grids import VisualEncoder
-from lexkit.image_grids import (
+from _image_grids import (
     PatchCodebook,
     bundled_images,
     crop_images,
@@ -15,6 +12,9 @@ from lexkit.image_grids import (
     lfw_faces,
     tuimg_grids,
 )
+
+from lexkit import CorpusError, FormatError
+from lexkit.encoders.visual import VisualEncoder
 from lexkit.vocab.visual import VisualBPEConfig, VisualBPETrainer
 
 

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from lexkit._io import atomic_write_text
+from lexkit.encoders.morph import Phonology
 from lexkit.errors import FormatError
-from lexkit.morph import Phonology
 
 FORMAT = "lexkit-morph-lexicon"
 VERSION = 1

@@ -5,7 +5,7 @@ Source: Bayram et al., arXiv 2508.14292 (``specs/trainers.md`` section 7). Steps
 1. Count the corpus's words (text split on space, newline and tab; case kept).
 2. Keep the roots the corpus uses most (longest root match at each word start, after case splitting), then
    fill the root budget (``root_share`` of ``vocab_size``) in lexicon order; keep every affix class.
-3. Encode every distinct word with that lexicon (`lexkit.morph.MorphEncoder`, realizer check included) and
+3. Encode every distinct word with that lexicon (`lexkit.encoders.morph.MorphEncoder`, realizer check included) and
    collect the text the lexicon leaves to the fallback, split into letter / digit / other runs.
 4. Train byte-level BPE with the shared engine on those runs to the remaining id budget; ids it cannot use
    (too little leftover text) go to further roots in the same ranking.
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from lexkit._version import __version__
+from lexkit.encoders.morph import AFFIX_PREFIX, CONTROL_TOKENS, RESIDUE_SPLIT, MorphEncoder
 from lexkit.errors import VocabularyError
 from lexkit.formats._bytes_unicode import bytes_to_unicode
-from lexkit.morph import AFFIX_PREFIX, CONTROL_TOKENS, RESIDUE_SPLIT, MorphEncoder
 from lexkit.vocab.morph.lexicon import Lexicon, load_lexicon
 from lexkit.vocabulary import Token, TokenKind, Vocabulary
 

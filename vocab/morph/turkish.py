@@ -19,8 +19,8 @@ import itertools
 import logging
 from collections.abc import Iterable
 
-from lexkit.morph import Phonology
-from lexkit.vocab.morph.hunspell import Hunspell
+from lexkit.encoders.morph import Phonology
+from lexkit.formats.hunspell import Hunspell
 from lexkit.vocab.morph.lexicon import AffixClass, Lexicon, Root
 
 logger = logging.getLogger(__name__)

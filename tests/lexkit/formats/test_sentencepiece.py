@@ -26,7 +26,7 @@ from lexkit import (
 from lexkit.embedded import default_corpus
 from lexkit.formats import load_vocabulary
 from lexkit.formats.hf import from_hf, to_hf
-from lexkit.formats.sentencepiece import derive_merges, from_sentencepiece
+from lexkit.formats.sentencepiece import from_sentencepiece, merges_from_scores
 
 FIELDS = ("tokens", "merges", "alphabet", "model", "model_options", "normalizer", "pre_tokenizer",
           "post_processor", "decoder", "metadata")
@@ -115,7 +115,7 @@ def test_merges_follow_scores_not_piece_order():
             piece.type = kind
     data = proto.SerializeToString()
     v = from_sentencepiece(data)
-    assert derive_merges(v.tokens) == ((2, 3), (2, 5), (2, 2))
+    assert merges_from_scores(v.tokens) == ((2, 3), (2, 5), (2, 2))
     sp = spm.SentencePieceProcessor(model_proto=data)
     for text in ["a  b", " a", "  ", "ab ba", "b"]:
         assert Tokenizer(v).encode(text) == sp.encode(text), text

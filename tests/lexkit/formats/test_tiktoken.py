@@ -28,8 +28,8 @@ from lexkit.components import GPT2_PATTERN
 from lexkit.embedded import default_corpus
 from lexkit.formats.hf import dumps, from_hf, to_hf
 from lexkit.formats.tiktoken import (
-    derive_merges,
     from_tiktoken,
+    merges_from_ranks,
     to_onig_regex,
     to_tiktoken,
     to_tiktoken_encoding,
@@ -120,13 +120,13 @@ def test_every_byte_is_reachable_and_decodes_exactly(tok, data):
 def test_merges_are_every_split_ordered_by_result_rank():
     ranks = {**BYTES, b"ab": 256, b"bc": 257, b"abc": 258, b"cab": 259}
     a, b, c = ord("a"), ord("b"), ord("c")
-    assert derive_merges(ranks) == ((a, b), (b, c), (a, 257), (256, c), (c, 256))
+    assert merges_from_ranks(ranks) == ((a, b), (b, c), (a, 257), (256, c), (c, 256))
 
 
 def test_overlapping_splits_are_reported(caplog):
     ranks = {**BYTES, b"er": 256, b"re": 257, b"ere": 258}
     with caplog.at_level(logging.INFO, logger="lexkit.formats.tiktoken"):
-        derive_merges(ranks)
+        merges_from_ranks(ranks)
     assert "1 tokens (e.g. b'ere')" in caplog.text
 
 

@@ -11,7 +11,6 @@ holds the token viewer, and ``viewer.html`` shows it on English, code, Turkish a
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -23,12 +22,8 @@ from lexkit._io import atomic_write_text
 from lexkit.analysis.report import AnalysisReport, analyze, load_tokenizer, write_report
 from lexkit.analysis.viewer import build_viewer, render_page
 from lexkit.analysis.viewer_passages import default_passages
+from lexkit.cli._fixtures import fixtures_dir, use_fixture_tiktoken_cache
 from lexkit.embedded import PROVENANCE, code_documents, prose_documents
-
-
-def fixtures_dir() -> Path:
-    """Where ``make fixtures`` puts the real tokenizers."""
-    return Path(os.environ.get("LEXKIT_FIXTURES", "cache/fixtures"))
 
 
 def _reference_specs() -> list[str]:
@@ -101,6 +96,7 @@ def run_demo(output: Path, *, vocab_size: int = 8000, echo: Callable[[str], Any]
         name = f"lexkit-{algorithm}-{vocab_size // 1000}k"
         tokenizers[name] = tokenizer
         say(f"trained {algorithm}: {len(vocabulary)} tokens in {timings[algorithm]:.1f}s -> {output / algorithm}")
+    use_fixture_tiktoken_cache()
     for spec in _reference_specs():
         name, tokenizer = load_tokenizer(spec)
         tokenizers[name] = tokenizer

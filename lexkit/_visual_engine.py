@@ -22,7 +22,9 @@ Model (``specs/visual.md`` sections 2-3):
   consistency of the ordered token pair over all its keys (`spatial_consistency`). ``alpha = 0`` is
   frequency-only BPE; ties go to the smaller key ``(a, b, relation, dy, dx)`` with ``right`` before ``below``.
 
-Not handled here: input validation and the `Vocabulary` (see `lexkit.grids` and `lexkit.vocab.visual`).
+It lives in the core because the `visual` encoder (`lexkit.encoders.visual`) replays merges with it; the
+training loop that selects merges is `lexkit.vocab.visual.learn_visual_merges`. Not handled here: input
+validation and the `Vocabulary` (see `lexkit.grids`).
 
 Layout and performance notes: all grids live in one flat cell array with a row stride of ``max width + 1``;
 the extra column and one extra row before every grid hold the sentinel -1, so neighbour look-ups need no
@@ -36,7 +38,7 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -46,14 +48,12 @@ __all__ = [
     "BELOW",
     "RELATIONS",
     "RIGHT",
-    "GridMerge",
-    "GridMergeEngine",
-    "GridMergeResult",
+    "VisualMerge",
+    "VisualMergeEngine",
     "MergeStep",
     "Patch",
     "base_patch",
     "encode_grids",
-    "learn_grid_merges",
     "spatial_consistency",
     "union_patch",
 ]
@@ -66,7 +66,7 @@ RELATIONS = ("right", "below")
 _COUNT_CAP = 1 << 62  # above every count
 
 
-class GridMerge(NamedTuple):
+class VisualMerge(NamedTuple):
     """One merge rule: the slot holding ``left`` and its ``relation`` neighbour holding ``right``, whose anchor
     lies ``(dy, dx)`` from the left slot's anchor, become one slot holding ``result``."""
 
@@ -85,24 +85,6 @@ class MergeStep:
     frequency: int
     consistency: float
     priority: float
-
-
-@dataclass(frozen=True)
-class GridMergeResult:
-    """The outcome of `learn_grid_merges`.
-
-    Attributes:
-        merges: the merge rules in rank order; a ``result`` may repeat (the same patch reached another way).
-        patches: the patch of every token id: the base codes, then one per new token in creation order.
-        steps: count, consistency and priority of each merge when it was selected.
-        stop_reason: ``"max_merges"``, ``"vocab_size"`` (``max_tokens`` reached), ``"min_frequency"`` or
-            ``"exhausted"`` (no neighbouring pair left).
-    """
-
-    merges: list[GridMerge]
-    patches: list[Patch]
-    steps: list[MergeStep]
-    stop_reason: str
 
 
 def base_patch(code: int) -> Patch:
@@ -152,7 +134,7 @@ def spatial_consistency(placements: Sequence[tuple[int, float, float]], sigma: f
     return weight / total
 
 
-class GridMergeEngine:
+class VisualMergeEngine:
     """Slots, pair counts, the occurrence index and the heap for a set of grids (see the module docstring).
 
     Args:
@@ -276,7 +258,7 @@ class GridMergeEngine:
         self._centroids.append((sum(y for y, _, _ in patch) / size, sum(x for _, x, _ in patch) / size))
         return token_id
 
-    def pack(self, merge: GridMerge | tuple[int, int, int, int, int]) -> int:
+    def pack(self, merge: VisualMerge | tuple[int, int, int, int, int]) -> int:
         """The packed key of ``(left, right, relation, dy, dx)``; -1 when it cannot occur on these grids."""
         left, right, relation, dy, dx = merge[:5]
         bias = self._bias
@@ -517,73 +499,8 @@ class GridMergeEngine:
         return out
 
 
-def learn_grid_merges(
-    grids: Sequence[np.ndarray],
-    codebook_size: int,
-    *,
-    num_merges: int | None,
-    max_tokens: int | None = None,
-    alpha: float = 0.1,
-    sigma: float = 0.5,
-    top_k: int | None = None,
-    min_frequency: int = 2,
-    on_merge: Callable[[GridMerge, MergeStep], None] | None = None,
-) -> GridMergeResult:
-    """Learn up to ``num_merges`` 2-D merges over grids of codes in ``range(codebook_size)``.
-
-    Args:
-        grids: validated 2-D integer arrays (sizes may differ).
-        codebook_size: the number of base codes ``K``; token ids ``0..K-1`` are the codes.
-        num_merges: stop after this many merges (None: no limit, then ``max_tokens`` is required).
-        max_tokens: stop when this many token ids exist (codes included); None for no limit.
-        alpha: weight of spatial consistency in the priority; 0 gives frequency-only BPE.
-        sigma: Gaussian width (cells) of the spatial consistency.
-        top_k: shortlist the ``top_k`` most frequent keys before taking the best priority (None: all).
-        min_frequency: stop when the most frequent key occurs fewer times; rarer keys are never merged.
-        on_merge: called after each merge (progress bars, logging).
-
-    Returns:
-        The merges, every token's patch, the per-merge statistics and why training stopped.
-
-    >>> grid = np.array([[1, 1, 0], [1, 1, 0]])
-    >>> result = learn_grid_merges([grid, grid], 2, num_merges=2, alpha=0.0)
-    >>> [(m.left, m.right, RELATIONS[m.relation], m.result) for m in result.merges]
-    [(1, 0, 'right', 2), (1, 2, 'right', 3)]
-    >>> result.patches[3]
-    ((0, 0, 1), (0, 1, 1), (0, 2, 0))
-    """
-    if num_merges is None and max_tokens is None:
-        raise ValueError("give num_merges or max_tokens (or both); training needs a stopping size")
-    capacity = max_tokens if max_tokens is not None else codebook_size + (num_merges or 0)
-    engine = GridMergeEngine(grids, [base_patch(code) for code in range(codebook_size)],
-                             capacity=max(capacity, codebook_size), spatial=alpha > 0)
-    merges: list[GridMerge] = []
-    steps: list[MergeStep] = []
-    while True:
-        if num_merges is not None and len(merges) >= num_merges:
-            stop_reason = "max_merges"
-            break
-        if max_tokens is not None and len(engine.patches) >= max_tokens:
-            stop_reason = "vocab_size"
-            break
-        chosen = engine.select(alpha=alpha, sigma=sigma, top_k=top_k, min_frequency=min_frequency)
-        if chosen is None:
-            stop_reason = "min_frequency" if engine.counts else "exhausted"
-            break
-        key, step = chosen
-        left, right, relation, dy, dx = engine.unpack(key)
-        result = engine.add_token(union_patch(engine.patches[left], engine.patches[right], dy, dx))
-        engine.apply(key, result)
-        merge = GridMerge(left, right, relation, dy, dx, result)
-        merges.append(merge)
-        steps.append(step)
-        if on_merge is not None:
-            on_merge(merge, step)
-    return GridMergeResult(merges=merges, patches=engine.patches, steps=steps, stop_reason=stop_reason)
-
-
 def encode_grids(grids: Sequence[np.ndarray], patches: Sequence[Patch],
-                 merges: Sequence[GridMerge]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+                 merges: Sequence[VisualMerge]) -> list[tuple[list[int], list[tuple[int, int]]]]:
     """Replay ``merges`` in rank order on ``grids`` (the training rule) and list each grid's tokens.
 
     Args:
@@ -594,7 +511,7 @@ def encode_grids(grids: Sequence[np.ndarray], patches: Sequence[Patch],
     Returns:
         Per grid: token ids and anchor ``(row, col)`` positions in raster order of the anchors.
     """
-    engine = GridMergeEngine(grids, patches, capacity=len(patches), heap=False)
+    engine = VisualMergeEngine(grids, patches, capacity=len(patches), heap=False)
     for merge in merges:
         key = engine.pack(merge)
         if key in engine.counts:

@@ -2,8 +2,9 @@
 
 Handles what word lists need: ``SET UTF-8``; ``FLAG`` num, long and single-character flags; ``SFX``/``PFX``
 rules with strip strings and conditions (prefixes and suffixes applied independently, no cross products or
-continuation classes, which hunspell-tr does not use). Used to build the Turkish lexicon and as the offline
-"is this a Turkish word" predicate of `lexkit.analysis.morph`.
+continuation classes, which hunspell-tr does not use). Used to build the Turkish lexicon (`lexkit.vocab.morph`),
+as the offline "is this a Turkish word" predicate of `lexkit.analysis.meaning`, and (`read_aff` alone) for the
+English gold segmentations of `lexkit.analysis.morph_gold`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from lexkit.errors import FormatError
 
+__all__ = ["AffixFile", "AffixRule", "Hunspell", "read_aff"]
+
 
 @dataclass(frozen=True)
 class AffixRule:
@@ -23,7 +26,7 @@ class AffixRule:
 
     strip: str
     add: str
-    condition: re.Pattern[str] | None
+    condition: re.Pattern[str] | None  # None for ".": every word
     prefix: bool = False
 
     def apply(self, stem: str) -> str | None:
@@ -37,6 +40,54 @@ class AffixRule:
         return stem[:len(stem) - len(self.strip)] + self.add
 
 
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such hunspell file; pass the .dic and .aff of one dictionary") from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: byte {exc.start}: not UTF-8; only SET UTF-8 dictionaries are read") from None
+
+
+@dataclass(frozen=True)
+class AffixFile:
+    """What a hunspell ``.aff`` file says: flag -> its affix rules, and how ``.dic`` entries spell flags."""
+
+    rules: dict[str, list[AffixRule]]
+    flag_mode: str  # "char" (one character per flag), "long" (two) or "num" (comma-separated numbers)
+
+
+def read_aff(aff_path: str | PathLike[str]) -> AffixFile:
+    """Read the ``SET``, ``FLAG``, ``PFX`` and ``SFX`` lines of a hunspell ``.aff`` file.
+
+    Raises:
+        FormatError: the file is missing or not UTF-8, ``SET`` names another encoding, or a rule line has fewer
+            than 5 fields (each message names the line).
+    """
+    path = Path(aff_path)
+    rules: dict[str, list[AffixRule]] = {}
+    flag_mode = "char"
+    for number, line in enumerate(_read_lines(path), 1):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        if parts[0] == "SET" and len(parts) > 1 and parts[1].upper() != "UTF-8":
+            raise FormatError(f"{path}: line {number}: SET {parts[1]} is not supported (UTF-8 only)")
+        if parts[0] == "FLAG" and len(parts) > 1:
+            flag_mode = parts[1]
+        if parts[0] not in ("SFX", "PFX") or (len(parts) == 4 and parts[2] in ("Y", "N")):
+            continue  # not a rule line (a class header is "SFX flag Y count")
+        if len(parts) < 5:
+            raise FormatError(f"{path}: line {number}: affix rule {line!r} has fewer than 5 fields")
+        strip = "" if parts[2] == "0" else parts[2]
+        add = parts[3].split("/", 1)[0]
+        add = "" if add == "0" else add
+        condition = None if parts[4] == "." else re.compile(
+            ("^" + parts[4]) if parts[0] == "PFX" else (parts[4] + "$"))
+        rules.setdefault(parts[1], []).append(AffixRule(strip, add, condition, parts[0] == "PFX"))
+    return AffixFile(rules, flag_mode)
+
+
 class Hunspell:
     """A parsed hunspell dictionary.
 
@@ -48,37 +99,12 @@ class Hunspell:
 
     def __init__(self, dic_path: str | PathLike[str], aff_path: str | PathLike[str], *, limit: int | None = None):
         self.dic_path, self.aff_path = Path(dic_path), Path(aff_path)
-        self.rules: dict[str, list[AffixRule]] = {}
-        self.flag_mode = "char"
-        self._read_aff()
+        affixes = read_aff(self.aff_path)
+        self.rules: dict[str, list[AffixRule]] = affixes.rules
+        self.flag_mode = affixes.flag_mode
         #: dictionary entries in file order: word -> its affix flags (empty for plain words)
         self.entries: dict[str, tuple[str, ...]] = {}
         self._read_dic(limit)
-
-    def _read(self, path: Path) -> list[str]:
-        try:
-            return path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise FormatError(f"{path}: no such hunspell file; pass the .dic and .aff of one dictionary") from None
-        except UnicodeDecodeError as exc:
-            raise FormatError(f"{path}: byte {exc.start}: not UTF-8; only SET UTF-8 dictionaries are read") from None
-
-    def _read_aff(self) -> None:
-        for number, line in enumerate(self._read(self.aff_path), 1):
-            parts = line.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            if parts[0] == "SET" and len(parts) > 1 and parts[1].upper() != "UTF-8":
-                raise FormatError(f"{self.aff_path}: line {number}: SET {parts[1]} is not supported (UTF-8 only)")
-            if parts[0] == "FLAG" and len(parts) > 1:
-                self.flag_mode = parts[1]
-            if parts[0] in ("SFX", "PFX") and len(parts) >= 5:
-                strip = "" if parts[2] == "0" else parts[2]
-                add = parts[3].split("/", 1)[0]
-                add = "" if add == "0" else add
-                condition = None if parts[4] == "." else re.compile(
-                    ("^" + parts[4]) if parts[0] == "PFX" else (parts[4] + "$"))
-                self.rules.setdefault(parts[1], []).append(AffixRule(strip, add, condition, parts[0] == "PFX"))
 
     def _flags(self, text: str) -> tuple[str, ...]:
         if self.flag_mode == "num":
@@ -88,7 +114,7 @@ class Hunspell:
         return tuple(text)
 
     def _read_dic(self, limit: int | None) -> None:
-        lines = self._read(self.dic_path)
+        lines = _read_lines(self.dic_path)
         for line in lines[1:] if lines and lines[0].strip().isdigit() else lines:
             word, _, flags = line.strip().partition("/")
             if not word:

@@ -1,4 +1,6 @@
-"""Real images -> code grids: bundled photos, patch codebooks lexkit fits itself, and tuimg's patch codes.
+"""Real images -> code grids for the visual-BPE tests and `bench/bench_visual.py`: bundled photos, patch
+codebooks fitted here, and tuimg's patch codes. A test helper (beside `_resources`), not part of lexkit: users
+bring grids from their own image tokenizer.
 
 No real VQ-GAN codebook installs offline (``specs/visual.md`` section 7), so lexkit makes its own quantized
 images from images that ship inside installed packages:
@@ -163,7 +165,7 @@ def _patches(images: Sequence[np.ndarray], patch: int) -> np.ndarray:
         if image.ndim != 3 or image.shape[2] != 3 or not height or not width:
             raise CorpusError(
                 f"image {index} has shape {image.shape}; images must be (H, W, 3) RGB arrays at least "
-                f"{patch} x {patch}: convert with lexkit.image_grids.bundled_images-style loading or crop_images"
+                f"{patch} x {patch}: convert with bundled_images-style loading or crop_images"
             )
         blocks = image[:height * patch, :width * patch].reshape(height, patch, width, patch, 3)
         vectors.append(blocks.transpose(0, 2, 1, 3, 4).reshape(height * width, patch * patch * 3))

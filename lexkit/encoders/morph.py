@@ -29,7 +29,7 @@ from typing import Any
 
 import regex
 
-from lexkit.encoders import Encoder
+from lexkit.encoders.base import Encoder
 from lexkit.errors import EncodingError, LexkitError, LossyConversionError
 from lexkit.vocabulary import JSON, TokenKind, Vocabulary
 

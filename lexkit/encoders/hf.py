@@ -1,0 +1,115 @@
+"""Encoders that HF ``tokenizers`` runs: the vocabulary compiles to a ``tokenizer.json`` that `lexkit.engine`
+encodes (fastokens where it reproduces HF, else HF's own Rust engine).
+
+- ``bpe``: merges by rank (HF merge-list semantics).
+- ``longest-prefix`` (WordPiece) and ``unigram``: the HF models of those vocabularies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lexkit.encoders.base import Encoder, _refuse_scaffolds
+from lexkit.vocabulary import JSON, Vocabulary
+
+if TYPE_CHECKING:
+    import tokenizers
+
+    from lexkit.engine import Engine
+
+__all__ = ["BPEEncoder", "HFEncoder", "LongestPrefixEncoder", "UnigramEncoder"]
+
+
+class HFEncoder(Encoder):
+    """An encoder whose fast path is `lexkit.engine` running the exported ``tokenizer.json``.
+
+    ``backend`` is the HF ``tokenizers`` engine (the reference, and the fallback the `Engine` uses when fastokens
+    cannot run this tokenizer.json or gives other ids on the probe set).
+    """
+
+    def hf_json(self) -> JSON:
+        """The tokenizer.json the engine runs: specials removed (lexkit handles them), no truncation/padding."""
+        from lexkit.formats.hf import to_hf
+
+        data = to_hf(self.vocabulary, allow_lossy=True)
+        data["added_tokens"] = [a for a in data.get("added_tokens", []) if not a["special"]]
+        data["truncation"] = None
+        data["padding"] = None
+        return data
+
+    @cached_property
+    def backend(self) -> tokenizers.Tokenizer:
+        """The compiled HF tokenizer (built on first use)."""
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return HFTokenizer.from_str(json.dumps(self.hf_json(), ensure_ascii=False))
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The encode engine (built on first use; `lexkit.engine` says which engine runs and why)."""
+        from lexkit.engine import Engine
+
+        return Engine(self.hf_json(), self.backend)
+
+    def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+        return self.engine.encode(text, add_special_tokens=add_special_tokens)
+
+    @cached_property
+    def _affixes(self) -> tuple[list[int], list[int]]:
+        """The ids the post-processor puts before and after a single sequence, found by probing the engine."""
+        plain = self.backend.encode("a", add_special_tokens=False).ids
+        full = self.backend.encode("a", add_special_tokens=True).ids
+        start = next(i for i in range(len(full) - len(plain) + 1) if full[i:i + len(plain)] == plain)
+        return full[:start], full[start + len(plain):]
+
+    def post_process(self, ids: list[int]) -> list[int]:
+        prefix, suffix = self._affixes
+        return [*prefix, *ids, *suffix]
+
+    def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
+        return self.engine.encode_batch(texts, add_special_tokens=add_special_tokens)
+
+    def encode_ordinary_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False
+                                   ) -> tuple[np.ndarray, np.ndarray]:
+        return self.engine.encode_batch_flat(texts, add_special_tokens=add_special_tokens)
+
+    def to_hf(self, *, allow_lossy: bool = False) -> JSON:
+        """The vocabulary's own ``tokenizer.json`` (HF runs exactly this encoder).
+
+        Raises:
+            LossyConversionError: the vocabulary holds what the format cannot (see `lexkit.formats.hf.to_hf`).
+        """
+        from lexkit.formats.hf import to_hf
+
+        return to_hf(self.vocabulary, allow_lossy=allow_lossy)
+
+
+class BPEEncoder(HFEncoder):
+    """Classic BPE: apply merges by rank (HF merge-list semantics; tiktoken ranks converted to merges)."""
+
+    name = "bpe"
+    models = frozenset({"bpe"})
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        super().__init__(vocabulary)
+        _refuse_scaffolds(self)
+
+
+
+class LongestPrefixEncoder(HFEncoder):
+    """WordPiece-style greedy longest-prefix matching."""
+
+    name = "longest-prefix"
+    models = frozenset({"wordpiece"})
+
+
+class UnigramEncoder(HFEncoder):
+    """Unigram LM segmentation (Viterbi over piece scores)."""
+
+    name = "unigram"
+    models = frozenset({"unigram"})
