@@ -121,3 +121,9 @@ def model_tokenizer_source(model: Any, path: Path | None) -> Path | None:
     ):
         return candidate
     return None
+
+
+def is_tied(model: Any) -> bool:
+    """Whether the model's head shares its input embedding matrix (or has no separate head)."""
+    head = model.get_output_embeddings()
+    return head is None or bool(head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr())

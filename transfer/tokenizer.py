@@ -23,6 +23,7 @@ from lexkit.errors import FormatError, LexkitError
 from lexkit.formats import _bytes_unicode as bu
 from lexkit.formats.hf import surface_scheme
 from lexkit.tokenizer import Tokenizer
+from lexkit.transfer._models import model_tokenizer_source
 from lexkit.vocabulary import TokenKind, Vocabulary
 
 if TYPE_CHECKING:
@@ -59,6 +60,19 @@ class TransferTokenizer:
 
     # ----------------------------------------------------------------------------------------------------------
     # construction
+    @classmethod
+    def of_model(cls, model: Any, path: Path | None, tokenizer: TokenizerLike | None = None) -> TransferTokenizer:
+        """The tokenizer a model was trained with: ``tokenizer`` when given, else the one stored with the model."""
+        if tokenizer is not None:
+            return cls.from_any(tokenizer, what="source tokenizer")
+        location = model_tokenizer_source(model, path)
+        if location is None:
+            raise LexkitError(
+                "the source model's tokenizer is unknown: the model was passed as an object whose name_or_path holds "
+                "no tokenizer files; pass source_tokenizer= (the tokenizer the model was trained with)"
+            )
+        return cls.from_any(location, what="source tokenizer")
+
     @classmethod
     def from_any(cls, tokenizer: TokenizerLike, *, what: str = "tokenizer") -> TransferTokenizer:
         """Build a transfer tokenizer from a lexkit, HF or ``tokenizers`` object, or from a path to a tokenizer file or folder.

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lexkit._version import __version__
 from lexkit.device import resolve_device
 from lexkit.errors import LexkitError
-from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
+from lexkit.transfer._models import ModelLike, is_tied, load_causal_lm, model_tokenizer_source
 from lexkit.transfer.anchors import TEXT_KINDS, match_anchors
 from lexkit.transfer.methods import (
     Method,
@@ -211,10 +211,10 @@ def transplant(
         if not isinstance(hypernetwork, Hypernetwork):  # a bad folder fails before the model is loaded
             hypernetwork = Hypernetwork.load(hypernetwork, device=compute_device)
     loaded, model_path = load_causal_lm(model, what="model")
-    source = _source_side(loaded, model_path, source_tokenizer)
+    source = TransferTokenizer.of_model(loaded, model_path, source_tokenizer)
     target, carried = carry_specials(source, TransferTokenizer.from_any(target_tokenizer, what="target tokenizer"))
     input_matrix = loaded.get_input_embeddings().weight
-    source_tied = _is_tied(loaded)
+    source_tied = is_tied(loaded)
     output_matrix = input_matrix if source_tied else loaded.get_output_embeddings().weight
     rows = check_rows(source, input_matrix.shape[0], what="model's input embedding")
     if not source_tied:
@@ -285,23 +285,6 @@ def transplant(
     return result
 
 
-def _source_side(model: Any, path: Path | None, tokenizer: TokenizerLike | None) -> TransferTokenizer:
-    if tokenizer is not None:
-        return TransferTokenizer.from_any(tokenizer, what="source tokenizer")
-    location = model_tokenizer_source(model, path)
-    if location is None:
-        raise LexkitError(
-            "the source model's tokenizer is unknown: the model was passed as an object whose name_or_path holds "
-            "no tokenizer files; pass source_tokenizer= (the tokenizer the model was trained with)"
-        )
-    return TransferTokenizer.from_any(location, what="source tokenizer")
-
-
-def _is_tied(model: Any) -> bool:
-    head = model.get_output_embeddings()
-    return head is None or bool(head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr())
-
-
 def _donor_matrices(donor: Any, target: TransferTokenizer,
                     embedder: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
     """Donor input and head matrices (row i = target token i) and a description for the report.
@@ -332,7 +315,7 @@ def _donor_matrices(donor: Any, target: TransferTokenizer,
         donor_in = loaded.get_input_embeddings().weight.detach()
         # subtle: the donor head is read with tie aliases: a tied donor lends its single matrix (as mergekit does).
         head = loaded.get_output_embeddings()
-        donor_out = donor_in if head is None or _is_tied(loaded) else head.weight.detach()
+        donor_out = donor_in if head is None or is_tied(loaded) else head.weight.detach()
         location = model_tokenizer_source(loaded, path)
     if location is not None:
         donor_side = TransferTokenizer.from_any(location, what="donor tokenizer")

@@ -32,7 +32,7 @@ import torch
 from lexkit._io import atomic_write_bytes, atomic_write_text
 from lexkit.device import resolve_device
 from lexkit.errors import CorpusError, LexkitError
-from lexkit.transfer._models import ModelLike, load_causal_lm
+from lexkit.transfer._models import ModelLike, is_tied, load_causal_lm
 from lexkit.transfer.hypernetwork.network import (
     HypernetConfig,
     HypernetModule,
@@ -176,20 +176,19 @@ def train(
         LexkitError: bad settings, an unreadable model or tokenizer, an empty corpus, or a checkpoint that
             belongs to another model.
     """
-    from lexkit.transfer.transplant import _is_tied, _source_side
 
     config = config or TrainConfig()
     output = Path(output)
     run_device = resolve_device(device)
     loaded, path = load_causal_lm(model, what="model")
-    source = _source_side(loaded, path, source_tokenizer)
+    source = TransferTokenizer.of_model(loaded, path, source_tokenizer)
     text = load_corpus(corpus, max_corpus_bytes)
     if len(text) < config.span_chars:
         raise CorpusError(f"the corpus holds {len(text)} characters, fewer than one span of "
                           f"span_chars={config.span_chars}; pass more text or a smaller span_chars")
     trainer = _Trainer(loaded, source, text, output, config, network or HypernetConfig(), run_device,
                        name=str(path) if path else str(getattr(loaded, "name_or_path", "") or type(loaded).__name__),
-                       tied=_is_tied(loaded))
+                       tied=is_tied(loaded))
     if resume and (output / CHECKPOINT_FILE).exists():
         trainer.restore(output / CHECKPOINT_FILE)
     return trainer.run(progress=progress)
