@@ -1,1 +1,3 @@
 """lexkit.analysis"""
+
+__all__ = []

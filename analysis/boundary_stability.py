@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lexkit.tokenizer import Tokenizer
 
+__all__ = ["OCR_CONFUSIONS", "Corruption", "corrupt_ocr", "BoundaryStability", "boundary_stability"]
+
 #: Single-character OCR confusions (a glyph read as a similar-looking one).
 OCR_CONFUSIONS: dict[str, str] = {
     "l": "1", "1": "l", "I": "l", "O": "0", "0": "O", "e": "c", "c": "e", "a": "o", "o": "a", "i": "l",

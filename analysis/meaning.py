@@ -27,6 +27,11 @@ from typing import Any
 
 from lexkit.encoders.morph import Phonology
 
+__all__ = [
+    "Segmenter", "MeaningReport", "OfflineJudge", "token_strings", "meaning_report", "root_preservation",
+    "lexkit_segmenter", "tiktoken_segmenter",
+]
+
 #: A tokenizer seen as text -> the bytes of each token it produces, in order (markers give b"").
 Segmenter = Callable[[str], list[bytes]]
 

@@ -25,6 +25,13 @@ from lexkit.errors import CorpusError
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind
 
+__all__ = [
+    "RENYI_ALPHA", "CorpusCounts", "measure_corpus", "renyi_efficiency", "gini", "share_below_median",
+    "rarer_half_share", "ZipfFit", "rank_frequency_line", "zipf_fit", "model_token_ids", "CorpusMetrics",
+    "summarize", "DIGIT_PROBES", "digit_grouping", "percent_fewer_tokens", "morph_boundary_f1",
+    "morph_score", "segmentation_difference",
+]
+
 RENYI_ALPHA = 2.5
 
 

@@ -38,6 +38,11 @@ from lexkit.encoders import encoders_for
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 
+__all__ = [
+    "HEADLINE", "AnalysisReport", "load_tokenizer", "analyze", "render_markdown", "render_html",
+    "write_report",
+]
+
 HEADLINE = "bytes_per_token"
 
 

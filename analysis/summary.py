@@ -8,6 +8,8 @@ from typing import Any
 
 from lexkit.vocabulary import Merge, Vocabulary
 
+__all__ = ["show", "VocabularySummary", "describe"]
+
 
 def show(content: bytes) -> str:
     """Content for humans: text with control characters escaped, invalid UTF-8 as \\x.. escapes."""

@@ -27,6 +27,11 @@ from lexkit.encoders import HFEncoder
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind, Vocabulary
 
+__all__ = [
+    "DEFAULT_LIVE_BUDGET", "Passage", "ViewerData", "encode_with_origin", "token_notes", "patch_box",
+    "visual_entry", "build_viewer", "render_fragment", "render_page", "color_tokens",
+]
+
 #: Base64 bytes of in-page encoder tables one page may embed (o200k takes 2.3 MB, GPT-2 0.6 MB); tokenizers past
 #: the budget are still shown on the passages, and the typing box says they were not embedded.
 DEFAULT_LIVE_BUDGET = 16_000_000

@@ -24,6 +24,8 @@ from lexkit.encoders import long_first_order
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind, Vocabulary
 
+__all__ = ["LIVE_ENCODERS", "NotRunnable", "LiveModel", "js_pattern", "live_model"]
+
 LIVE_ENCODERS = ("bpe", "long-first", "scaffold")
 _QUANTIFIERS = "?*+"
 

@@ -13,6 +13,11 @@ from collections.abc import Callable, Iterable
 
 from lexkit.analysis.viewer import Passage
 
+__all__ = [
+    "MAX_VIEW_BYTES", "PASSAGE_CHARS", "SCAN_CHARS", "TURKISH", "NUMBERS", "pick_passages",
+    "default_passages",
+]
+
 MAX_VIEW_BYTES = 200_000  # one page renders every token as an element: keep passages readable and the page light
 PASSAGE_CHARS = 420
 SCAN_CHARS = 2_000_000

@@ -11,6 +11,8 @@ import click
 from lexkit.corpus import Corpus, iter_texts
 from lexkit.errors import LexkitError
 
+__all__ = ["analyze"]
+
 
 @click.command()
 @click.option("-t", "--tokenizer", "tokenizers", multiple=True, required=True,

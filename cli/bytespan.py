@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+__all__ = ["bytespan_options", "bytespan_fields"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _DEFAULTS: dict[str, Any] = {

@@ -25,6 +25,8 @@ from lexkit.analysis.viewer_passages import default_passages
 from lexkit.cli._fixtures import fixtures_dir, use_fixture_tiktoken_cache
 from lexkit.embedded import PROVENANCE, code_documents, prose_documents
 
+__all__ = ["split_paragraphs", "half_spread", "run_demo"]
+
 
 def _reference_specs() -> list[str]:
     """Loader specs (see `load_tokenizer`) of the real tokenizers present in the fixture cache."""

@@ -14,6 +14,8 @@ import click
 
 from lexkit.errors import LexkitError
 
+__all__ = ["heal"]
+
 
 @click.command()
 @click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),

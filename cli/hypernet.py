@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+__all__ = ["DEVICES", "PRESET_NAMES", "hypernet", "train"]
+
 DEVICES = ("cpu", "cuda", "auto")
 PRESET_NAMES = ("tiny", "smollm2-cpu", "smollm2-gpu")  # keys of lexkit.transfer.hypernetwork.PRESETS
 

@@ -14,6 +14,8 @@ import click
 
 from lexkit.errors import LexkitError
 
+__all__ = ["domain_options", "char_options", "recipe_fields"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -19,6 +19,8 @@ import click
 from lexkit import LexkitError, Tokenizer
 from lexkit._version import __version__
 
+__all__ = ["LexkitGroup", "main", "json_option", "encode", "decode", "convert", "inspect", "view", "demo"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -12,6 +12,8 @@ import click
 
 from lexkit.errors import LexkitError
 
+__all__ = ["morph_options", "morph_fields", "morph", "build_lexicon"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -15,6 +15,8 @@ import click
 
 from lexkit.errors import LexkitError
 
+__all__ = ["sample"]
+
 
 @click.command()
 @click.option("-m", "--model", "model_dir", required=True, type=click.Path(exists=True, path_type=Path),

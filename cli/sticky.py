@@ -15,6 +15,8 @@ import click
 from lexkit.embedders import FAST_AGREEMENT
 from lexkit.errors import LexkitError
 
+__all__ = ["sticky"]
+
 
 @click.command()
 @click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),

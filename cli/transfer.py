@@ -14,6 +14,8 @@ import click
 
 from lexkit.errors import LexkitError
 
+__all__ = ["METHODS", "DEVICES", "transplant", "evaluate"]
+
 METHODS = ("omp", "heuristic", "hypernetwork", "mean", "subword-mean", "random", "zero")  # lexkit.transfer.Method values
 DEVICES = ("cpu", "cuda", "auto")
 

@@ -14,6 +14,8 @@ from lexkit.errors import LexkitError, require
 if TYPE_CHECKING:
     import torch
 
+__all__ = ["DEVICES", "resolve_device"]
+
 DEVICES = ("cpu", "cuda", "auto")
 
 

@@ -16,6 +16,10 @@ from typing import Literal
 
 from lexkit.errors import CorpusError
 
+__all__ = [
+    "Part", "CODE_BYTES", "PROVENANCE", "prose_documents", "code_documents", "default_corpus", "iter_lines",
+]
+
 Part = Literal["prose", "code", "mixed"]
 CODE_BYTES = 1_500_000
 PROVENANCE = "CPython standard library of the running interpreter (pydoc_data.topics + top-level modules), PSF-2.0"

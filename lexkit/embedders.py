@@ -34,6 +34,11 @@ from lexkit.errors import LexkitError, require
 if TYPE_CHECKING:
     import torch
 
+__all__ = [
+    "Pooling", "TOKENIZER_FILES", "FAST_AGREEMENT", "EmbedderSettings", "check_model_folder",
+    "read_settings", "TransformersEmbedder",
+]
+
 logger = logging.getLogger(__name__)
 
 Pooling = Literal["mean", "cls", "max", "lasttoken"]

@@ -30,6 +30,11 @@ from lexkit.errors import EncodingError
 if TYPE_CHECKING:
     import tokenizers
 
+__all__ = [
+    "JSON", "PIECE_CHARS", "QWEN2_PATTERN", "CL100K_TIKTOKEN_PATTERN", "SPLITTABLE_PATTERNS", "probe_texts",
+    "split_safe", "split_points", "last_boundary", "Engine",
+]
+
 JSON = dict[str, Any]
 logger = logging.getLogger(__name__)
 

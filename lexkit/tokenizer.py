@@ -25,6 +25,8 @@ from lexkit.vocabulary import TokenKind, Vocabulary
 if TYPE_CHECKING:
     import numpy as np
 
+__all__ = ["SpecialSet", "Tokenizer"]
+
 
 SpecialSet = Collection[str] | Literal["all"]
 logger = logging.getLogger(__name__)

@@ -17,6 +17,11 @@ from typing import Any, Literal
 
 from lexkit.errors import VocabularyError
 
+__all__ = [
+    "JSON", "Relation", "Merge", "TokenKind", "SPECIAL_ROLES", "ROLE_NAMES", "SpecialRoles",
+    "AddedTokenOptions", "Token", "Alphabet", "BYTES", "Vocabulary",
+]
+
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]

@@ -34,3 +34,10 @@ from lexkit.transfer.omp import batched_omp as batched_omp
 from lexkit.transfer.tokenizer import TransferTokenizer as TransferTokenizer
 from lexkit.transfer.transplant import TransplantResult as TransplantResult
 from lexkit.transfer.transplant import transplant as transplant
+
+__all__ = [
+    "AnchorMatch", "canonical_key", "match_anchors", "AuxiliaryEmbedder", "auxiliary_embedder",
+    "BPBComparison", "BPBResult", "compare_bpb", "evaluate", "Budget", "HealConfig", "HealResult",
+    "HealStep", "heal", "Method", "TokenProvenance", "TransferConfig", "TransferReport", "init_embeddings",
+    "batched_omp", "TransferTokenizer", "TransplantResult", "transplant",
+]

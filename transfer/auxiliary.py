@@ -23,6 +23,8 @@ import numpy as np
 from lexkit.embedders import TransformersEmbedder
 from lexkit.errors import LexkitError
 
+__all__ = ["AuxiliaryEmbedder", "default_auxiliary_model", "auxiliary_embedder", "resolve_auxiliary"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -30,6 +30,11 @@ from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_s
 from lexkit.transfer.methods import check_rows
 from lexkit.transfer.tokenizer import TokenizerLike, TransferTokenizer
 
+__all__ = [
+    "DEFAULT_SLICE", "TEXT_PREFIX", "DocumentScore", "SliceBPB", "BPBResult", "BPBComparison", "compare_bpb",
+    "chunk_text", "evaluate",
+]
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_SLICE = "all"

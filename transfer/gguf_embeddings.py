@@ -20,6 +20,8 @@ from lexkit.errors import FormatError, require
 if TYPE_CHECKING:
     import torch
 
+__all__ = ["GGUFEmbeddings", "read_gguf_embeddings"]
+
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 _HEADER_BYTES = 64 << 20  # read at most this much to find the tensor table (a 151k-token vocabulary takes ~6 MB)

@@ -56,6 +56,11 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
+__all__ = [
+    "Loss", "Rows", "LOSSES", "ROWS", "CHECKPOINT_FILE", "REPORT_FILE", "HealConfig", "Budget", "HealStep",
+    "HealResult", "heal", "check_same_architecture", "peak_memory_mb",
+]
+
 logger = logging.getLogger(__name__)
 
 Loss = Literal["alm", "next-token"]

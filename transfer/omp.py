@@ -23,6 +23,11 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+__all__ = [
+    "EPS", "REORTH_INTERVAL", "DEPENDENT", "LOCAL_BATCH", "batched_omp", "nearest_candidates",
+    "AnchorSearch", "omp_coefficients",
+]
+
 logger = logging.getLogger(__name__)
 
 EPS = 1e-8

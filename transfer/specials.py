@@ -22,6 +22,8 @@ from lexkit.vocabulary import TokenKind
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+__all__ = ["CarriedSpecials", "special_texts", "carry_specials", "template_literals", "check_chat_template"]
+
 # Conventional special-token spellings found in chat templates: <|im_start|>, <|eot_id|>, <|start_header_id|>...
 _SPECIAL_LOOKING = re.compile(r"<\|[^<>|\s]{1,64}\|>")
 

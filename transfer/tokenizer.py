@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import tokenizers
     from transformers import PreTrainedTokenizerBase
 
+__all__ = ["ROLES", "TEXT_KINDS", "TokenizerLike", "TransferTokenizer"]
+
 logger = logging.getLogger(__name__)
 
 # The roles transfer matches anchors by and carries across a swap (a subset of the vocabulary's SPECIAL_ROLES).

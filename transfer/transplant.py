@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
+__all__ = ["Tie", "NUMERIC_PROBE", "REPORT_FILE", "TransplantResult", "transplant", "numeric_probe"]
+
 logger = logging.getLogger(__name__)
 
 Tie = Literal["auto", "tied", "untied"]

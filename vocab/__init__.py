@@ -49,6 +49,12 @@ from lexkit.vocab.visual import VisualBPEConfig as VisualBPEConfig
 from lexkit.vocab.visual import VisualBPETrainer as VisualBPETrainer
 from lexkit.vocabulary import Vocabulary
 
+__all__ = [
+    "BPEConfig", "BPETrainer", "ByteSpanConfig", "ByteSpanTrainer", "CharConfig", "CharTrainer",
+    "DomainConfig", "DomainTrainer", "LBPEConfig", "LBPETrainer", "MorphConfig", "MorphTrainer",
+    "ScaffoldBPEConfig", "ScaffoldBPETrainer", "VisualBPEConfig", "VisualBPETrainer", "TRAINERS", "train",
+]
+
 #: Algorithm name -> (configuration class, trainer class).
 TRAINERS: dict[str, tuple[type[Any], type[Any]]] = {
     "bpe": (BPEConfig, BPETrainer),

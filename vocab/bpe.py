@@ -18,6 +18,8 @@ from lexkit.formats._bytes_unicode import bytes_to_unicode, decode_surface
 from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule
 from lexkit.vocabulary import AddedTokenOptions, Token, TokenKind, Vocabulary
 
+__all__ = ["PreTokenizerName", "NormalizerName", "ALPHABET_SIZE", "BPEConfig", "BPETrainer"]
+
 PreTokenizerName = Literal["gpt2", "cl100k", "o200k", "whitespace", "none"]
 NormalizerName = Literal["none", "nfkc", "lowercase", "nfkc-lowercase"]
 ALPHABET_SIZE = 256

@@ -41,6 +41,12 @@ from lexkit.vocab._merge_engine import LengthRule
 from lexkit.vocab.bpe import BPEConfig, BPETrainer, NormalizerName
 from lexkit.vocabulary import AddedTokenOptions, Token, TokenKind, Vocabulary
 
+__all__ = [
+    "KL3M_SPECIAL_TOKENS", "TERM_SETS", "CHAR_PRESETS", "Padding", "parse_term_list", "load_term_list",
+    "builtin_term_set", "DomainConfig", "CharConfig", "DomainTrainer", "CharTrainer", "add_terms",
+    "next_power_of_two", "pad_to_power_of_two",
+]
+
 logger = logging.getLogger(__name__)
 
 #: KL3M-004's special tokens (ids 0..12): generative-LM markers, masked-LM markers and chat roles.

@@ -33,6 +33,8 @@ from typing import Literal
 from lexkit.errors import VocabularyError
 from lexkit.vocab.bpe import BPEConfig, BPETrainer
 
+__all__ = ["Inference", "INFERENCES", "LBPEConfig", "LBPETrainer"]
+
 Inference = Literal["fewest-tokens", "longest-token", "longest-pair", "long-first"]
 INFERENCES: tuple[Inference, ...] = ("fewest-tokens", "longest-token", "longest-pair", "long-first")
 

@@ -26,6 +26,8 @@ from typing import Any
 from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule
 from lexkit.vocab.bpe import BPEConfig, BPETrainer
 
+__all__ = ["ScaffoldBPEConfig", "ScaffoldBPETrainer"]
+
 
 @dataclass(frozen=True)
 class ScaffoldBPEConfig(BPEConfig):

@@ -10,6 +10,11 @@ from lexkit.analysis.sticky.results import Category, TokenInfo
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind
 
+__all__ = [
+    "LEADING_SPACE_MARKS", "SENTINEL", "adds_leading_space", "special_ids", "token_kind", "categorize",
+    "raw_vocab_strings",
+]
+
 LEADING_SPACE_MARKS = (" ", "\u2581", "_", "\u0120")
 SENTINEL = "\u00ab"
 _UNUSED = re.compile(r"^(\[unused\d+\]|<extra_id_\d+>|<unused\d+>|<\|reserved_special_token_\d+\|>|\[reserved\d*\])$")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from lexkit.analysis.sticky.config import METRICS
 
+__all__ = ["load_checkpoint", "append_checkpoint"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -10,6 +10,8 @@ import numpy as np
 
 from lexkit.errors import LexkitError
 
+__all__ = ["METRICS", "MODES", "SCORE_CONSTANTS", "DEFAULT_SPECIAL_ROLES", "Embedder", "StickyConfig"]
+
 METRICS = ("cos", "euc", "man")
 MODES = ("prefix", "suffix", "random")
 # (alpha, beta, gamma) of the score formula per distance (specs/sticky.md step 5).

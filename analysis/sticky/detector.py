@@ -47,6 +47,8 @@ from lexkit.analysis.sticky.sentences import (
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 
+__all__ = ["FirstChunk", "StickyTokenDetector"]
+
 logger = logging.getLogger(__name__)
 
 

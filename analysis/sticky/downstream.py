@@ -23,6 +23,11 @@ import numpy as np
 from lexkit.analysis.sticky.config import Embedder
 from lexkit.errors import LexkitError
 
+__all__ = [
+    "Target", "DOCUMENT_INSERT_WINDOW", "RetrievalTask", "RetrievalScores", "DownstreamRow",
+    "DownstreamReport", "licence_retrieval_task", "retrieval_scores", "insert_words", "downstream_check",
+]
+
 Target = Literal["queries", "documents"]
 # Documents are truncated by the model (256 tokens for all-MiniLM-L6-v2); insertions go into the first words
 # so that they survive truncation.

@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "RunEstimate", "candidate_count", "verify_texts_per_token", "text_tokens", "default_checkpoint_dir",
+]
+
 
 @dataclass(frozen=True)
 class RunEstimate:

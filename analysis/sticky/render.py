@@ -11,6 +11,8 @@ from typing import Any
 
 from lexkit.analysis.sticky.results import StickyEntry, StickyTokenReport
 
+__all__ = ["KIND_RULES", "to_json", "render_markdown", "render_html"]
+
 KIND_RULES = ("special: a special token of the tokenizer (CLS included); unused: a placeholder such as [unused3] "
               "or <extra_id_0>; fragment: a continuation piece (##x), a single non-letter character or a piece "
               "that does not start a word; word: letters only, two or more, word-initial; other: the rest "

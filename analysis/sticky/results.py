@@ -6,6 +6,11 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+__all__ = [
+    "Category", "SimilarityStats", "SentencePair", "PairSets", "TokenInfo", "ScoreRow", "VerificationRow",
+    "StickyEntry", "FinalCut", "StickyTokenReport",
+]
+
 
 class Category(str, enum.Enum):
     """Filter category of step 4 (magikarp's reachability classes); only OK and OK_SPECIAL are scored."""

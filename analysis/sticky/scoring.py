@@ -22,6 +22,11 @@ from lexkit.analysis.sticky.results import (
 )
 from lexkit.errors import LexkitError
 
+__all__ = [
+    "distances", "pair_mode_scores", "verification_successes", "shortlist_threshold", "final_cut",
+    "insertion_texts", "draw_positions", "similarity_stats", "rank_entries",
+]
+
 
 def distances(anchor: np.ndarray, vectors: np.ndarray) -> dict[str, np.ndarray]:
     """Cosine, Euclidean and Manhattan distance between ``vectors (..., D)`` and ``anchor`` broadcast to them.

@@ -11,6 +11,8 @@ import numpy as np
 from lexkit.analysis.sticky.results import SentencePair
 from lexkit.errors import LexkitError
 
+__all__ = ["split_sentences", "sample_sentences", "spread_pairs", "pick_below_mean", "read_pairs_csv"]
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _WORD = re.compile(r"^[A-Za-z][A-Za-z'\-]*[.,;:!?\"')]*$")
 

@@ -27,6 +27,8 @@ from lexkit.components._unicode import (
 )
 from lexkit.errors import FormatError, UnsupportedComponentError
 
+__all__ = ["Normalizer", "UnicodeForm", "build_normalizer"]
+
 
 class Normalizer(ABC):
     """A text normalizer that agrees with HF ``tokenizers``' ``normalize_str`` on the same JSON object.

@@ -10,6 +10,8 @@ from typing import Any
 from lexkit.components.normalizers import Normalizer, _IdentityNormalizer, build_normalizer
 from lexkit.components.pre_tokenizers import PreTokenizer, build_pre_tokenizer
 
+__all__ = ["TextPipeline", "build_pipeline"]
+
 
 class TextPipeline:
     """A normalizer followed by a pre-tokenizer: text in, the pre-tokens HF's trainer counts out.

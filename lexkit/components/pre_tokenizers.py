@@ -23,6 +23,8 @@ from lexkit.components.patterns import GPT2_PATTERN
 from lexkit.errors import FormatError, UnsupportedComponentError
 from lexkit.formats._bytes_unicode import bytes_to_unicode
 
+__all__ = ["PreTokenizer", "build_pre_tokenizer"]
+
 # str.translate table from a latin-1 decoded byte string to GPT-2 surface characters.
 _BYTE_SURFACE = str.maketrans({chr(b): c for b, c in bytes_to_unicode().items()})
 

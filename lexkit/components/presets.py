@@ -10,6 +10,11 @@ from lexkit.components.normalizers import _NORMALIZERS
 from lexkit.components.patterns import _PATTERNS
 from lexkit.components.pre_tokenizers import _PRE_TOKENIZERS
 
+__all__ = [
+    "byte_level_pre_tokenizer", "whitespace_pre_tokenizer", "metaspace_pre_tokenizer",
+    "digits_pre_tokenizer", "nfkc_normalizer", "lowercase_normalizer", "sequence", "byte_level_decoder",
+]
+
 
 def byte_level_pre_tokenizer(
     pattern: Literal["gpt2", "cl100k", "o200k", "none"] = "gpt2", *, add_prefix_space: bool = False

@@ -33,6 +33,8 @@ from lexkit.encoders.base import Encoder
 from lexkit.errors import EncodingError, LexkitError, LossyConversionError
 from lexkit.vocabulary import JSON, TokenKind, Vocabulary
 
+__all__ = ["CONTROL_TOKENS", "AFFIX_PREFIX", "RESIDUE_SPLIT", "Phonology", "Realizer", "MorphEncoder"]
+
 #: Control tokens of a morph vocabulary, in id order (ids 0-6), and their content.
 CONTROL_TOKENS: tuple[tuple[str, str], ...] = (
     ("uppercase", "<uppercase>"), ("unknown", "<unknown>"), ("space", " "), ("newline", "\n"), ("tab", "\t"),

@@ -8,6 +8,8 @@ from pathlib import Path
 from lexkit.errors import FormatError
 from lexkit.vocabulary import Vocabulary
 
+__all__ = ["load_vocabulary"]
+
 
 def load_vocabulary(path: str | PathLike[str]) -> Vocabulary:
     """Read a vocabulary from any supported file, or a folder holding one (``lexkit.json`` preferred).

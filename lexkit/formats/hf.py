@@ -18,6 +18,8 @@ from lexkit.errors import FormatError, LossyConversionError, UnsupportedAlphabet
 from lexkit.formats import _bytes_unicode as bu
 from lexkit.vocabulary import JSON, AddedTokenOptions, Token, TokenKind, Vocabulary
 
+__all__ = ["Scheme", "surface_scheme", "load_json", "from_hf", "to_hf", "dumps", "save_hf"]
+
 Scheme = Literal["byte-level", "metaspace", "plain"]
 _MODEL_TYPES = {"BPE": "bpe", "WordPiece": "wordpiece", "Unigram": "unigram"}
 _HF_MODEL_TYPES = {v: k for k, v in _MODEL_TYPES.items()}

@@ -16,6 +16,8 @@ from lexkit._io import atomic_write_text
 from lexkit.errors import FormatError
 from lexkit.vocabulary import JSON, AddedTokenOptions, Alphabet, Token, TokenKind, Vocabulary
 
+__all__ = ["FORMAT", "VERSION", "SUPPORTED_VERSIONS", "FILENAME", "dumps", "loads", "save", "load"]
+
 FORMAT = "lexkit.vocabulary"
 VERSION = 1
 SUPPORTED_VERSIONS = (1,)

@@ -32,6 +32,8 @@ from lexkit.formats import _bytes_unicode as bu
 from lexkit.formats._merges import derive_merges
 from lexkit.vocabulary import JSON, AddedTokenOptions, Merge, Token, TokenKind, Vocabulary
 
+__all__ = ["from_sentencepiece", "merges_from_scores"]
+
 # sentencepiece_model.proto enums
 _NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
 _UNIGRAM, _BPE = 1, 2

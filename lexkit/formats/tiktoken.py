@@ -35,6 +35,11 @@ from lexkit.vocabulary import JSON, Merge, Token, TokenKind, Vocabulary
 if TYPE_CHECKING:
     import tiktoken
 
+__all__ = [
+    "Source", "from_tiktoken", "read_ranks", "merges_from_ranks", "pre_tokenizer_for", "to_onig_regex",
+    "to_tiktoken", "to_tiktoken_encoding",
+]
+
 logger = logging.getLogger(__name__)
 
 # Model options of transformers' TikTokenConverter output, in the order HF writes them.

@@ -141,7 +141,7 @@ class TokenizerAdapter:
                 changes the text (bytes and text would disagree).
         """
         from lexkit._reference import ReferenceBPE
-        from lexkit.component_specs import iter_components as _walk
+        from lexkit.component_specs import iter_components
         from lexkit.components import build_pipeline
         from lexkit.formats._bytes_unicode import decode_surface
         from lexkit.formats.hf import surface_scheme
@@ -151,7 +151,7 @@ class TokenizerAdapter:
         scheme, _ = surface_scheme(vocabulary)
         if scheme == "metaspace":
             return cls.from_sentencepiece_tokenizer(tokenizer, size=size)
-        normalizers = [c for c in _walk(vocabulary.normalizer) if c.get("type") != "Sequence"]
+        normalizers = [c for c in iter_components(vocabulary.normalizer) if c.get("type") != "Sequence"]
         if scheme != "byte-level" or normalizers:
             raise EncodingError(
                 f"this tokenizer's pipeline is {scheme!r} with {len(normalizers)} normalizer(s), so its token bytes "
@@ -207,13 +207,13 @@ class TokenizerAdapter:
             EncodingError: a Unigram model, no byte fallback, or a normalizer or pre-tokenizer step other than
                 the dummy prefix and ``" " -> "▁"`` (the precise step is named).
         """
-        from lexkit.component_specs import iter_components as _walk
+        from lexkit.component_specs import iter_components
         from lexkit.formats._bytes_unicode import METASPACE
         from lexkit.tokenizer import Tokenizer
         from lexkit.vocabulary import TokenKind
 
         vocabulary = tokenizer.vocabulary
-        steps = [c for c in _walk(vocabulary.normalizer) if c.get("type") != "Sequence"]
+        steps = [c for c in iter_components(vocabulary.normalizer) if c.get("type") != "Sequence"]
         prefix_step = {"type": "Prepend", "prepend": METASPACE}
         space_step = {"type": "Replace", "pattern": {"String": " "}, "content": METASPACE}
         dummy_prefix = bool(steps) and steps[0] == prefix_step

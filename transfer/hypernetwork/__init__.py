@@ -11,3 +11,8 @@ from lexkit.transfer.hypernetwork.sampler import TokenizerSampler as TokenizerSa
 from lexkit.transfer.hypernetwork.training import PRESETS as PRESETS
 from lexkit.transfer.hypernetwork.training import TrainConfig as TrainConfig
 from lexkit.transfer.hypernetwork.training import train as train
+
+__all__ = [
+    "HypernetConfig", "Hypernetwork", "SampledTokenizer", "TokenizerSampler", "PRESETS", "TrainConfig",
+    "train",
+]

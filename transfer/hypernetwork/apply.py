@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     from lexkit.transfer.tokenizer import TransferTokenizer
 
+__all__ = ["HypernetworkLike", "hypernetwork_plans"]
+
 HypernetworkLike = Hypernetwork | str | PathLike[str]
 
 

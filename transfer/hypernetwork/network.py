@@ -27,6 +27,11 @@ from lexkit._io import atomic_directory
 from lexkit._version import __version__
 from lexkit.errors import FormatError, LexkitError
 
+__all__ = [
+    "CONFIG_FILE", "WEIGHTS_FILE", "FORMAT_VERSION", "HypernetConfig", "HypernetModule", "SourceInfo",
+    "Hypernetwork", "piece_table", "batches", "fit_rescalers",
+]
+
 CONFIG_FILE = "hypernetwork.json"
 WEIGHTS_FILE = "hypernetwork.safetensors"
 FORMAT_VERSION = 1

@@ -25,6 +25,8 @@ from lexkit.formats import _bytes_unicode as bu
 if TYPE_CHECKING:
     import tokenizers
 
+__all__ = ["SampledTokenizer", "TokenizerSampler"]
+
 # Byte-level surface forms of whitespace runs (space, newline, tab); ZeTT adds runs of each as free pieces.
 _WHITESPACE = ("Ġ", "Ċ", "ĉ")
 _WHITESPACE_RUN = 8

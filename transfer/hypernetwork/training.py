@@ -45,6 +45,8 @@ from lexkit.transfer.hypernetwork.network import (
 from lexkit.transfer.hypernetwork.sampler import SampledTokenizer, TokenizerSampler
 from lexkit.transfer.tokenizer import TEXT_KINDS, TokenizerLike, TransferTokenizer
 
+__all__ = ["CHECKPOINT_FILE", "HISTORY_FILE", "TrainConfig", "PRESETS", "train", "load_corpus"]
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"

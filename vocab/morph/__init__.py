@@ -2,3 +2,5 @@
 
 from lexkit.vocab.morph.lexicon import Lexicon as Lexicon
 from lexkit.vocab.morph.lexicon import load_lexicon as load_lexicon
+
+__all__ = ["Lexicon", "load_lexicon"]

@@ -45,6 +45,8 @@ from lexkit._io import atomic_write_text
 from lexkit.encoders.morph import Phonology
 from lexkit.errors import FormatError
 
+__all__ = ["FORMAT", "VERSION", "Root", "AffixClass", "Lexicon", "load_lexicon", "lexicon_from_json"]
+
 FORMAT = "lexkit-morph-lexicon"
 VERSION = 1
 

@@ -32,6 +32,8 @@ from lexkit.formats._bytes_unicode import bytes_to_unicode
 from lexkit.vocab.morph.lexicon import Lexicon, load_lexicon
 from lexkit.vocabulary import Token, TokenKind, Vocabulary
 
+__all__ = ["WORD_SPLIT", "MorphConfig", "MorphTrainer"]
+
 #: Pre-tokenizer used for counting: words are the text between spaces, newlines and tabs.
 WORD_SPLIT: dict[str, Any] = {"type": "Split", "pattern": {"Regex": "[ \\n\\t]+"}, "behavior": "Removed",
                               "invert": False}

@@ -23,6 +23,11 @@ from lexkit.encoders.morph import Phonology
 from lexkit.formats.hunspell import Hunspell
 from lexkit.vocab.morph.lexicon import AffixClass, Lexicon, Root
 
+__all__ = [
+    "TURKISH", "TEMPLATES", "expand_template", "affix_classes", "attested_affixes", "root_variant",
+    "harmony_vowel", "build_turkish_lexicon", "conllu_lemmas",
+]
+
 logger = logging.getLogger(__name__)
 
 TURKISH = Phonology(
