@@ -83,7 +83,7 @@ def corpus_word_counts(texts: Iterable[str]) -> Counter[str]:
 
 def write_gold(segmentations: Mapping[str, tuple[str, ...]], path: str | PathLike[str]) -> Path:
     """Write ``word<TAB>morph morph`` lines (atomically); returns the path."""
-    from lexkit._io import atomic_write_text
+    from lexkit.atomic import atomic_write_text
 
     lines = [f"{word}\t{' '.join(morphs)}\n" for word, morphs in segmentations.items()]
     return atomic_write_text(Path(path), "# word<TAB>morphs, from hunspell affix rules\n" + "".join(lines))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from lexkit._io import atomic_directory, atomic_write_bytes, atomic_write_text
+from lexkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
 from lexkit.analysis.metrics import (
     CorpusMetrics,
     digit_grouping,

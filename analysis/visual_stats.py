@@ -421,7 +421,7 @@ def plot_visual_report(report: VisualTokenReport, path: str | PathLike[str] | No
     plt.close(figure)
     data = buffer.getvalue()
     if path is not None:
-        from lexkit._io import atomic_write_bytes
+        from lexkit.atomic import atomic_write_bytes
 
         atomic_write_bytes(Path(path), data)
     return data

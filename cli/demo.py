@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lexkit import Tokenizer
-from lexkit._io import atomic_write_text
+from lexkit.atomic import atomic_write_text
 from lexkit.analysis.report import AnalysisReport, analyze, load_tokenizer, write_report
 from lexkit.analysis.viewer import build_viewer, render_page
 from lexkit.analysis.viewer_passages import default_passages

@@ -33,7 +33,7 @@ def train_codes(codes: Path, output: Path, *, vocab_size: int | None = None, num
         CorpusError: the grids are ragged, not integer, or hold codes outside the codebook.
         VocabularyError: a setting is invalid (e.g. a vocabulary size below the codebook size).
     """
-    from lexkit._io import atomic_directory
+    from lexkit.atomic import atomic_directory
     from lexkit.encoders.visual import VisualEncoder
     from lexkit.formats import native
     from lexkit.grids import load_codes
@@ -92,7 +92,7 @@ def analyze_codes(codes: Path, output: Path, *, tokenizer: Path | None = None,
     Returns:
         The headline figures: tokens per image, entropy, Rényi efficiency, compression, for each token kind.
     """
-    from lexkit._io import atomic_directory
+    from lexkit.atomic import atomic_directory
     from lexkit.analysis.visual_stats import analyze_visual_tokens, plot_visual_report
     from lexkit.grids import load_codes
 

@@ -302,7 +302,7 @@ class Segmenter:
 
     def encode(self, text: str) -> list[int]:
         """The ids of one text, through the vocabulary's pipeline in Python (the kernel segments when built)."""
-        from lexkit.formats._bytes_unicode import decode_surface
+        from lexkit.formats.surface import decode_surface
 
         pieces = []
         for piece in self._pipeline.pre_tokenize(text):

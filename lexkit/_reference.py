@@ -61,7 +61,7 @@ class ReferenceBPE:
 
     def _piece_bytes(self, piece: str) -> bytes:
         if self.scheme == "byte-level":
-            from lexkit.formats._bytes_unicode import decode_surface
+            from lexkit.formats.surface import decode_surface
 
             content = decode_surface(piece)
             assert content is not None, "a ByteLevel pre-tokenizer only emits table characters"

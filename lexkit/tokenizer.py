@@ -277,7 +277,7 @@ class Tokenizer:
         alphabet cannot be expressed in it, e.g. Scaffold-BPE's demerge; ``allow_lossy=True`` writes the closest
         plain-BPE form instead.
         """
-        from lexkit._io import atomic_directory, atomic_write_text
+        from lexkit.atomic import atomic_directory, atomic_write_text
         from lexkit.errors import LossyConversionError
         from lexkit.formats import hf, native
 

@@ -12,9 +12,8 @@ Which imports count:
 - A package ``__init__`` importing a module inside its own package (a re-export facade or a lazy registry) is no
   cycle edge: Python always starts the parent package before the child, so the reverse edge is the only one that
   can fail, and that one is counted.
-- A private name (one leading underscore) is imported only from a module of the importer's own package; private
-  *modules* (``lexkit._io``, ``lexkit.formats._bytes_unicode``) are shared internals and may be imported anywhere
-  at or above their layer.
+- A private name (one leading underscore) is imported only from a module of the importer's own package; the
+  public names of a private module (``lexkit._visual_engine``) may be imported at or above its layer.
 """
 
 from __future__ import annotations

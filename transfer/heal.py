@@ -173,7 +173,7 @@ class HealResult:
     def save(self, directory: str | PathLike[str]) -> Path:
         """Write model, tokenizer and ``heal_report.json`` into one folder, atomically (plain Auto classes reload
         it)."""
-        from lexkit._io import atomic_directory
+        from lexkit.atomic import atomic_directory
 
         directory = Path(directory)
         with atomic_directory(directory) as staging:
@@ -577,7 +577,7 @@ class _Trainer:
         """Write the run state and the touched rows atomically."""
         import torch
 
-        from lexkit._io import atomic_write_bytes
+        from lexkit.atomic import atomic_write_bytes
 
         payload = {"fingerprint": fingerprint, "state": asdict(state), "rows_out": self.rows_out.state(),
                    "rows_in": None if self.tied else self.rows_in.state(), "lexkit_version": __version__}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lexkit.encoders import DEFAULT_ENCODER, HFEncoder
 from lexkit.errors import FormatError, LexkitError
-from lexkit.formats import _bytes_unicode as bu
+from lexkit.formats import surface as bu
 from lexkit.formats.hf import surface_scheme
 from lexkit.tokenizer import Tokenizer
 from lexkit.transfer._models import model_tokenizer_source

@@ -125,7 +125,7 @@ class TransplantResult:
         """
         from transformers import AutoTokenizer
 
-        from lexkit._io import atomic_directory
+        from lexkit.atomic import atomic_directory
 
         directory = Path(directory)
         with atomic_directory(directory) as staging:

@@ -193,7 +193,7 @@ def train_bpe_like_hf(
         min_frequency: HF's ``min_frequency``: stop when the best pair is rarer.
         special_tokens: HF's ``special_tokens`` contents; they take the first ids.
         initial_alphabet: HF's ``initial_alphabet``. Byte-level BPE with all 256 bytes passes HF's
-            ``ByteLevel.alphabet()``, i.e. ``lexkit.formats._bytes_unicode.bytes_to_unicode().values()``.
+            ``ByteLevel.alphabet()``, i.e. ``lexkit.formats.surface.bytes_to_unicode().values()``.
         limit_alphabet: HF's ``limit_alphabet``.
         max_token_length: HF's ``max_token_length``, with HF's exclusive semantics (see the engine).
         continuing_subword_prefix: HF's ``continuing_subword_prefix``: marks every non-initial character

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from lexkit._version import __version__
 from lexkit.errors import VocabularyError
-from lexkit.formats._bytes_unicode import bytes_to_unicode, decode_surface
+from lexkit.formats.surface import bytes_to_unicode, decode_surface
 from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule
 from lexkit.vocabulary import AddedTokenOptions, Token, TokenKind, Vocabulary
 

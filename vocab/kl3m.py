@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lexkit.errors import FormatError, VocabularyError
-from lexkit.formats._bytes_unicode import bytes_to_unicode
+from lexkit.formats.surface import bytes_to_unicode
 from lexkit.vocab._merge_engine import LengthRule
 from lexkit.vocab.bpe import BPEConfig, BPETrainer, NormalizerName
 from lexkit.vocabulary import AddedTokenOptions, Token, TokenKind, Vocabulary

@@ -21,7 +21,7 @@ from lexkit.components._specs import (
 from lexkit.components._unicode import _PUNCTUATION, _WHITE_SPACE_SET
 from lexkit.components.patterns import GPT2_PATTERN
 from lexkit.errors import FormatError, UnsupportedComponentError
-from lexkit.formats._bytes_unicode import bytes_to_unicode
+from lexkit.formats.surface import bytes_to_unicode
 
 __all__ = ["PreTokenizer", "build_pre_tokenizer"]
 

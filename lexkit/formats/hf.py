@@ -15,7 +15,7 @@ from typing import Literal
 
 from lexkit.component_specs import iter_components
 from lexkit.errors import FormatError, LossyConversionError, UnsupportedAlphabetError
-from lexkit.formats import _bytes_unicode as bu
+from lexkit.formats import surface as bu
 from lexkit.vocabulary import JSON, AddedTokenOptions, Token, TokenKind, Vocabulary
 
 __all__ = ["Scheme", "surface_scheme", "load_json", "from_hf", "to_hf", "dumps", "save_hf"]
@@ -292,6 +292,6 @@ def dumps(data: JSON, *, pretty: bool = True) -> str:
 
 def save_hf(vocabulary: Vocabulary, path: str | PathLike[str], *, allow_lossy: bool = False) -> Path:
     """Write ``tokenizer.json`` atomically; returns the path written."""
-    from lexkit._io import atomic_write_text
+    from lexkit.atomic import atomic_write_text
 
     return atomic_write_text(Path(path), dumps(to_hf(vocabulary, allow_lossy=allow_lossy)))

@@ -12,7 +12,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from lexkit._io import atomic_write_text
+from lexkit.atomic import atomic_write_text
 from lexkit.errors import FormatError
 from lexkit.vocabulary import JSON, AddedTokenOptions, Alphabet, Token, TokenKind, Vocabulary
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lexkit.errors import FormatError, UnsupportedComponentError, require
-from lexkit.formats import _bytes_unicode as bu
+from lexkit.formats import surface as bu
 from lexkit.formats._merges import derive_merges
 from lexkit.vocabulary import JSON, AddedTokenOptions, Merge, Token, TokenKind, Vocabulary
 

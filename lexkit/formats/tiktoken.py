@@ -379,7 +379,7 @@ def to_tiktoken(
         logger.warning("to_tiktoken drops %s (allow_lossy=True)", "; ".join(lost))
     specials = {t.text: t.id for t in vocabulary.tokens if t.kind == TokenKind.SPECIAL}
     if path is not None:
-        from lexkit._io import atomic_write_text
+        from lexkit.atomic import atomic_write_text
 
         lines = [f"{base64.b64encode(content).decode('ascii')} {rank}\n"
                  for content, rank in sorted(ranks.items(), key=lambda item: item[1])]

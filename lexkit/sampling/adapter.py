@@ -143,7 +143,7 @@ class TokenizerAdapter:
         from lexkit._reference import ReferenceBPE
         from lexkit.component_specs import iter_components
         from lexkit.components import build_pipeline
-        from lexkit.formats._bytes_unicode import decode_surface
+        from lexkit.formats.surface import decode_surface
         from lexkit.formats.hf import surface_scheme
         from lexkit.vocabulary import TokenKind
 
@@ -208,7 +208,7 @@ class TokenizerAdapter:
                 the dummy prefix and ``" " -> "▁"`` (the precise step is named).
         """
         from lexkit.component_specs import iter_components
-        from lexkit.formats._bytes_unicode import METASPACE
+        from lexkit.formats.surface import METASPACE
         from lexkit.tokenizer import Tokenizer
         from lexkit.vocabulary import TokenKind
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lexkit._io import atomic_directory
+from lexkit.atomic import atomic_directory
 from lexkit._version import __version__
 from lexkit.errors import FormatError, LexkitError
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lexkit.errors import LexkitError
-from lexkit.formats import _bytes_unicode as bu
+from lexkit.formats import surface as bu
 
 if TYPE_CHECKING:
     import tokenizers

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lexkit._io import atomic_write_bytes, atomic_write_text
+from lexkit.atomic import atomic_write_bytes, atomic_write_text
 from lexkit.device import resolve_device
 from lexkit.errors import CorpusError, LexkitError
 from lexkit.transfer._models import ModelLike, is_tied, load_causal_lm

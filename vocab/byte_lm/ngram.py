@@ -188,7 +188,7 @@ class NgramByteLM:
         """Write the model as ``ngram_byte_lm.npz`` in ``folder`` (atomically); `load_byte_lm` reads it back."""
         import io
 
-        from lexkit._io import atomic_write_bytes
+        from lexkit.atomic import atomic_write_bytes
 
         arrays: dict[str, np.ndarray] = {"unigram_log_prob": self.unigram_log_prob}
         for k, table in enumerate(self.tables, start=1):

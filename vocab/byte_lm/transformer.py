@@ -275,7 +275,7 @@ class TransformerByteLM:
         torch: Any = require("torch")
         import io
 
-        from lexkit._io import atomic_directory
+        from lexkit.atomic import atomic_directory
 
         folder = Path(folder)
         with atomic_directory(folder) as staging:

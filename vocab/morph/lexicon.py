@@ -41,7 +41,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from lexkit._io import atomic_write_text
+from lexkit.atomic import atomic_write_text
 from lexkit.encoders.morph import Phonology
 from lexkit.errors import FormatError
 

@@ -28,7 +28,7 @@ from typing import Any
 from lexkit._version import __version__
 from lexkit.encoders.morph import AFFIX_PREFIX, CONTROL_TOKENS, RESIDUE_SPLIT, MorphEncoder
 from lexkit.errors import VocabularyError
-from lexkit.formats._bytes_unicode import bytes_to_unicode
+from lexkit.formats.surface import bytes_to_unicode
 from lexkit.vocab.morph.lexicon import Lexicon, load_lexicon
 from lexkit.vocabulary import Token, TokenKind, Vocabulary
 

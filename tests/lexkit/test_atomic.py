@@ -8,7 +8,7 @@ import stat
 import pytest
 from safetensors.torch import save_file
 
-from lexkit._io import atomic_directory, atomic_write_bytes, atomic_write_text, current_umask
+from lexkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text, current_umask
 
 
 @pytest.fixture(params=[0o022, 0o077, 0o002])
