@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from lexkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
 from lexkit.analysis.metrics import (
     CorpusMetrics,
     digit_grouping,
@@ -34,6 +33,7 @@ from lexkit.analysis.metrics import (
 )
 from lexkit.analysis.viewer import ViewerData, build_viewer, render_fragment
 from lexkit.analysis.viewer_passages import pick_passages
+from lexkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
 from lexkit.encoders import encoders_for
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from lexkit import Tokenizer
-from lexkit.atomic import atomic_write_text
 from lexkit.analysis.report import AnalysisReport, analyze, load_tokenizer, write_report
 from lexkit.analysis.viewer import build_viewer, render_page
 from lexkit.analysis.viewer_passages import default_passages
+from lexkit.atomic import atomic_write_text
 from lexkit.cli._fixtures import fixtures_dir, use_fixture_tiktoken_cache
 from lexkit.embedded import PROVENANCE, code_documents, prose_documents
 

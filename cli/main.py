@@ -187,10 +187,10 @@ def inspect(source: Path, top: int, as_json: bool) -> None:
 def view(tokenizers: tuple[str, ...], text: str | None, input_file: Path | None, output: Path, open_page: bool,
          live_budget_mb: float, codes: Path | None) -> None:
     """Write a token viewer page: TEXT (or a file, or built-in samples) cut by each tokenizer side by side."""
-    from lexkit.atomic import atomic_write_text
     from lexkit.analysis.report import load_tokenizer
     from lexkit.analysis.viewer import Passage, build_viewer, render_page
     from lexkit.analysis.viewer_passages import MAX_VIEW_BYTES, default_passages
+    from lexkit.atomic import atomic_write_text
     from lexkit.cli._fixtures import use_fixture_tiktoken_cache
 
     use_fixture_tiktoken_cache()

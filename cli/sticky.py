@@ -63,10 +63,10 @@ def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, 
 
     The time estimate, from the first batch of tokens, goes to stderr before the bulk of the work.
     """
-    from lexkit.atomic import atomic_write_text
     from lexkit.analysis.sticky import StickyConfig, StickyTokenDetector, read_pairs_csv, split_sentences
     from lexkit.analysis.sticky.progress import default_checkpoint_dir
     from lexkit.analysis.sticky.render import render_html, render_markdown, to_json
+    from lexkit.atomic import atomic_write_text
     from lexkit.embedders import TransformersEmbedder, check_model_folder
     from lexkit.tokenizer import Tokenizer
 

@@ -92,8 +92,8 @@ def analyze_codes(codes: Path, output: Path, *, tokenizer: Path | None = None,
     Returns:
         The headline figures: tokens per image, entropy, Rényi efficiency, compression, for each token kind.
     """
-    from lexkit.atomic import atomic_directory
     from lexkit.analysis.visual_stats import analyze_visual_tokens, plot_visual_report
+    from lexkit.atomic import atomic_directory
     from lexkit.grids import load_codes
 
     encoder = _load_visual(tokenizer) if tokenizer is not None else None

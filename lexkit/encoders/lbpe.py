@@ -146,8 +146,8 @@ class LongestPairEncoder(LongestTokenEncoder):
         """A BPE ``tokenizer.json`` whose merges are every split of every token in this reading's order
         (`lexkit._lbpe.pair_merges`): HF's BPE engine then encodes exactly as this encoder."""
         from lexkit._lbpe import pair_merges
-        from lexkit.formats.surface import encode_surface
         from lexkit.formats.hf import to_hf
+        from lexkit.formats.surface import encode_surface
 
         data = to_hf(self.vocabulary, allow_lossy=allow_lossy)
         tokens = self.vocabulary.tokens

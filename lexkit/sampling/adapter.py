@@ -143,8 +143,8 @@ class TokenizerAdapter:
         from lexkit._reference import ReferenceBPE
         from lexkit.component_specs import iter_components
         from lexkit.components import build_pipeline
-        from lexkit.formats.surface import decode_surface
         from lexkit.formats.hf import surface_scheme
+        from lexkit.formats.surface import decode_surface
         from lexkit.vocabulary import TokenKind
 
         vocabulary = tokenizer.vocabulary

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lexkit.atomic import atomic_directory
 from lexkit._version import __version__
+from lexkit.atomic import atomic_directory
 from lexkit.errors import FormatError, LexkitError
 
 __all__ = [
