@@ -65,3 +65,25 @@ def ascii_source():
 
     tokens = [Token(0, EOT.encode(), TokenKind.SPECIAL)] + [Token(i + 1, bytes([i])) for i in range(128)]
     return Vocabulary(tuple(tokens), pre_tokenizer=byte_level_pre_tokenizer(), decoder=byte_level_decoder())
+
+
+@pytest.fixture(scope="session")
+def held_out_slices() -> dict[str, list[str]]:
+    """Held-out text for the real-model transfer tests: 10 prose chunks of 400 characters from the last megabyte
+    of ``corpus_10M.txt`` and 10 of CPython standard-library source (as bench_transfer_qwen.py scores, smaller)."""
+    import sysconfig
+    from pathlib import Path
+
+    from _resources import corpus_path
+
+    from lexkit.transfer.evaluate import chunk_text
+
+    def spread(chunks: list[str], count: int = 10) -> list[str]:
+        kept = [c for c in chunks if len(c.strip()) > 100]
+        return [kept[int(i * len(kept) / count)] for i in range(count)]
+
+    tail = corpus_path().read_bytes()[-1_000_000:]
+    prose = tail[tail.index(b"\n") + 1:].decode("utf-8")
+    stdlib = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+    code = [c for path in stdlib for c in chunk_text(path.read_text(encoding="utf-8", errors="replace"), 400)]
+    return {"prose": spread(chunk_text(prose, 400)), "code": spread(code)}

@@ -37,4 +37,6 @@ def test_smollm2_to_gpt2_round_trip_and_bits_per_byte(tmp_path):
         torch.testing.assert_close(reloaded(ids).logits, result.model(ids).logits)
     transplanted = evaluate(reloaded, out, TEXTS)
     delta = compare_bpb(transplanted, original)["overall"].delta
-    assert math.isfinite(transplanted.bpb) and 0 < delta < 2.0, (original.bpb, transplanted.bpb)
+    # measured: 1.085 -> 1.341 bits per byte (+0.256) on these two texts; the run is deterministic on CPU, so the
+    # bound 0.30 leaves ~0.04 for library drift only (it was 2.0, which let through 8x the measured loss).
+    assert math.isfinite(transplanted.bpb) and 0 < delta < 0.30, (original.bpb, transplanted.bpb)
