@@ -179,7 +179,7 @@ def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
     return list(found.values())
 
 
-def test_the_tree_has_no_new_layer_violation():
+def test_the_tree_has_no_layer_violation():
     found = violations(source_modules())
     assert not found, "imports that break the layers (docs/design.md):\n" + "\n".join(sorted(found))
 
