@@ -187,6 +187,7 @@ def adapt(
     algorithm: str = "bpe",
     min_frequency: int = 2,
     donor: str | PathLike[str] | Any | None = None,
+    method: str | None = None,
     aux: Any = None,
     source_tokenizer: Any = None,
     general: Sequence[str] | None = None,
@@ -212,6 +213,8 @@ def adapt(
         algorithm: a `lexkit.vocab.TRAINERS` text algorithm (``bpe``, ``domain``, ``lbpe``, ...).
         min_frequency: training stops when the best pair is rarer.
         donor: a model that already uses a tokenizer like the new one: centred OMP; None: the heuristic.
+        method: override the transplant method (``omp``, ``heuristic``, ``subword-mean``, ``mean``); None picks
+            as above. ``subword-mean`` skips the auxiliary embedder (the heuristic embeds every source token).
         aux: the heuristic's auxiliary embedder or its folder (default all-MiniLM-L6-v2).
         source_tokenizer: the model's tokenizer (default: read from the model folder or ``.gguf`` file).
         general: general (non-domain) texts scored as a second slice (default: lexkit's embedded English prose).
@@ -260,7 +263,7 @@ def adapt(
     work = Path(work_dir) if work_dir is not None else output.with_name(f"{output.name}.adapt-work")
     stages: dict[str, float] = {}
     names = names or {}
-    method = "omp" if donor is not None else "heuristic"
+    method = method or ("omp" if donor is not None else "heuristic")
     settings: dict[str, Any] = {
         "model": names.get("model", str(model) if isinstance(model, str | PathLike) else type(model).__name__),
         "corpus": names.get("corpus", f"{len(corpus)} text(s)"), "corpus_bytes": sum(len(t.encode()) for t in corpus),
@@ -302,7 +305,8 @@ def adapt(
     done("train", started, detail)
 
     # 2. transplant (reused from the work folder for the same tokenizer, model and method)
-    started = stage(2, f"transplanting with {'centred OMP (donor ' + str(donor) + ')' if donor else 'the heuristic'}")
+    started = stage(2, f"transplanting with {'centred OMP' if method == 'omp' else method}"
+                       f"{' (donor ' + str(donor) + ')' if donor is not None else ''}")
     original, original_path = load_causal_lm(model)
     source = source_tokenizer if source_tokenizer is not None else original_path
     if source is None:
@@ -349,7 +353,7 @@ def adapt(
     for variant, (lm, side) in {"original": (original, source_side), "transplanted": (zero_shot, adapted_side),
                                 "adapted": (healed.model, adapted_side)}.items():
         tick = time.perf_counter()
-        scores[variant] = evaluate(lm, side, slices, chunk_chars=config.sequence_chars)
+        scores[variant] = evaluate(lm, side, slices, chunk_chars=config.sequence_chars, device=device)
         seconds[variant] = time.perf_counter() - tick
     bpb = {name: {v: round(scores[v].slices[name].bpb, 5) for v in _VARIANTS} for name in slices}
     bpb["overall"] = {v: round(scores[v].bpb, 5) for v in _VARIANTS}
@@ -417,6 +421,8 @@ def _read(path: Path, what: str) -> str:
 @click.option("--algorithm", default="bpe", help="Trainer: bpe, domain, lbpe, scaffold-bpe, char, bytespan, morph.")
 @click.option("--min-frequency", type=click.IntRange(min=0), default=2, help="Training stops when the best pair is rarer.")
 @click.option("--donor", default=None, help="A model using a tokenizer like the new one: centred OMP (default: heuristic).")
+@click.option("--method", type=click.Choice(("heuristic", "omp", "subword-mean", "mean")), default=None,
+              help="Transplant method (default: omp with --donor, else heuristic).")
 @click.option("--aux", type=click.Path(path_type=Path), default=None,
               help="Heuristic: auxiliary embedding model folder (default all-MiniLM-L6-v2).")
 @click.option("--source-tokenizer", type=click.Path(path_type=Path), default=None,
@@ -436,7 +442,7 @@ def _read(path: Path, what: str) -> str:
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Counting processes (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocab_size: int, output: Path, algorithm: str,
-                  min_frequency: int, donor: str | None, aux: Path | None, source_tokenizer: Path | None,
+                  min_frequency: int, donor: str | None, method: str | None, aux: Path | None, source_tokenizer: Path | None,
                   general: Path | None, minutes: float | None, steps: int | None, learning_rate: float,
                   sequence_chars: int, held_out_fraction: float, eval_documents: int, device: str,
                   workers: int | None, as_json: bool) -> None:
@@ -451,7 +457,8 @@ def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocab_size: int, 
     if general is not None:
         names["general"] = str(general)
     report = adapt(model_path, texts, vocab_size=vocab_size, output=output, algorithm=algorithm,
-                   min_frequency=min_frequency, donor=None if donor is None else Path(donor), aux=aux, source_tokenizer=source_tokenizer,
+                   min_frequency=min_frequency, donor=None if donor is None else Path(donor), method=method, aux=aux,
+                   source_tokenizer=source_tokenizer,
                    general=general_texts, minutes=minutes, steps=steps,
                    heal_config=HealConfig(learning_rate=learning_rate, sequence_chars=sequence_chars),
                    held_out_fraction=held_out_fraction, eval_documents=eval_documents, device=device,
