@@ -26,12 +26,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lexkit._version import __version__
 from lexkit.errors import LexkitError
+
+if TYPE_CHECKING:
+    from lexkit.transfer import HealConfig
 
 __all__ = ["REPORT_JSON", "REPORT_HTML", "AdaptReport", "adapt", "split_held_out", "tokens_per_byte", "adapt_command"]
 
@@ -160,6 +163,7 @@ def _spread(pieces: Sequence[str], count: int) -> list[str]:
 
 
 def _digest(*parts: Any) -> str:
+    """A short content key of JSON-serialisable parts (names the reusable work of one set of inputs)."""
     digest = hashlib.sha256()
     for part in parts:
         digest.update(json.dumps(part, ensure_ascii=False, sort_keys=True).encode("utf-8"))
@@ -193,7 +197,7 @@ def adapt(
     general: Sequence[str] | None = None,
     minutes: float | None = None,
     steps: int | None = None,
-    heal_config: Any = None,
+    heal_config: HealConfig | None = None,
     held_out_fraction: float = 0.1,
     eval_documents: int = 16,
     device: str = "auto",
