@@ -236,6 +236,7 @@ def demo(output: Path, vocab_size: int, as_json: bool) -> None:
 
 def _register() -> None:
     """Attach the commands that live in their own modules."""
+    from lexkit.cli.adapt import adapt_command
     from lexkit.cli.analyze import analyze
     from lexkit.cli.heal import heal
     from lexkit.cli.hypernet import hypernet
@@ -246,7 +247,8 @@ def _register() -> None:
     from lexkit.cli.transfer import evaluate, transplant
     from lexkit.cli.visual import visual_analyze
 
-    for command in (analyze, evaluate, heal, hypernet, morph, sample, sticky, train, transplant, visual_analyze):
+    for command in (adapt_command, analyze, evaluate, heal, hypernet, morph, sample, sticky, train, transplant,
+                    visual_analyze):
         main.add_command(command)
 
 
