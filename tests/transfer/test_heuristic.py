@@ -36,8 +36,8 @@ def softmax(values):
     return values / values.sum()
 
 
-def expected_row(token_id, matrix, source, target, *, tau=0.3, weight=0.3, top_k=3, threshold=0.0):
-    """The heuristic of transfer.md 6.1, written out directly."""
+def expected_row(token_id, matrix, source, target, *, tau=0.3, weight=0.3, top_k=3, threshold=0.0, shrink=0.4):
+    """The heuristic of transfer.md 6.1, written out directly, then pulled ``shrink`` toward the mean row."""
     embed = HashEmbedder()
     text = target.text(token_id)
     query = unit(embed.embed([text])[0])
@@ -60,8 +60,10 @@ def expected_row(token_id, matrix, source, target, *, tau=0.3, weight=0.3, top_k
         weights = weights / weights.sum()
         glob = (torch.from_numpy(weights).float().unsqueeze(1) * matrix[[indexed[j] for j in order]]).sum(0)
     if local is not None and glob is not None:
-        return (1 - weight) * local + weight * glob
-    return local if local is not None else glob
+        estimate = (1 - weight) * local + weight * glob
+    else:
+        estimate = local if local is not None else glob
+    return (1 - shrink) * estimate + shrink * matrix.mean(0)
 
 
 @pytest.fixture
@@ -80,18 +82,22 @@ def test_heuristic_matches_a_hand_computation(matrix, source_tokenizer, target_t
     for entry in approximated[:25]:
         torch.testing.assert_close(rows[entry.target_id], expected_row(entry.target_id, matrix, source, target),
                                    atol=1e-5, rtol=1e-4)
-        assert sum(entry.weights) == pytest.approx(1.0, abs=1e-5)
+        assert entry.mean_weight == pytest.approx(0.4)
+        assert sum(entry.weights) + entry.mean_weight == pytest.approx(1.0, abs=1e-5)
 
 
 def test_heuristic_options_and_branches(matrix, source_tokenizer, target_tokenizer, ascii_source):
     source = TransferTokenizer.from_any(source_tokenizer)
     target = TransferTokenizer.from_any(target_tokenizer)
-    options = TransferConfig(temperature=0.6, global_weight=0.5, top_k=5)
+    options = TransferConfig(temperature=0.6, global_weight=0.5, top_k=5, shrink=0.0)  # 0: TokenAdapt's rows
     rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "heuristic", aux=HashEmbedder(),
                                    config=options)
     entry = next(p for p in report.provenance if p.status == "approximated")
-    torch.testing.assert_close(rows[entry.target_id], expected_row(entry.target_id, matrix, source, target,
-                                                                   tau=0.6, weight=0.5, top_k=5), atol=1e-5, rtol=1e-4)
+    assert entry.mean_weight == 0.0 and sum(entry.weights) == pytest.approx(1.0, abs=1e-5)
+    torch.testing.assert_close(rows[entry.target_id], expected_row(entry.target_id, matrix, source, target, tau=0.6,
+                                                                   weight=0.5, top_k=5, shrink=0.0), atol=1e-5, rtol=1e-4)
+    with pytest.raises(LexkitError, match="shrink=1.5"):
+        TransferConfig(shrink=1.5)
     # no neighbour reaches the threshold: local only
     rows, report = init_embeddings(matrix, source_tokenizer, target_tokenizer, "heuristic", aux=HashEmbedder(),
                                    config=TransferConfig(similarity_threshold=1.1))

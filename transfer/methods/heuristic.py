@@ -1,6 +1,7 @@
 """The ``heuristic`` planner, TokenAdapt-style (Sharthak et al., arXiv 2505.09738): a local estimate from the token's
 decomposition under the source tokenizer, re-weighted by auxiliary-space similarity and piece length, mixed with
-a global estimate from its top-K nearest source tokens in the auxiliary space (FAISS)."""
+a global estimate from its top-K nearest source tokens in the auxiliary space (FAISS), then pulled a share
+``shrink`` toward the mean row (`TransferConfig.shrink`: a tied model's new rows are also its output rows)."""
 
 from __future__ import annotations
 
@@ -74,11 +75,11 @@ def plan_heuristic(plan: Plan, inputs: PlanInputs) -> None:
             continue
         if len(estimates) == 2:
             (_, local_ids, local_w), (_, global_ids, global_w) = estimates
-            ids = np.concatenate([local_ids, global_ids])
+            name, ids = "local+global", np.concatenate([local_ids, global_ids])
             weights = np.concatenate([(1.0 - config.global_weight) * local_w, config.global_weight * global_w])
-            plan.combos[token_id] = (ids, weights.astype(np.float32))
-            plan.estimates[token_id] = "local+global"
         else:
             name, ids, weights = estimates[0]
-            plan.combos[token_id] = (ids, weights.astype(np.float32))
-            plan.estimates[token_id] = name
+        plan.combos[token_id] = (ids, ((1.0 - config.shrink) * weights).astype(np.float32))
+        plan.estimates[token_id] = name
+        if config.shrink:
+            plan.mean_weights[token_id] = config.shrink
