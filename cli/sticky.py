@@ -34,7 +34,11 @@ __all__ = ["sticky"]
 @click.option("--device", type=click.Choice(("cpu", "cuda", "auto")), default="cpu", help="Where the model runs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: one per core; 1 is faster on a busy machine).")
-@click.option("--sample", type=click.IntRange(min=1), default=None, help="Score N random scorable tokens (quick run).")
+@click.option("--sample", type=click.IntRange(min=1), default=None,
+              help="Score N random scorable tokens (quick run; with --mu-sample the whole pipeline, mu to final "
+                   "list, takes minutes: --sample 300 --mu-sample 2000).")
+@click.option("--mu-sample", type=click.IntRange(min=1), default=None,
+              help="Compute mu over N random vocabulary strings instead of the whole vocabulary (quick run).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Score the first N scorable tokens.")
 @click.option("--scoring-pairs", type=click.IntRange(min=1), default=5, help="Pairs for the sticky score.")
 @click.option("--verification-pairs", type=click.IntRange(min=1), default=250, help="Pairs for verification.")
@@ -56,7 +60,7 @@ __all__ = ["sticky"]
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, corpus_file: Path | None,
            corpus_bytes: int, output: Path, device: str, threads: int | None, sample: int | None,
-           max_tokens: int | None, scoring_pairs: int, verification_pairs: int, insertions: int, seed: int,
+           mu_sample: int | None, max_tokens: int | None, scoring_pairs: int, verification_pairs: int, insertions: int, seed: int,
            seed_scope: str, checkpoint_dir: Path | None, no_checkpoint: bool, fast: bool,
            compile_model: bool | None, no_progress: bool, as_json: bool) -> None:
     """Detect sticky tokens of the embedding model in --model (Chen et al., ACL 2025) and write a report.
@@ -78,7 +82,7 @@ def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, 
         checkpoint_dir = default_checkpoint_dir(output)
     config = StickyConfig(scoring_pairs=scoring_pairs, verification_pairs=verification_pairs, insertions=insertions,
                           seed=seed, seed_scope=seed_scope, sample=sample,  # type: ignore[arg-type]
-                          max_tokens=max_tokens)
+                          max_tokens=max_tokens, mu_sample=mu_sample)
     check_model_folder(model_dir)
     if compile_model is not None and not fast:
         raise LexkitError("--compile only applies to the bf16 model of --fast; add --fast or drop --compile")
