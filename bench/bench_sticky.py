@@ -28,8 +28,9 @@ recomputes 8-25 % of cases. A full faithful run needs about 14.6x fp32 to fit in
 ``subset`` (issue #17, 2026-12-06, on the project's later machine: an AVX2-only AMD EPYC without native bf16,
 2 cores, alone under ``cpu-lock measure``): ``--sample 300 --mu-sample 2000`` (6 candidates, 250 verification
 pairs, 239 distinct) took 486 s in fp32 (131.7 texts/s; no token above the final cut); the same command with
-``--fast`` (emulated bf16) had not finished its first 64-token scoring batch, which fp32 ends 71 s into the
-run, when cpu-lock stopped it at 600 s. So ``--fast`` keeps fp32 on CPUs without native bf16.
+``--fast`` (emulated bf16) embedded 20 texts/s (first 64-token batch 392 s vs 58 s: 6.7x slower) and projected
+58 more minutes when cpu-lock stopped it at 600 s; its scores of those 64 tokens had a Spearman of 0.34 with
+fp32's. So ``--fast`` keeps fp32 on CPUs without native bf16.
 
 Usage:
     python bench/bench_sticky.py throughput [--threads N] [--tokens 24]

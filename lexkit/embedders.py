@@ -46,21 +46,22 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 # What `fast=True` (``lexkit sticky --fast``) was measured to change against fp32; shown in --help and the report.
 FAST_AGREEMENT = (
-    "Agreement with fp32 on the final list is measured only where --fast runs fp32 (exact: the same list). "
-    "bf16 on a CPU without native bf16 (this project's AVX2-only AMD EPYC, 2 cores, alone under cpu-lock "
-    "measure, 2026-12-06) is far slower than fp32: `lexkit sticky --model minilm --corpus corpus_10M.txt "
-    "--corpus-bytes 1000000 --sample 300 --mu-sample 2000 --threads 2` (300 of 23,699 scorable tokens, "
-    "6 candidates, 250 verification pairs) took 486 s in fp32 (empty final list: no candidate above the cut), "
-    "while with --fast it had not reached the end of its first 64-token scoring batch (fp32: after 71 s) "
-    "when stopped at 600 s, so --fast keeps fp32 on such CPUs. Where bf16 is native (an AMX Xeon, issue #10, "
-    "bench/bench_sticky.py precision, 300 tokens): cosine distances moved by at most 3.0e-3, 0.43 % of "
-    "verification cases flipped, sticky scores kept a Spearman of 0.96, 2.1x fp32 on insertion texts; "
-    "agreement on the final list there is not measured yet."
+    "Measured on a CPU without native bf16 (this project's AVX2-only AMD EPYC, 2 cores, alone under cpu-lock "
+    "measure, 2026-12-06) with `lexkit sticky --model minilm --corpus corpus_10M.txt --corpus-bytes 1000000 "
+    "--sample 300 --mu-sample 2000 --threads 2 [--fast]` (300 of 23,699 scorable tokens, 6 candidates, 250 "
+    "verification pairs): fp32 took 486 s (final list empty: no candidate above the cut). Emulated bf16 "
+    "embedded 20 texts/s against fp32's 132 (the first 64-token scoring batch: 392 s vs 58 s, 6.7x slower) and "
+    "projected 58 more minutes when stopped at 600 s, so the final lists were not compared; on the 64 tokens it "
+    "scored, its sticky scores had a Spearman of only 0.34 with fp32's (median relative difference 56 %; "
+    "fp32's top token ranked 26th of 64). So on such CPUs --fast keeps fp32 (the same list, not faster). "
+    "Where bf16 is native (an AMX Xeon, issue #10, bench/bench_sticky.py precision on fixed pairs, 300 "
+    "tokens): 2.1x fp32 on insertion texts, cosine distances moved by at most 3.0e-3, 0.43 % of verification "
+    "cases flipped, scores kept a Spearman of 0.96; agreement on the final list is not measured there yet."
 )
 # Why `fast=True` keeps fp32 on a CPU without native bf16 (logged, and noted in the sticky report).
 CPU_FAST_FALLBACK = (
-    "--fast keeps fp32: this CPU has no native bf16 (AVX512-BF16/AMX), and emulated bf16 was measured more "
-    "than 8x slower than fp32 on the detector's texts (FAST_AGREEMENT); use --fast on CUDA or a bf16 CPU"
+    "--fast keeps fp32: this CPU has no native bf16 (AVX512-BF16/AMX), and emulated bf16 was measured 6.7x "
+    "slower than fp32 on the detector's texts, with scores far from fp32's (FAST_AGREEMENT); use --fast on CUDA or a bf16 CPU"
 )
 
 
