@@ -25,6 +25,13 @@ int8 dynamic about 1x (and 0.02 cosine error). bf16 errors: cosine distance p99 
 rescore >99 % of tokens in fp32 even with a band of 1x the largest error; the verification guard
 recomputes 8-25 % of cases. A full faithful run needs about 14.6x fp32 to fit in 15 minutes.
 
+``subset`` (issue #17, 2026-12-06, on the project's later machine: an AVX2-only AMD EPYC without native bf16,
+2 cores, alone under ``cpu-lock measure``): ``--sample 300 --mu-sample 2000`` (6 candidates, 250 verification
+pairs, 239 distinct) took 486 s in fp32 (131.7 texts/s; no token above the final cut); the same command with
+``--fast`` (emulated bf16) embedded 20 texts/s (first 64-token batch 392 s vs 58 s: 6.7x slower) and projected
+58 more minutes when cpu-lock stopped it at 600 s; its scores of those 64 tokens had a Spearman of 0.34 with
+fp32's. So ``--fast`` keeps fp32 on CPUs without native bf16.
+
 Usage:
     python bench/bench_sticky.py throughput [--threads N] [--tokens 24]
     python bench/bench_sticky.py --threads 2 precision [--variants fp32 bf16 ...] [--rank-tokens 300]
@@ -32,6 +39,7 @@ Usage:
     ONEDNN_VERBOSE=1 python bench/bench_sticky.py --threads 2 isa --variant bf16
     python bench/bench_sticky.py downstream --report REPORT.json [--top 5] [--insertions 8] [--size 300]
     python bench/bench_sticky.py agreement FP32.json FAST.json
+    python bench/bench_sticky.py --threads 2 subset [--sample 300] [--mu-sample 2000] [--out DIR] [--only fp32|fast]
 """
 
 from __future__ import annotations
@@ -404,32 +412,34 @@ def _rank_agreement(exact, approx, spearmanr) -> dict[str, object]:
             "top2pct_within_top6pct": needed <= round(0.06 * n)}
 
 
+def _checkpoint_scores(report_path: Path) -> dict[int, float] | None:
+    """Cosine sticky scores of every scored token, from the checkpoint beside a ``lexkit sticky`` report."""
+    path = report_path.parent / f"{report_path.stem}.checkpoint" / "scores.jsonl"
+    if not path.exists():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {int(row["token_id"]): float(row["cos"]) for row in rows}
+
+
 def agreement(args: argparse.Namespace) -> dict[str, Any]:
-    """Compare two sticky reports of the same run (reference first): lists, values, estimates."""
-    reference, other = (json.loads(Path(path).read_text(encoding="utf-8")) for path in (args.reference, args.other))
+    """Compare two sticky reports of the same run (reference first): lists, scores, values, estimates."""
+    from dataclasses import asdict
 
-    def ids(report, key):
-        return {entry["token_id"] for entry in report[key]}
+    from lexkit.analysis.sticky.agreement import compare_runs
 
-    def jaccard(a, b):
-        return round(len(a & b) / len(a | b), 4) if a | b else 1.0
-
-    shared = {e["token_id"]: e for e in reference["candidates"]}
-    pairs = [(shared[e["token_id"]], e) for e in other["candidates"] if e["token_id"] in shared]
-    result = {
+    paths = [Path(args.reference), Path(args.other)]
+    reference, other = (json.loads(path.read_text(encoding="utf-8")) for path in paths)
+    measured = compare_runs(reference, other, reference_scores=_checkpoint_scores(paths[0]),
+                            other_scores=_checkpoint_scores(paths[1]))
+    result: dict[str, Any] = {
         "precision": [reference.get("precision", "fp32"), other.get("precision", "fp32")],
         "scored": [reference["scored"], other["scored"]],
         "candidates": [len(reference["candidates"]), len(other["candidates"])],
-        "shortlist_jaccard": jaccard(ids(reference, "candidates"), ids(other, "candidates")),
-        "final": [[e["token"] for e in reference["final"]], [e["token"] for e in other["final"]]],
-        "final_jaccard": jaccard(ids(reference, "final"), ids(other, "final")),
-        "final_identical_in_order": [e["token_id"] for e in reference["final"]] == [e["token_id"]
-                                                                                  for e in other["final"]],
-        "max_verification_difference": max((abs(a["verification"]["cos"] - b["verification"]["cos"])
-                                            for a, b in pairs), default=None),
-        "max_score_rel_difference": max((abs(a["score"] - b["score"]) / abs(a["score"]) for a, b in pairs),
-                                        default=None),
+        **asdict(measured),
+        "final_tokens": [[e["token"] for e in reference["final"]], [e["token"] for e in other["final"]]],
+        "mu": [reference["mean_similarity"]["mean"], other["mean_similarity"]["mean"]],
         "cut": [reference["cut"]["cut"], other["cut"]["cut"]],
+        "speedup": round(measured.seconds[0] / measured.seconds[1], 2),
     }
     for name, report in (("reference", reference), ("other", other)):
         estimate, timings = report.get("estimate") or {}, report["timings"]
@@ -439,6 +449,36 @@ def agreement(args: argparse.Namespace) -> dict[str, Any]:
         result[f"{name}_seconds"] = timings
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return result
+
+
+def subset(args: argparse.Namespace) -> None:
+    """Run ``lexkit sticky`` on a token subset of all-MiniLM-L6-v2 in fp32 and with ``--fast`` (same command
+    otherwise; wall time of each whole command), then compare the two reports (`agreement`)."""
+    import subprocess
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lexkit = str(Path(sys.executable).with_name("lexkit"))
+    base = [lexkit, "sticky", "--model", str(fixtures_dir() / "minilm"),
+            "--corpus", str(fixtures_dir() / "corpus" / "corpus_10M.txt"), "--corpus-bytes", str(args.corpus_bytes),
+            "--sample", str(args.sample), "--mu-sample", str(args.mu_sample), "--no-progress",
+            *(["--threads", str(args.threads)] if args.threads else [])]
+    walls = {}
+    for name, extra in (("fp32", []), ("fast", ["--fast"])):
+        if args.only and name != args.only:
+            continue
+        report = out / f"{name}.json"
+        for stale in (report, out / f"{name}.checkpoint" / "scores.jsonl",
+                      out / f"{name}.checkpoint" / "verification.jsonl"):
+            stale.unlink(missing_ok=True)  # a fresh run, not a resumed one
+        command = [*base, *extra, "-o", str(report)]
+        print("$ " + " ".join(command), flush=True)
+        clock = time.perf_counter()
+        subprocess.run(command, check=True)
+        walls[name] = round(time.perf_counter() - clock, 1)
+    print(json.dumps({"command_wall_s": walls}), flush=True)
+    if (out / "fp32.json").exists() and (out / "fast.json").exists():
+        agreement(argparse.Namespace(reference=out / "fp32.json", other=out / "fast.json"))
 
 
 def isa(args: argparse.Namespace) -> None:
@@ -478,12 +518,20 @@ def main() -> None:
     compare = sub.add_parser("agreement")
     compare.add_argument("reference", help="the fp32 report (lexkit sticky -o X.json)")
     compare.add_argument("other", help="the report of the same run with --fast")
+    quick = sub.add_parser("subset")
+    quick.add_argument("--sample", type=int, default=300, help="scorable tokens (lexkit sticky --sample)")
+    quick.add_argument("--mu-sample", type=int, default=2000, help="vocabulary strings for mu (--mu-sample)")
+    quick.add_argument("--corpus-bytes", type=int, default=1_000_000, help="bytes of corpus_10M.txt for sentences")
+    quick.add_argument("--out", default="bench-sticky-subset", help="folder for the two reports")
+    quick.add_argument("--only", choices=("fp32", "fast"), default=None,
+                       help="run one half (each takes about 8 min at --sample 300 on 2 cores, and cpu-lock stops a "
+                            "command after 10); the comparison runs once both reports are in --out")
     kernels = sub.add_parser("isa")
     kernels.add_argument("--variant", default="bf16", choices=VARIANTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     {"throughput": throughput, "downstream": downstream, "precision": precision, "speed": speed,
-     "isa": isa, "agreement": agreement}[args.command](args)
+     "isa": isa, "agreement": agreement, "subset": subset}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 A full faithful run is hours on a CPU (about 5.2M texts for all-MiniLM-L6-v2), so the command prints its time
 estimate from a timed first batch, checkpoints beside the report by default (rerun the same command to resume),
-and offers ``--fast`` (bf16; ``--compile`` adds torch.compile) with its measured agreement with fp32.
+and offers ``--fast`` (bf16 on CUDA or a CPU with native bf16; ``--compile`` adds torch.compile) with its
+measured agreement with fp32; on a CPU without native bf16, where bf16 measured slower, ``--fast`` keeps fp32.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ __all__ = ["sticky"]
 @click.option("--device", type=click.Choice(("cpu", "cuda", "auto")), default="cpu", help="Where the model runs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: one per core; 1 is faster on a busy machine).")
-@click.option("--sample", type=click.IntRange(min=1), default=None, help="Score N random scorable tokens (quick run).")
+@click.option("--sample", type=click.IntRange(min=1), default=None,
+              help="Score N random scorable tokens (quick run; with --mu-sample the whole pipeline, mu to final "
+                   "list, takes minutes: --sample 300 --mu-sample 2000).")
+@click.option("--mu-sample", type=click.IntRange(min=1), default=None,
+              help="Compute mu over N random vocabulary strings instead of the whole vocabulary (quick run).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Score the first N scorable tokens.")
 @click.option("--scoring-pairs", type=click.IntRange(min=1), default=5, help="Pairs for the sticky score.")
 @click.option("--verification-pairs", type=click.IntRange(min=1), default=250, help="Pairs for verification.")
@@ -47,8 +52,8 @@ __all__ = ["sticky"]
                    "rerun the same command to resume an interrupted run; kept afterwards).")
 @click.option("--no-checkpoint", is_flag=True, help="Keep no partial results (an interruption loses the run).")
 @click.option("--fast", is_flag=True,
-              help=f"Embed in bf16 instead of fp32 (bench_sticky: 2.1x fp32 on insertion texts, 2-core AMX CPU; "
-                   f"on the vocabulary texts of a real run it looked slower). {FAST_AGREEMENT}")
+              help=f"Embed in bf16 instead of fp32, on CUDA or a CPU with native bf16 (AVX512-BF16/AMX). On a CPU "
+                   f"without it bf16 is SLOWER than fp32, so --fast keeps fp32 there and says so. {FAST_AGREEMENT}")
 @click.option("--compile/--no-compile", "compile_model", default=None,
               help="With --fast: torch.compile the model too (default: on CUDA only; on CPU it took minutes to "
                    "compile and recompiles per batch shape, worth it only for runs of hours: 2.7x instead of 2.1x).")
@@ -56,7 +61,7 @@ __all__ = ["sticky"]
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, corpus_file: Path | None,
            corpus_bytes: int, output: Path, device: str, threads: int | None, sample: int | None,
-           max_tokens: int | None, scoring_pairs: int, verification_pairs: int, insertions: int, seed: int,
+           mu_sample: int | None, max_tokens: int | None, scoring_pairs: int, verification_pairs: int, insertions: int, seed: int,
            seed_scope: str, checkpoint_dir: Path | None, no_checkpoint: bool, fast: bool,
            compile_model: bool | None, no_progress: bool, as_json: bool) -> None:
     """Detect sticky tokens of the embedding model in --model (Chen et al., ACL 2025) and write a report.
@@ -78,7 +83,7 @@ def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, 
         checkpoint_dir = default_checkpoint_dir(output)
     config = StickyConfig(scoring_pairs=scoring_pairs, verification_pairs=verification_pairs, insertions=insertions,
                           seed=seed, seed_scope=seed_scope, sample=sample,  # type: ignore[arg-type]
-                          max_tokens=max_tokens)
+                          max_tokens=max_tokens, mu_sample=mu_sample)
     check_model_folder(model_dir)
     if compile_model is not None and not fast:
         raise LexkitError("--compile only applies to the bf16 model of --fast; add --fast or drop --compile")
@@ -89,6 +94,8 @@ def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, 
                                    model_name=str(model_dir),
                                    on_estimate=lambda estimate: click.echo(f"sticky: {estimate.describe()}",
                                                                            err=True))
+    if embedder.fast_fallback:
+        click.echo(f"sticky: {embedder.fast_fallback}", err=True)
     if checkpoint_dir is not None:
         click.echo(f"sticky: checkpoint in {checkpoint_dir} (rerun the same command to resume)", err=True)
     if pairs_csv is not None:
@@ -107,7 +114,9 @@ def sticky(model_dir: Path, pairs_csv: Path | None, sentence_file: Path | None, 
             sentences = split_sentences("\n\n".join(prose_documents()))
             source = "lexkit's embedded English prose (Python reference topics, 5-40 word sentences)"
         report = detector.run(sentences=sentences, source=source, checkpoint_dir=checkpoint_dir)
-    if fast:
+    if fast and embedder.fast_fallback:
+        report.notes.append(f"{embedder.fast_fallback}. {FAST_AGREEMENT}")
+    elif fast:
         report.notes.append(f"embedded with --fast ({report.precision}): {FAST_AGREEMENT}")
     data = to_json(report)
     if output.suffix == ".json":

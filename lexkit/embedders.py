@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "Pooling", "TOKENIZER_FILES", "FAST_AGREEMENT", "EmbedderSettings", "check_model_folder",
-    "read_settings", "TransformersEmbedder",
+    "Pooling", "TOKENIZER_FILES", "FAST_AGREEMENT", "CPU_FAST_FALLBACK", "EmbedderSettings",
+    "check_model_folder", "native_bf16", "read_settings", "TransformersEmbedder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,11 +46,22 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 # What `fast=True` (``lexkit sticky --fast``) was measured to change against fp32; shown in --help and the report.
 FAST_AGREEMENT = (
-    "Agreement with fp32 on the final list is not measured yet. Measured on the detector's own texts "
-    "(bench/bench_sticky.py precision, all-MiniLM-L6-v2, 300 tokens): cosine distances move by at most 3.0e-3, "
-    "0.43 % of verification cases flip, sticky scores keep a Spearman of 0.96. On a 600-token run of "
-    "all-MiniLM-L6-v2 bf16 had not finished embedding the vocabulary for mu after 284 s (fp32: 48 s), "
-    "so it may be slower, not faster, on this CPU."
+    "Measured on a CPU without native bf16 (this project's AVX2-only AMD EPYC, 2 cores, alone under cpu-lock "
+    "measure, 2026-12-06) with `lexkit sticky --model minilm --corpus corpus_10M.txt --corpus-bytes 1000000 "
+    "--sample 300 --mu-sample 2000 --threads 2 [--fast]` (300 of 23,699 scorable tokens, 6 candidates, 250 "
+    "verification pairs): fp32 took 486 s (final list empty: no candidate above the cut). Emulated bf16 "
+    "embedded 20 texts/s against fp32's 132 (the first 64-token scoring batch: 392 s vs 58 s, 6.7x slower) and "
+    "projected 58 more minutes when stopped at 600 s, so the final lists were not compared; on the 64 tokens it "
+    "scored, its sticky scores had a Spearman of only 0.34 with fp32's (median relative difference 56 %; "
+    "fp32's top token ranked 26th of 64). So on such CPUs --fast keeps fp32 (the same list, not faster). "
+    "Where bf16 is native (an AMX Xeon, issue #10, bench/bench_sticky.py precision on fixed pairs, 300 "
+    "tokens): 2.1x fp32 on insertion texts, cosine distances moved by at most 3.0e-3, 0.43 % of verification "
+    "cases flipped, scores kept a Spearman of 0.96; agreement on the final list is not measured there yet."
+)
+# Why `fast=True` keeps fp32 on a CPU without native bf16 (logged, and noted in the sticky report).
+CPU_FAST_FALLBACK = (
+    "--fast keeps fp32: this CPU has no native bf16 (AVX512-BF16/AMX), and emulated bf16 was measured 6.7x "
+    "slower than fp32 on the detector's texts, with scores far from fp32's (FAST_AGREEMENT); use --fast on CUDA or a bf16 CPU"
 )
 
 
@@ -168,7 +179,9 @@ class TransformersEmbedder:
             machine whose cores are busy with other work: OpenMP threads that spin-wait for a descheduled
             partner made small batches up to 7x slower than one thread there.
         fast: bf16 weights (`FAST_AGREEMENT` says how close it stays to fp32); the default is the pipeline's
-            fp32.
+            fp32. On a CPU without native bf16 (`native_bf16`) it keeps fp32, with a warning
+            (`CPU_FAST_FALLBACK`; ``fast_fallback`` holds the reason), because emulated bf16 is slower.
+        emulated_bf16: with ``fast``, use bf16 on such a CPU anyway (to check bf16 numerics there).
         compile: also ``torch.compile`` the bf16 model. ``"auto"``: on CUDA only. On this project's 2-core CPU
             it raised bench_sticky's speed from 2.1x to 2.7x fp32, but compiling took minutes of wall time and
             recompiled for new batch shapes, so it pays off only on runs of hours (``True`` forces it). Falls
@@ -182,6 +195,7 @@ class TransformersEmbedder:
 
     def __init__(self, folder: str | Path, *, device: str = "cpu", batch_tokens: int = 16384,
                  max_batch: int = 512, threads: int | None = None, fast: bool = False,
+                 emulated_bf16: bool = False,
                  compile: bool | Literal["auto"] = "auto", pooling: Pooling | None = None,
                  normalize: bool | None = None, max_length: int | None = None) -> None:
         self.folder = check_model_folder(folder)
@@ -206,6 +220,11 @@ class TransformersEmbedder:
         self._pad_id = int(self._tokenizer.pad_token_id or 0)
         self.precision = "fp32"
         self._eager: Any = None
+        self.fast_fallback = ""
+        if fast and self.device.type == "cpu" and not emulated_bf16 and not native_bf16():
+            self.fast_fallback = CPU_FAST_FALLBACK
+            logger.warning("%s", CPU_FAST_FALLBACK)
+            fast = False
         if fast:
             self._model = self._model.to(torch.bfloat16)  # type: ignore[attr-defined]
             self.precision = "bf16"
@@ -310,6 +329,13 @@ class TransformersEmbedder:
         if self.settings.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.float().cpu().numpy()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX, as oneDNN reports it); without it torch
+    emulates bf16 and ``fast=True`` runs several times slower than fp32 (see `CPU_FAST_FALLBACK`)."""
+    torch = require("torch")
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # type: ignore[attr-defined]
 
 
 def _compiled(model: Any) -> Any:

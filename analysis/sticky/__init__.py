@@ -24,7 +24,8 @@ embedding, in the plain loop's order, so batching never changes a draw.
 Modules, one job each: `config` (settings, the `Embedder` protocol), `results` (the dataclasses a run returns),
 `sentences` (steps 1-3), `categories` (step 4), `scoring` (pure kernels of steps 0 and 5-8), `detector` (the
 pipeline), `checkpoint` (resumable partial results), `progress` (the run-time estimate), `render` (JSON, Markdown,
-HTML) and `downstream` (the retrieval check). The detector's public names are importable from this package.
+HTML), `downstream` (the retrieval check) and `agreement` (how two runs of the same subset agree: ``--fast``
+against fp32). The detector's public names are importable from this package.
 """
 
 from __future__ import annotations

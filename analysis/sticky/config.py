@@ -54,6 +54,9 @@ class StickyConfig:
         max_tokens: score only the first N scorable tokens in id order (quick runs); None scores all.
         sample: score N scorable tokens drawn at random with ``seed`` (quick, representative runs); None
             scores all. Applied before ``max_tokens``.
+        mu_sample: compute μ over N raw vocabulary strings drawn at random with ``seed`` instead of all of
+            them (quick runs: with ``sample`` it makes the whole pipeline, μ to final list, a few minutes on
+            a CPU); None embeds the whole base vocabulary (the paper).
     """
 
     sentences: int = 1000
@@ -74,6 +77,7 @@ class StickyConfig:
     chunk_tokens: int = 64
     max_tokens: int | None = None
     sample: int | None = None
+    mu_sample: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("sentences", "scoring_pairs", "insertions", "verification_pairs", "chunk_tokens"):
@@ -96,7 +100,7 @@ class StickyConfig:
             raise LexkitError(f"seed_scope={self.seed_scope!r} is unknown; pass 'process' or 'per_token'")
         if self.mu_source not in ("raw_vocab", "decoded"):
             raise LexkitError(f"mu_source={self.mu_source!r} is unknown; pass 'raw_vocab' or 'decoded'")
-        for name in ("max_tokens", "sample"):
+        for name in ("max_tokens", "sample", "mu_sample"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise LexkitError(f"StickyConfig.{name}={getattr(self, name)} must be positive; "
                                   "pass None to score all tokens")

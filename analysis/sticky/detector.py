@@ -89,15 +89,20 @@ class StickyTokenDetector:
         self._rng = random.Random(self.config.seed)
         self._tokens: dict[int, TokenInfo] | None = None
         self.texts_embedded: Counter[str] = Counter()
+        # the sticky scores of every token scored by the last `run` (the report keeps the shortlist only)
+        self.scores: dict[int, ScoreRow] = {}
 
     # -- step 0 ---------------------------------------------------------------------------------------------
     def mean_similarity(self) -> SimilarityStats:
         """Step 0: μ, median and std of the cosine similarity over all ordered pairs of the vocabulary
-        strings embedded alone (``mu_source``)."""
+        strings embedded alone (``mu_source``; a seeded random ``mu_sample`` of them in quick runs)."""
         if self.config.mu_source == "raw_vocab":
             texts = self._raw_vocab if self._raw_vocab is not None else raw_vocab_strings(self.tokenizer)
         else:
             texts = [t.text for t in self.categorize_tokens().values() if t.category.scored]
+        if self.config.mu_sample is not None and self.config.mu_sample < len(texts):
+            picked = np.random.default_rng(self.config.seed).choice(len(texts), self.config.mu_sample, replace=False)
+            texts = [texts[i] for i in sorted(picked)]
         vectors = self._embed(texts, "mu")
         return similarity_stats(vectors)
 
@@ -279,6 +284,7 @@ class StickyTokenDetector:
         scores = self.score(tokens, pair_sets.scoring,
                             checkpoint=checkpoint_dir / "scores.jsonl" if checkpoint_dir else None,
                             on_first_chunk=first_score_chunk)
+        self.scores = scores
         timings["score"] = time.perf_counter() - clock
         threshold = shortlist_threshold([scores[t.token_id].cos for t in tokens], config.shortlist_percentile)
         shortlisted = [t for t in tokens if scores[t.token_id].cos >= threshold]

@@ -27,7 +27,7 @@ from lexkit.analysis.sticky.progress import (
 from lexkit.cli.main import main
 from lexkit.cli.sticky import sticky
 from lexkit.embedded import prose_documents
-from lexkit.embedders import FAST_AGREEMENT, TransformersEmbedder
+from lexkit.embedders import CPU_FAST_FALLBACK, FAST_AGREEMENT, TransformersEmbedder
 
 WORDS = ("the of and to a in is that for it as with be on by this are or an not from at which can if you will "
          "function value object class name type module return list string file python data used when any other "
@@ -186,6 +186,27 @@ def test_cli_checkpoints_by_default_prints_the_estimate_and_resumes(hf_folder, t
     assert bare.exit_code == 0 and not (tmp_path / "b.checkpoint").exists()
 
 
+def test_cli_fast_says_when_it_keeps_fp32(hf_folder, tmp_path, monkeypatch):
+    """On a CPU without native bf16 ``--fast`` keeps fp32, says so on stderr and in the report's notes; the stub
+    stands in for such a CPU (and for a bf16 one) so both branches run on any machine."""
+    import lexkit.embedders
+
+    main.add_command(sticky)
+    pool = tmp_path / "s.txt"
+    pool.write_text("\n".join(split_sentences("\n\n".join(prose_documents()))[:120]), encoding="utf-8")
+    common = ["sticky", "--model", str(hf_folder), "--sentences", str(pool), "--max-tokens", "10", "--fast",
+              "--scoring-pairs", "1", "--verification-pairs", "2", "--insertions", "1", "--no-progress",
+              "--no-checkpoint"]
+    for native in (False, True):
+        monkeypatch.setattr(lexkit.embedders, "native_bf16", lambda native=native: native)
+        result = CliRunner().invoke(main, [*common, "-o", str(tmp_path / f"{native}.json")])
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / f"{native}.json").read_text())
+        assert report["precision"] == ("bf16" if native else "fp32")
+        assert (CPU_FAST_FALLBACK in result.stderr) == (not native)
+        assert any(CPU_FAST_FALLBACK in note for note in report["notes"]) == (not native)
+
+
 def test_cli_help_states_the_fast_agreement():
     main.add_command(sticky)
     text = CliRunner().invoke(main, ["sticky", "--help"], terminal_width=1000).output
@@ -246,7 +267,7 @@ def test_minilm_fast_embeddings_stay_close_to_fp32():
         texts = split_sentences(handle.read(200_000))[:300]
     texts += ["=" * k + texts[k] for k in range(1, 9)]  # insertion-like texts
     exact = TransformersEmbedder(minilm_dir(), device="cpu").encode(texts)
-    fast = TransformersEmbedder(minilm_dir(), device="cpu", fast=True)
+    fast = TransformersEmbedder(minilm_dir(), device="cpu", fast=True, emulated_bf16=True)  # any CPU
     approx = fast.encode(texts)
     assert fast.precision == "bf16"  # compile is opt-in on CPU
     cosine_error = 1.0 - (exact * approx).sum(1)

@@ -25,6 +25,7 @@ from lexkit.analysis.sticky import (
     insertion_texts,
     pair_mode_scores,
     pick_below_mean,
+    raw_vocab_strings,
     shortlist_threshold,
     split_sentences,
     spread_pairs,
@@ -301,9 +302,23 @@ def test_checkpoint_resumes_without_recomputing(tokenizer, sentences, tmp_path):
     assert sum(embedder.calls) < 30 * 3 * 3 * 4  # only the ten new tokens were embedded (plus E(t) alone)
 
 
+def test_mu_sample_embeds_a_seeded_subset_of_the_vocabulary(tokenizer):
+    raw = raw_vocab_strings(tokenizer)
+    full = StickyTokenDetector(BagEmbedder(tokenizer), tokenizer, FAST, raw_vocab=raw, progress=False)
+    quick = [StickyTokenDetector(BagEmbedder(tokenizer), tokenizer, replace(FAST, mu_sample=50), raw_vocab=raw,
+                                 progress=False) for _ in range(2)]
+    everything, sampled, again = full.mean_similarity(), quick[0].mean_similarity(), quick[1].mean_similarity()
+    assert everything.count == len(raw) and sampled.count == quick[0].texts_embedded["mu"] == 50
+    assert sampled == again and sampled.mean != everything.mean
+    assert StickyTokenDetector(BagEmbedder(tokenizer), tokenizer, replace(FAST, mu_sample=10_000), raw_vocab=raw,
+                               progress=False).mean_similarity() == everything  # a sample >= the vocabulary: all
+
+
 def test_config_validation():
     with pytest.raises(LexkitError, match="scoring_pairs"):
         StickyConfig(scoring_pairs=0)
+    with pytest.raises(LexkitError, match="mu_sample"):
+        StickyConfig(mu_sample=0)
     with pytest.raises(LexkitError, match="seed_scope"):
         StickyConfig(seed_scope="thread")  # type: ignore[arg-type]
 
