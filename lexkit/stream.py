@@ -27,8 +27,9 @@ __all__ = ["READ_BYTES", "MAX_CARRY_CHARS", "streamable", "encode_file", "format
 
 logger = logging.getLogger(__name__)
 
-#: Bytes read per step (measured: larger blocks did not raise MB/s; memory grows with them).
-READ_BYTES = 1 << 22
+#: Bytes read per step. Measured (GPT-2, 10 MB): 1 MiB and 4 MiB blocks ran at the same speed, but 4 MiB
+#: added 106 MB of peak RSS over the loaded tokenizer against 16 MB for 1 MiB.
+READ_BYTES = 1 << 20
 #: Characters without a single cut position after which `encode_file` gives up (bounded memory).
 MAX_CARRY_CHARS = 1 << 25
 
@@ -129,25 +130,31 @@ def _invalid_utf8(path: Path, offset: int, byte: int) -> FormatError:
                        "(e.g. iconv -f LATIN1 -t UTF-8)")
 
 
-_POWERS = 10 ** np.arange(1, 10, dtype=np.uint64)
+# Every number 0..9999 as four ASCII digits with leading zeros, packed in one little-endian uint32 each.
+_DIGITS4 = np.array([list(f"{n:04d}".encode()) for n in range(10_000)], dtype=np.uint8).view("<u4").ravel()
+# Byte j of a 16-byte row (twelve digits, a space, three unused) is kept when _KEEP_FROM[j] >= the row's first
+# digit position: the digits from the first significant one, and the space (position 12; never the unused bytes).
+_KEEP_FROM = np.array([*range(13), 0, 0, 0], dtype=np.uint8)
 
 
 def format_ids(ids: np.ndarray) -> bytes:
     """The ids as ASCII decimal numbers separated by single spaces (``b"15496 995"``), built with numpy.
 
+    Why: ``" ".join(map(str, ids))`` made a Python string per id and cost more than the encoding itself.
+
     >>> format_ids(np.array([15496, 0, 995], dtype=np.uint32))
     b'15496 0 995'
     """
-    values = np.asarray(ids, dtype=np.uint64)
+    values = np.asarray(ids, dtype=np.uint32)
     if values.size == 0:
         return b""
-    digits = np.searchsorted(_POWERS, values, side="right") + 1
-    ends = np.cumsum(digits + 1)  # one past each id's trailing space
-    out = np.full(int(ends[-1]), ord(" "), dtype=np.uint8)
-    position = ends - 2  # each id's last digit
-    while values.size:  # one digit of every id per pass, right to left; finished ids drop out
-        out[position] = (values % 10).astype(np.uint8) + ord("0")
-        values = values // 10
-        live = values > 0
-        values, position = values[live], position[live] - 1
-    return out[:-1].tobytes()
+    rows = np.empty((values.size, 4), dtype=np.uint32)
+    rows[:, 0] = _DIGITS4[values // 100_000_000]
+    rows[:, 1] = _DIGITS4[values // 10_000 % 10_000]
+    rows[:, 2] = _DIGITS4[values % 10_000]
+    rows[:, 3] = ord(" ")
+    first = np.full(values.size, 11, dtype=np.uint8)  # position of the first significant digit
+    for power in range(1, 10):
+        first -= values >= 10**power
+    keep = _KEEP_FROM[None, :] >= first[:, None]
+    return rows.view(np.uint8).reshape(-1, 16)[keep].tobytes()[:-1]
