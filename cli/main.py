@@ -87,7 +87,10 @@ def _read_text(text: str | None, input_file: Path | None) -> str:
               help="lexkit.json, tokenizer.json, .model or .tiktoken (or a folder).")
 @click.argument("text", required=False)
 @click.option("-i", "--input", "input_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Read the text from a file (default: TEXT or standard input).")
+              help="Read the text from a file (default: TEXT or standard input); streamed in blocks with the ids "
+                   "of the whole text, in bounded memory, with a progress bar on a terminal (--json reads it whole).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the ids to this file (atomically) instead of standard output.")
 @click.option("--encoder", default=None, help="Encoder name (default: the vocabulary's).")
 @click.option("--allow-special", is_flag=True, help="Encode special-token text as special tokens.")
 @click.option("--codes", type=click.Path(path_type=Path), default=None,
@@ -96,8 +99,13 @@ def _read_text(text: str | None, input_file: Path | None) -> str:
 @json_option
 @click.pass_context
 def encode(ctx: click.Context, tokenizer_path: Path, text: str | None, input_file: Path | None,
-           encoder: str | None, allow_special: bool, codes: Path | None, color: bool, as_json: bool) -> None:
-    """Print the token ids of TEXT (or of code grids with --codes)."""
+           output: Path | None, encoder: str | None, allow_special: bool, codes: Path | None, color: bool,
+           as_json: bool) -> None:
+    """Print the token ids of TEXT (or of code grids with --codes).
+
+    Output: the ids as decimal numbers separated by single spaces on one line, then a newline (an empty text
+    gives an empty line); with --json, an object with "ids" and "tokens".
+    """
     if codes is not None:
         from lexkit.cli.visual import visual_encode
 
@@ -109,12 +117,45 @@ def encode(ctx: click.Context, tokenizer_path: Path, text: str | None, input_fil
 
         click.echo(color_tokens(tokenizer, _read_text(text, input_file)), color=True)
         return
-    ids = tokenizer.encode(_read_text(text, input_file), allowed_special="all" if allow_special else frozenset())
+    allowed: Any = "all" if allow_special else frozenset()
+    if input_file is not None and not as_json:
+        _encode_file(tokenizer, input_file, allowed, output)
+        return
+    ids = tokenizer.encode(_read_text(text, input_file), allowed_special=allowed)
     if as_json:
-        click.echo(json.dumps({"ids": ids, "tokens": [tokenizer.token_to_bytes(i).decode("utf-8", "replace")
-                                                       for i in ids]}, ensure_ascii=False))
+        result = json.dumps({"ids": ids, "tokens": [tokenizer.token_to_bytes(i).decode("utf-8", "replace")
+                                                     for i in ids]}, ensure_ascii=False) + "\n"
     else:
-        click.echo(" ".join(map(str, ids)))
+        result = " ".join(map(str, ids)) + "\n"
+    if output is None:
+        click.echo(result, nl=False)
+    else:
+        from lexkit.atomic import atomic_write_text
+
+        atomic_write_text(output, result)
+
+
+def _encode_file(tokenizer: Tokenizer, path: Path, allowed: Any, output: Path | None) -> None:
+    """Stream the ids of a file (`lexkit.stream.encode_file`) to ``output`` (atomically) or standard output."""
+    import contextlib
+
+    from tqdm import tqdm
+
+    from lexkit.atomic import atomic_writer
+    from lexkit.stream import encode_file, format_ids
+
+    with contextlib.ExitStack() as stack:
+        sink = (stack.enter_context(atomic_writer(output)) if output is not None
+                else sys.stdout.buffer)
+        bar = stack.enter_context(tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="encode",
+                                       disable=None, file=sys.stderr))
+        separator = b""
+        for ids in encode_file(tokenizer, path, allowed_special=allowed, progress=bar.update):
+            if len(ids):
+                sink.write(separator + format_ids(ids))
+                separator = b" "
+        sink.write(b"\n")
+        sink.flush()
 
 
 @main.command()
