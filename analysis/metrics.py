@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind
 
 __all__ = [
-    "RENYI_ALPHA", "CorpusCounts", "measure_corpus", "renyi_efficiency", "gini", "share_below_median",
+    "RENYI_ALPHA", "CorpusCounts", "TextTotals", "measure_corpus", "measure_corpora", "renyi_efficiency", "gini", "share_below_median",
     "rarer_half_share", "ZipfFit", "rank_frequency_line", "zipf_fit", "model_token_ids", "CorpusMetrics",
     "summarize", "DIGIT_PROBES", "digit_grouping", "percent_fewer_tokens", "morph_boundary_f1",
     "morph_score", "segmentation_difference",
@@ -52,22 +52,39 @@ class CorpusCounts:
         if self.counts.size == 0:
             self.counts = np.zeros(self.vocab_size, dtype=np.int64)
 
-    def add(self, texts: Sequence[str], ids: Sequence[Sequence[int]]) -> int:
-        """Fold one batch of texts and their token ids into the totals; returns the batch's bytes."""
-        joined = "".join(texts)
-        size = len(joined.encode("utf-8"))
-        self.texts += len(texts)
-        self.bytes += size
-        self.characters += len(joined)
+    def add(self, batch: TextTotals, ids: np.ndarray) -> None:
+        """Fold one batch's text totals and its token ids (all texts' ids in one array) into the counts."""
+        self.texts += batch.texts
+        self.bytes += batch.bytes
+        self.characters += batch.characters
+        self.words += batch.words
+        self.words_greed += batch.words_greed
+        self.tokens += int(ids.size)
+        if ids.size:
+            self.counts += np.bincount(ids, minlength=self.vocab_size)[: self.vocab_size]
+
+
+@dataclass(frozen=True)
+class TextTotals:
+    """The tokenizer-independent totals of one batch of texts (counted once, whatever the number of tokenizers)."""
+
+    texts: int
+    bytes: int
+    characters: int
+    words: int
+    words_greed: int
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> TextTotals:
+        """Count ``texts``: bytes, characters, whitespace-run words and the Greed benchmark's words."""
+        joined = "\n".join(texts)  # subtle: "\n" keeps two texts' words apart and is not counted below
+        characters = len(joined) - max(len(texts) - 1, 0)
         # str.split() splits on runs of Unicode whitespace: the same words as the regex \S+, at C speed.
-        self.words += sum(len(text.split()) for text in texts)
-        self.words_greed += sum(len(line.split(" ")) for text in texts if text.strip()
-                                for line in text.splitlines())
-        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64)
-        self.tokens += int(flat.size)
-        if flat.size:
-            self.counts += np.bincount(flat, minlength=self.vocab_size)[: self.vocab_size]
-        return size
+        words = len(joined.split())
+        # Greed: len(line.split(" ")) summed over the lines of each non-blank text = its spaces plus its lines.
+        greed = sum(len(text.splitlines()) + text.count(" ") for text in texts if not text.isspace() and text)
+        return cls(len(texts), len(joined.encode("utf-8", "surrogatepass")) - max(len(texts) - 1, 0), characters,
+                   words, greed)
 
 
 def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: int = 4096,
@@ -77,30 +94,47 @@ def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: in
     Args:
         tokenizer: any lexkit tokenizer (HF, tiktoken and sentencepiece files load into one).
         texts: the corpus, one text item at a time (lines or documents).
-        batch_size: texts per ``encode_batch`` call.
+        batch_size: texts per ``encode_batch_flat`` call.
         progress: called with the number of bytes of each finished batch.
 
     Raises:
         CorpusError: the corpus yielded no text.
     """
-    counts = CorpusCounts(vocab_size=len(tokenizer.vocabulary))
-    batch: list[str] = []
+    return measure_corpora({"": tokenizer}, texts, batch_size=batch_size, progress=progress)[""]
 
-    def flush() -> None:
-        size = counts.add(batch, tokenizer.encode_batch(batch, disallowed_special=()))
+
+def measure_corpora(tokenizers: Mapping[str, Tokenizer], texts: Iterable[str], *, batch_size: int = 4096,
+                    progress: Callable[[int], Any] | None = None) -> dict[str, CorpusCounts]:
+    """`measure_corpus` for several tokenizers in one pass: each batch is read and counted once, then encoded by
+    every tokenizer through the encode engine's flat form (`Tokenizer.encode_batch_flat`: no Python int per token).
+
+    Args:
+        tokenizers: name -> tokenizer.
+        texts: the corpus, one text item at a time.
+        batch_size: texts per encode call (4,096 and 16,384 lines measured alike on GPT-2, 10 MB).
+        progress: called with the number of bytes of each finished batch.
+
+    Raises:
+        CorpusError: the corpus yielded no text.
+    """
+    counts = {name: CorpusCounts(vocab_size=len(tok.vocabulary)) for name, tok in tokenizers.items()}
+    for batch in _batched(texts, batch_size):
+        totals = TextTotals.of(batch)
+        for name, tok in tokenizers.items():
+            ids, _ = tok.encode_batch_flat(batch, disallowed_special=())
+            counts[name].add(totals, ids)
         if progress is not None:
-            progress(size)
-        batch.clear()
-
-    for text in texts:
-        batch.append(text)
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
-    if counts.texts == 0:
+            progress(totals.bytes)
+    if not counts or next(iter(counts.values())).texts == 0:
         raise CorpusError("the corpus is empty: no text to measure; check the corpus path")
     return counts
+
+
+def _batched(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Lists of ``size`` texts (the last one shorter), as ``itertools.batched`` (Python 3.12) but lists."""
+    iterator = iter(texts)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 from lexkit.analysis.metrics import (
     CorpusMetrics,
     digit_grouping,
-    measure_corpus,
+    measure_corpora,
     morph_boundary_f1,
     percent_fewer_tokens,
     segmentation_difference,
@@ -147,15 +147,17 @@ def analyze(
     totals: dict[str, np.ndarray] = {}
     bars = progress and sys.stderr.isatty()
     for corpus_name, open_corpus in corpora.items():
-        for tokenizer_name, tokenizer in tokenizers.items():
-            start = time.perf_counter()
-            with tqdm(desc=f"{tokenizer_name} on {corpus_name}", unit="B", unit_scale=True,
-                      disable=not bars, leave=False) as bar:
-                counts = measure_corpus(tokenizer, open_corpus(), batch_size=batch_size, progress=bar.update)
+        # One pass per corpus: each batch is read and counted once and encoded by every tokenizer.
+        start = time.perf_counter()
+        with tqdm(desc=f"{len(tokenizers)} tokenizer(s) on {corpus_name}", unit="B", unit_scale=True,
+                  disable=not bars, leave=False) as bar:
+            measured = measure_corpora(tokenizers, open_corpus(), batch_size=batch_size, progress=bar.update)
+        for tokenizer_name, counts in measured.items():
             if progress and not bars:
                 print(f"lexkit: measured {tokenizer_name} on {corpus_name}: {counts.bytes / 1e6:.2f} MB, "
-                      f"{counts.tokens:,} tokens in {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
-            metrics.append(summarize(tokenizer_name, corpus_name, tokenizer, counts))
+                      f"{counts.tokens:,} tokens in {time.perf_counter() - start:.1f}s (one pass for all "
+                      "tokenizers)", file=sys.stderr, flush=True)
+            metrics.append(summarize(tokenizer_name, corpus_name, tokenizers[tokenizer_name], counts))
             running = totals.setdefault(tokenizer_name, np.zeros_like(counts.counts))
             running += counts.counts
     histograms = {}

@@ -56,11 +56,14 @@ def _opener(corpus: Corpus, max_bytes: int | None) -> Callable[[], Iterator[str]
     """A function returning a fresh, optionally truncated, text stream of ``corpus``."""
 
     def open_corpus() -> Iterator[str]:
+        if max_bytes is None:
+            yield from iter_texts(corpus)  # no per-line byte count when nothing is cut
+            return
         total = 0
         for text in iter_texts(corpus):
             yield text
             total += len(text.encode("utf-8"))
-            if max_bytes is not None and total >= max_bytes:
+            if total >= max_bytes:
                 return
 
     return open_corpus

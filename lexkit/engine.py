@@ -235,7 +235,7 @@ class Engine:
 
     def _pieces(self, texts: Sequence[str]) -> tuple[list[str], list[int] | None]:
         """Texts with every long one cut at `split_points`; and each piece's text index (None: nothing was cut)."""
-        if not self.splittable or all(len(text) <= 2 * PIECE_CHARS for text in texts):
+        if not self.splittable or not texts or max(map(len, texts)) <= 2 * PIECE_CHARS:  # map: C speed per text
             return list(texts), None
         pieces: list[str] = []
         owners: list[int] = []

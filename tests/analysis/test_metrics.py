@@ -58,6 +58,27 @@ def test_streaming_counts_equal_one_pass_and_batch_size_does_not_matter(tok):
     assert summary.renyi_efficiency == pytest.approx(renyi)
 
 
+def test_text_totals_equal_the_per_text_definitions():
+    """The batch formulas (one join, spaces plus lines) against the definitions counted text by text."""
+    texts = list(iter_lines("code"))[:2000] + ["", "   \n", "a  b\r\nc d\u2028e", "no newline", " x ", "\u00e9 \u65e5\n"]
+    totals = m.TextTotals.of(texts)
+    assert totals.texts == len(texts)
+    assert totals.bytes == sum(len(t.encode()) for t in texts)
+    assert totals.characters == sum(map(len, texts))
+    assert totals.words == sum(len(t.split()) for t in texts)
+    assert totals.words_greed == sum(len(line.split(" ")) for t in texts if t.strip() for line in t.splitlines())
+
+
+def test_one_pass_for_several_tokenizers_equals_one_pass_each(tok):
+    other = Tokenizer(train(list(iter_lines("code")), BPEConfig(vocab_size=600), progress=False, workers=1))
+    lines = list(iter_lines("prose"))[:2000]
+    both = m.measure_corpora({"a": tok, "b": other}, iter(lines), batch_size=300)
+    for name, single in (("a", tok), ("b", other)):
+        alone = m.measure_corpus(single, iter(lines))
+        assert np.array_equal(both[name].counts, alone.counts)
+        assert (both[name].tokens, both[name].bytes, both[name].words) == (alone.tokens, alone.bytes, alone.words)
+
+
 def test_empty_corpus_raises(tok):
     with pytest.raises(CorpusError, match="empty"):
         m.measure_corpus(tok, iter([]))

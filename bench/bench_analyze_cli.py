@@ -1,0 +1,62 @@
+"""`lexkit analyze` with two tokenizers (GPT-2 and o200k) over 10 MB and 100 MB: MB/s and peak RSS.
+
+Each run is a fresh process under GNU time. A run on a one-line corpus gives the fixed cost (loading both
+tokenizers, digit probes, plots, writing the report), so the streaming rate can be told apart from it: "stream MB/s"
+is corpus MB / (wall - fixed wall). Memory is flat when the 100 MB run peaks about where the 10 MB run does.
+Reports go to a temporary folder and are deleted.
+
+Usage: python bench/bench_analyze_cli.py [--sizes 10M,100M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fixtures_dir  # noqa: E402
+
+LEXKIT = Path(sys.executable).with_name("lexkit")
+
+
+def _timed(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one ``lexkit`` run (GNU time)."""
+    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", str(LEXKIT), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"lexkit {' '.join(args)} failed: {done.stderr.strip().splitlines()[-2:]}")
+    wall, rss_kb = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss_kb) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10M,100M")
+    args = parser.parse_args()
+    tokenizers = ["-t", f"gpt2={fixtures_dir() / 'gpt2' / 'tokenizer.json'}", "-t", "o200k=tiktoken:o200k_base"]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        one_line = folder / "one_line.txt"
+        one_line.write_text("The quick brown fox jumps over the lazy dog.\n", encoding="utf-8")
+
+        def run(corpus: Path) -> tuple[float, float]:
+            return _timed(["analyze", *tokenizers, "-c", f"prose={corpus}", "-o", str(folder / "report"),
+                           "--passages", "0", "--no-progress"])
+
+        fixed_wall, fixed_rss = run(one_line)
+        print(f"fixed cost (one-line corpus): {fixed_wall:.1f} s, peak RSS {fixed_rss:.0f} MB")
+        print("| corpus | MB | wall s | MB/s (wall) | stream MB/s | tokenizer-MB/s (2 tokenizers) | peak RSS MB |")
+        print("|---|---|---|---|---|---|---|")
+        for size in args.sizes.split(","):
+            corpus = fixtures_dir() / "corpus" / f"corpus_{size}.txt"
+            megabytes = corpus.stat().st_size / 1e6
+            wall, rss = run(corpus)
+            stream = megabytes / max(wall - fixed_wall, 1e-9)
+            print(f"| {corpus.name} | {megabytes:.0f} | {wall:.1f} | {megabytes / wall:.1f} | {stream:.1f} | "
+                  f"{2 * stream:.1f} | {rss:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
