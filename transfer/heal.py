@@ -85,6 +85,8 @@ class HealConfig:
         temperature: ALM's binarisation temperature (the reference's 100).
         boundary: ALM chunk ends: every common token boundary (``token``) or only those before whitespace.
         eval_every: held-out bits per byte every this many steps (0: only before and after).
+        eval_steps: held-out bits per byte also after each of these steps (e.g. the step counts that match
+            minutes of training at a measured step rate, so a run's marks do not depend on machine load).
         checkpoint_every: write a checkpoint every this many steps (when a checkpoint folder is given).
         seed: data-order seed.
     """
@@ -98,10 +100,12 @@ class HealConfig:
     temperature: float = 100.0
     boundary: Boundary = "token"
     eval_every: int = 0
+    eval_steps: tuple[int, ...] = ()
     checkpoint_every: int = 25
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "eval_steps", tuple(self.eval_steps))  # a list from JSON or a CLI works too
         checks = [
             (self.loss in LOSSES, f"loss={self.loss!r} is not a healing loss; pass one of {', '.join(LOSSES)}"),
             (self.rows in ROWS, f"rows={self.rows!r} is not a row set; pass one of {', '.join(ROWS)}"),
@@ -112,6 +116,8 @@ class HealConfig:
             (self.sequence_chars >= 16, f"sequence_chars={self.sequence_chars} is too short; pass e.g. 1000"),
             (self.temperature > 0, f"temperature={self.temperature} must be positive; pass e.g. 100"),
             (self.eval_every >= 0, f"eval_every={self.eval_every} must be 0 (off) or a step count"),
+            (all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in self.eval_steps),
+             f"eval_steps={self.eval_steps!r} must hold positive step counts; pass e.g. (100, 300)"),
             (self.checkpoint_every >= 1, f"checkpoint_every={self.checkpoint_every} must be a positive step count"),
         ]
         for ok, message in checks:
@@ -148,13 +154,14 @@ class Budget:
 @dataclass(frozen=True)
 class HealStep:
     """Progress after one step: the step number, its loss, training seconds and tokens so far, and held-out
-    bits per byte when it was measured at this step."""
+    bits per byte when it was measured at this step (overall, and per slice when the held-out texts are named)."""
 
     step: int
     loss: float
     seconds: float
     tokens: int
     bpb: float | None = None
+    bpb_slices: dict[str, float] | None = None
 
 
 @dataclass
@@ -245,10 +252,12 @@ def heal(
         state = trainer.resume(checkpoint, fingerprint)
         logger.info("heal: resumed at step %d (%.0fs trained)", state.step, state.seconds)
 
-    def score() -> float | None:
+    def score() -> tuple[float | None, dict[str, float] | None]:
         if held_out is None:
-            return None
-        return evaluate(student, side, held_out, chunk_chars=config.sequence_chars).bpb
+            return None, None
+        scored = evaluate(student, side, held_out, chunk_chars=config.sequence_chars)
+        slices = {name: s.bpb for name, s in scored.slices.items()} if isinstance(held_out, Mapping) else None
+        return scored.bpb, slices
 
     history: list[HealStep] = []
     info: dict[str, Any] = {"lexkit_version": __version__, "config": asdict(config), "budget": asdict(budget),
@@ -257,7 +266,7 @@ def heal(
                             "trainable_parameters": trainer.trainable_parameters, "resumed_at": state.step}
     if held_out is not None:
         info["teacher_bpb"] = evaluate(loaded_teacher, teacher_side, held_out, chunk_chars=config.sequence_chars).bpb
-        info["start_bpb"] = score()
+        info["start_bpb"] = score()[0]
         logger.info("heal: held-out %.4f bits per byte before (teacher %.4f)", info["start_bpb"], info["teacher_bpb"])
     limit = None if budget.minutes is None else budget.minutes * 60.0
     while (budget.steps is None or state.step < budget.steps) and (limit is None or state.seconds < limit):
@@ -272,8 +281,9 @@ def heal(
                 f"the budget of {budget.minutes} minutes is shorter than one healing step ({state.seconds:.1f}s); "
                 "nothing was written; pass more minutes, Budget(steps=N), or a smaller batch_size / sequence_chars"
             )
-        bpb = score() if config.eval_every and state.step % config.eval_every == 0 else None
-        record = HealStep(state.step, loss, state.seconds, state.tokens, bpb)
+        due = (config.eval_every and state.step % config.eval_every == 0) or state.step in config.eval_steps
+        bpb, slices = score() if due else (None, None)
+        record = HealStep(state.step, loss, state.seconds, state.tokens, bpb, slices)
         history.append(record)
         if progress is not None:
             progress(record)
@@ -281,7 +291,7 @@ def heal(
             trainer.save_checkpoint(checkpoint, state, fingerprint)
     if checkpoint is not None and history:
         trainer.save_checkpoint(checkpoint, state, fingerprint)
-    final = score()
+    final = score()[0]
     if final is not None:
         info["final_bpb"] = final
         logger.info("heal: held-out %.4f bits per byte after %d steps", final, state.step)
