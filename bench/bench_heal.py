@@ -144,11 +144,12 @@ def run(args: argparse.Namespace) -> None:
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
 
-    results["original"] = bpb(evaluate(teacher, small, slices))
     start_model, _ = load_causal_lm(args.start_dir)
-    results["start"] = bpb(evaluate(start_model, args.start_dir, slices))
-    logger.info("original %.4f, start %.4f bits per byte", results["original"]["overall"],
-                results["start"]["overall"])
+    if args.score:
+        results["original"] = bpb(evaluate(teacher, small, slices))
+        results["start"] = bpb(evaluate(start_model, args.start_dir, slices))
+        logger.info("original %.4f, start %.4f bits per byte", results["original"]["overall"],
+                    results["start"]["overall"])
     budget = Budget(minutes=args.minutes, steps=args.steps)
     for variant in args.variants:
         config = HealConfig(**{**VARIANTS[variant], "learning_rate": args.lr, "batch_size": args.batch_size,
@@ -166,21 +167,32 @@ def run(args: argparse.Namespace) -> None:
         healed = heal(start_model, teacher, texts, budget=budget, tokenizer=args.start_dir,
                       teacher_tokenizer=small, held_out=slices if args.eval_steps else None, config=config,
                       device="cpu", progress=on_step)
-        scores = bpb(evaluate(healed.model, healed.tokenizer, slices))
         info = healed.info
-        run_result = {"variant": variant, "bpb": scores, "marks": marks,
-                      "kept": results["original"]["overall"] / scores["overall"],
+        run_result = {"variant": variant, "marks": marks,
+                      **{k: info[k] for k in ("teacher_bpb", "start_bpb") if k in info},
                       **{k: info[k] for k in ("steps", "tokens", "train_seconds", "tokens_per_second",
                                               "trainable_rows", "trainable_parameters", "rows_updated",
                                               "peak_memory_mb")},
                       "steps_per_second": round(info["steps"] / max(info["train_seconds"], 1e-9), 4),
                       "loss_first": healed.history[0].loss, "loss_last": healed.history[-1].loss,
                       "config": info["config"]}
+        if args.score:
+            if marks and marks[-1]["step"] == info["steps"]:
+                scores = marks[-1]["bpb"]  # scored at the last step already
+            else:
+                scores = bpb(evaluate(healed.model, healed.tokenizer, slices))
+            run_result |= {"bpb": scores, "kept": results["original"]["overall"] / scores["overall"]}
         results["runs"][-1] = run_result
         logger.info("%s", {k: v for k, v in run_result.items() if k != "marks"})
         del healed
         save()
 
+    if not args.score:
+        for row in results["runs"]:
+            print(f"{row['variant']}: {row['steps']} steps in {row['train_seconds']} s ({row['steps_per_second']} "
+                  f"steps/s), {row['tokens_per_second']} tokens/s, {row['trainable_parameters']:,} trained "
+                  f"parameters, peak memory {row['peak_memory_mb']:.0f} MB")
+        return
     names = [*slices, "overall"]
     limit = " and ".join(x for x in (args.minutes and f"{args.minutes} minutes", args.steps and f"{args.steps} steps")
                          if x)
@@ -219,6 +231,8 @@ def main() -> None:
     second.add_argument("--eval-steps", type=int, nargs="*", default=[],
                         help="also score the held-out slices after these steps")
     second.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    second.add_argument("--no-score", dest="score", action="store_false",
+                        help="skip the held-out scoring before and after (a speed-only run)")
     second.add_argument("--variants", nargs="+", default=["alm", "next-token"], choices=list(VARIANTS))
     second.add_argument("--lr", type=float, default=1e-3)
     second.add_argument("--batch-size", type=int, default=4)
