@@ -6,6 +6,15 @@ Two steps, so the expensive transplant runs once and the timed healing runs alon
     python bench/bench_heal.py run --start-dir /tmp/smol-qwen-heuristic --minutes 5 \
         --variants alm next-token [--json out.json]
 
+On a shared machine a time budget measures the machine's load, so budgets can be given in steps instead: measure
+a variant's step rate alone (``run --minutes 1.5 --no-score`` under the measure lock), convert minutes to steps at
+that rate, then run step-budgeted (``--steps N --eval-steps ...``, at any speed; ``--threads 1`` and ``nice`` leave
+the cores to others). ``run --keep-checkpoints DIR`` keeps every step's checkpoint as DIR/step-N.pt, and
+``score-checkpoints`` scores chosen steps afterwards, so the marks may be chosen after training started::
+
+    python bench/bench_heal.py score-checkpoints --start-dir /tmp/smol-qwen-heuristic --checkpoint-dir DIR \
+        --steps 20 60 120 --json marks.json
+
 ``prepare`` transplants the Qwen2.5 tokenizer (read from the Qwen2.5-Coder GGUF) into SmolLM2-135M with ``mean``,
 ``heuristic`` (MiniLM auxiliary space) or centred OMP (``omp-centred``, the Qwen2.5-Coder-0.5B donor, k=8, 256
 pre-filtered anchors: bench_transfer_qwen.py's settings) and saves the start. ``run`` scores the original and the
@@ -23,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -153,11 +163,14 @@ def run(args: argparse.Namespace) -> None:
     budget = Budget(minutes=args.minutes, steps=args.steps)
     for variant in args.variants:
         config = HealConfig(**{**VARIANTS[variant], "learning_rate": args.lr, "batch_size": args.batch_size,
-                               "sequence_chars": args.sequence_chars, "eval_steps": tuple(args.eval_steps)})
+                               "sequence_chars": args.sequence_chars, "eval_steps": tuple(args.eval_steps),
+                               "checkpoint_every": 1 if args.keep_checkpoints else 25})
         marks: list[dict[str, Any]] = []
         results["runs"].append({"variant": variant, "marks": marks})
 
         def on_step(step: Any, marks: list[dict[str, Any]] = marks, variant: str = variant) -> None:
+            if args.keep_checkpoints and step.step > 1:  # the file holds step - 1 now (written after this call)
+                keep_checkpoint(args.keep_checkpoints, step.step - 1)
             if step.bpb is not None:  # an evaluation mark: keep it, and save at once (long runs may be cut)
                 marks.append({"step": step.step, "seconds": round(step.seconds, 1), "tokens": step.tokens,
                               "bpb": {**(step.bpb_slices or {}), "overall": step.bpb}})
@@ -166,7 +179,9 @@ def run(args: argparse.Namespace) -> None:
 
         healed = heal(start_model, teacher, texts, budget=budget, tokenizer=args.start_dir,
                       teacher_tokenizer=small, held_out=slices if args.eval_steps else None, config=config,
-                      device="cpu", progress=on_step)
+                      device="cpu", progress=on_step, checkpoint_dir=args.keep_checkpoints)
+        if args.keep_checkpoints:
+            keep_checkpoint(args.keep_checkpoints, healed.info["steps"])
         info = healed.info
         run_result = {"variant": variant, "marks": marks,
                       **{k: info[k] for k in ("teacher_bpb", "start_bpb") if k in info},
@@ -215,6 +230,58 @@ def run(args: argparse.Namespace) -> None:
         args.json.write_text(json.dumps(results, indent=2))
 
 
+def keep_checkpoint(folder: Path, step: int) -> None:
+    """Keep the checkpoint of ``step`` as step-N.pt: a hard link, free, since every save replaces the file."""
+    from lexkit.transfer.heal import CHECKPOINT_FILE
+
+    kept = folder / f"step-{step}.pt"
+    if not kept.exists():
+        os.link(folder / CHECKPOINT_FILE, kept)
+
+
+def score_checkpoints(args: argparse.Namespace) -> None:
+    """Held-out bits per byte of the start with the rows of kept checkpoints (step-N.pt of ``run
+    --keep-checkpoints``): the model as it was after step N, for marks chosen after the run started."""
+    import torch
+
+    from lexkit.transfer import evaluate
+    from lexkit.transfer._models import load_causal_lm
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fixtures = fixtures_dir()
+    slices = held_out_slices(fixtures, args.documents, args.doc_chars)
+    results: dict[str, Any] = json.loads(args.json.read_text()) if args.json and args.json.exists() else {}
+    model, _ = load_causal_lm(args.start_dir)
+    embedding = model.get_input_embeddings().weight
+    start = embedding.detach().clone()
+    if args.reference:
+        small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        results["original"] = _slice_bpb(evaluate(load_causal_lm(small)[0], small, slices))
+        results["start"] = _slice_bpb(evaluate(model, args.start_dir, slices))
+        logger.info("original %s, start %s", results["original"], results["start"])
+    for step in args.steps:
+        path = args.checkpoint_dir / f"step-{step}.pt"
+        while not path.exists():  # the run may still be on its way there
+            time.sleep(10)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload["rows_in"] is not None:
+            raise SystemExit("score-checkpoints handles tied students only (rows_out is the embedding)")
+        rows = payload["rows_out"]
+        with torch.no_grad():
+            embedding.copy_(start)
+            embedding[rows["rows"]] = rows["values"].to(embedding.dtype)
+        results[str(step)] = _slice_bpb(evaluate(model, args.start_dir, slices)) | {
+            "tokens": payload["state"]["tokens"]}
+        logger.info("step %d: %s", step, results[str(step)])
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+
+
+def _slice_bpb(result: Any) -> dict[str, float]:
+    return {name: s.bpb for name, s in result.slices.items()} | {"overall": result.bpb}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -231,6 +298,9 @@ def main() -> None:
     second.add_argument("--eval-steps", type=int, nargs="*", default=[],
                         help="also score the held-out slices after these steps")
     second.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    second.add_argument("--keep-checkpoints", type=Path, default=None,
+                        help="checkpoint every step into this folder and keep each as step-N.pt (score-checkpoints "
+                             "scores them later)")
     second.add_argument("--no-score", dest="score", action="store_false",
                         help="skip the held-out scoring before and after (a speed-only run)")
     second.add_argument("--variants", nargs="+", default=["alm", "next-token"], choices=list(VARIANTS))
@@ -240,11 +310,20 @@ def main() -> None:
     second.add_argument("--documents", type=int, default=15, help="held-out documents per slice")
     second.add_argument("--doc-chars", type=int, default=400)
     second.add_argument("--json", type=Path, default=None)
+    third = commands.add_parser("score-checkpoints", help="score kept checkpoints of a run")
+    third.add_argument("--start-dir", type=Path, required=True)
+    third.add_argument("--checkpoint-dir", type=Path, required=True)
+    third.add_argument("--steps", type=int, nargs="+", required=True)
+    third.add_argument("--threads", type=int, default=0)
+    third.add_argument("--reference", action="store_true", help="also score the original and the start")
+    third.add_argument("--documents", type=int, default=15)
+    third.add_argument("--doc-chars", type=int, default=400)
+    third.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.command == "run" and args.minutes is None and args.steps is None:
         args.minutes = 5.0
     log_progress()
-    prepare(args) if args.command == "prepare" else run(args)
+    {"prepare": prepare, "run": run, "score-checkpoints": score_checkpoints}[args.command](args)
 
 
 if __name__ == "__main__":
