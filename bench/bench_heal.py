@@ -6,6 +6,15 @@ Two steps, so the expensive transplant runs once and the timed healing runs alon
     python bench/bench_heal.py run --start-dir /tmp/smol-qwen-heuristic --minutes 5 \
         --variants alm next-token [--json out.json]
 
+On a shared machine a time budget measures the machine's load, so budgets can be given in steps instead: measure
+a variant's step rate alone (``run --minutes 1.5 --no-score`` under the measure lock), convert minutes to steps at
+that rate, then run step-budgeted (``--steps N --eval-steps ...``, at any speed; ``--threads 1`` and ``nice`` leave
+the cores to others). ``run --keep-checkpoints DIR`` keeps every step's checkpoint as DIR/step-N.pt, and
+``score-checkpoints`` scores chosen steps afterwards, so the marks may be chosen after training started::
+
+    python bench/bench_heal.py score-checkpoints --start-dir /tmp/smol-qwen-heuristic --checkpoint-dir DIR \
+        --steps 20 60 120 --json marks.json
+
 ``prepare`` transplants the Qwen2.5 tokenizer (read from the Qwen2.5-Coder GGUF) into SmolLM2-135M with ``mean``,
 ``heuristic`` (MiniLM auxiliary space) or centred OMP (``omp-centred``, the Qwen2.5-Coder-0.5B donor, k=8, 256
 pre-filtered anchors: bench_transfer_qwen.py's settings) and saves the start. ``run`` scores the original and the
@@ -23,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,7 +53,11 @@ logger = logging.getLogger("bench_heal")
 
 
 def prepare(args: argparse.Namespace) -> None:
-    """Transplant the Qwen2.5 tokenizer into SmolLM2 with ``args.start`` and save it to ``args.output``."""
+    """Transplant the Qwen2.5 tokenizer into SmolLM2 with ``args.start`` and save it to ``args.output``.
+
+    Resumable, so each command fits a 600 s CPU slot on a busy machine: the heuristic's auxiliary embeddings go to
+    ``args.output``.aux-cache.npz chunk by chunk, and a rerun continues from there (``--max-seconds`` stops
+    cleanly before the slot ends)."""
     from transformers import AutoTokenizer
 
     from lexkit.transfer import auxiliary_embedder, transplant
@@ -51,18 +65,61 @@ def prepare(args: argparse.Namespace) -> None:
     fixtures = fixtures_dir()
     small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     qwen = fixtures / "qwen_coder" / "q.gguf"
+    target = AutoTokenizer.from_pretrained(str(qwen.parent), gguf_file=qwen.name)
+    aux = None
+    if args.start == "heuristic":
+        cache = args.output.with_name(args.output.name + ".aux-cache.npz")
+        aux = CachedEmbedder(auxiliary_embedder(fixtures / "minilm", device="cpu"), cache, args.max_seconds)
     model, source_tokenizer = load_gguf(small)
     start = time.perf_counter()
-    if args.start == "omp-centred":
-        donor, target = load_gguf(qwen)
-        result = transplant(model, target, "omp", source_tokenizer=source_tokenizer, donor=donor, device="cpu",
+    if args.start == "omp-centred":  # the donor as a GGUF path: OMP reads only its embedding matrix
+        result = transplant(model, target, "omp", source_tokenizer=source_tokenizer, donor=qwen, device="cpu",
                             k=8, prefilter=256, center=True)
     else:
-        target = AutoTokenizer.from_pretrained(str(qwen.parent), gguf_file=qwen.name)
-        aux = auxiliary_embedder(fixtures / "minilm", device="cpu") if args.start == "heuristic" else None
         result = transplant(model, target, args.start, source_tokenizer=source_tokenizer, aux=aux, device="cpu")
     logger.info("transplant %s: %.0fs", args.start, time.perf_counter() - start)
     result.save(args.output)
+
+
+class CachedEmbedder:
+    """An auxiliary embedder whose embeddings persist on disk, written every chunk, so a killed or stopped
+    prepare resumes where it was."""
+
+    def __init__(self, inner: Any, path: Path, max_seconds: float | None, chunk: int = 4096) -> None:
+        import numpy as np
+
+        self.inner, self.path, self.chunk = inner, path, chunk
+        self.deadline = None if max_seconds is None else time.perf_counter() + max_seconds
+        self.cache: dict[str, Any] = {}
+        if path.exists():
+            with np.load(path, allow_pickle=False) as saved:
+                self.cache = dict(zip(saved["texts"].tolist(), saved["vectors"]))
+            logger.info("auxiliary cache: %d strings from %s", len(self.cache), path)
+
+    def embed(self, texts: Any) -> Any:
+        import numpy as np
+
+        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        for i in range(0, len(missing), self.chunk):
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                logger.info("auxiliary cache: stopping with %d strings left; rerun to continue", len(missing) - i)
+                sys.exit(3)
+            part = missing[i:i + self.chunk]
+            self.cache.update(zip(part, self.inner.encode(part)))
+            self._save()
+            logger.info("auxiliary cache: %d/%d new strings embedded", min(i + self.chunk, len(missing)),
+                        len(missing))
+        if not texts:
+            return self.inner.embed([])
+        return np.stack([self.cache[t] for t in texts]).astype(np.float32, copy=False)
+
+    def _save(self) -> None:
+        import numpy as np
+
+        staging = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(staging, texts=np.array(list(self.cache), dtype=str),
+                 vectors=np.stack(list(self.cache.values())))
+        staging.replace(self.path)
 
 
 def training_texts(corpus: Path) -> list[str]:
@@ -78,45 +135,83 @@ def run(args: argparse.Namespace) -> None:
     from lexkit.transfer import Budget, HealConfig, evaluate, heal
     from lexkit.transfer._models import load_causal_lm
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     fixtures = fixtures_dir()
     corpus = fixtures / "corpus" / "corpus_10M.txt"
     slices = held_out_slices(fixtures, args.documents, args.doc_chars)
     small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     teacher, _ = load_causal_lm(small)
     texts = training_texts(corpus)
-    results: dict[str, Any] = {"start_dir": str(args.start_dir), "minutes": args.minutes,
-                               "torch_threads": torch.get_num_threads(), "runs": []}
+    results: dict[str, Any] = {"start_dir": str(args.start_dir), "minutes": args.minutes, "steps": args.steps,
+                               "eval_steps": args.eval_steps, "torch_threads": torch.get_num_threads(),
+                               "runs": []}
 
     def bpb(result: Any) -> dict[str, float]:
         return {name: s.bpb for name, s in result.slices.items()} | {"overall": result.bpb}
 
-    results["original"] = bpb(evaluate(teacher, small, slices))
-    start_model, _ = load_causal_lm(args.start_dir)
-    results["start"] = bpb(evaluate(start_model, args.start_dir, slices))
-    logger.info("original %.4f, start %.4f bits per byte", results["original"]["overall"],
-                results["start"]["overall"])
-    for variant in args.variants:
-        config = HealConfig(**{**VARIANTS[variant], "learning_rate": args.lr, "batch_size": args.batch_size,
-                               "sequence_chars": args.sequence_chars})
-        healed = heal(start_model, teacher, texts, budget=Budget(minutes=args.minutes), tokenizer=args.start_dir,
-                      teacher_tokenizer=small, config=config, device="cpu")
-        scores = bpb(evaluate(healed.model, healed.tokenizer, slices))
-        info = healed.info
-        run_result = {"variant": variant, "bpb": scores,
-                      "kept": results["original"]["overall"] / scores["overall"],
-                      **{k: info[k] for k in ("steps", "tokens", "train_seconds", "tokens_per_second",
-                                              "trainable_rows", "trainable_parameters", "rows_updated",
-                                              "peak_memory_mb")},
-                      "loss_first": healed.history[0].loss, "loss_last": healed.history[-1].loss,
-                      "config": info["config"]}
-        results["runs"].append(run_result)
-        logger.info("%s", run_result)
-        del healed
+    def save() -> None:
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
 
+    start_model, _ = load_causal_lm(args.start_dir)
+    if args.score:
+        results["original"] = bpb(evaluate(teacher, small, slices))
+        results["start"] = bpb(evaluate(start_model, args.start_dir, slices))
+        logger.info("original %.4f, start %.4f bits per byte", results["original"]["overall"],
+                    results["start"]["overall"])
+    budget = Budget(minutes=args.minutes, steps=args.steps)
+    for variant in args.variants:
+        config = HealConfig(**{**VARIANTS[variant], "learning_rate": args.lr, "batch_size": args.batch_size,
+                               "sequence_chars": args.sequence_chars, "eval_steps": tuple(args.eval_steps),
+                               "checkpoint_every": 1 if args.keep_checkpoints else 25})
+        marks: list[dict[str, Any]] = []
+        results["runs"].append({"variant": variant, "marks": marks})
+
+        def on_step(step: Any, marks: list[dict[str, Any]] = marks, variant: str = variant) -> None:
+            if args.keep_checkpoints and step.step > 1:  # the file holds step - 1 now (written after this call)
+                keep_checkpoint(args.keep_checkpoints, step.step - 1)
+            if step.bpb is not None:  # an evaluation mark: keep it, and save at once (long runs may be cut)
+                marks.append({"step": step.step, "seconds": round(step.seconds, 1), "tokens": step.tokens,
+                              "bpb": {**(step.bpb_slices or {}), "overall": step.bpb}})
+                logger.info("%s step %d: %.4f bits per byte", variant, step.step, step.bpb)
+                save()
+
+        healed = heal(start_model, teacher, texts, budget=budget, tokenizer=args.start_dir,
+                      teacher_tokenizer=small, held_out=slices if args.eval_steps else None, config=config,
+                      device="cpu", progress=on_step, checkpoint_dir=args.keep_checkpoints)
+        if args.keep_checkpoints:
+            keep_checkpoint(args.keep_checkpoints, healed.info["steps"])
+        info = healed.info
+        run_result = {"variant": variant, "marks": marks,
+                      **{k: info[k] for k in ("teacher_bpb", "start_bpb") if k in info},
+                      **{k: info[k] for k in ("steps", "tokens", "train_seconds", "tokens_per_second",
+                                              "trainable_rows", "trainable_parameters", "rows_updated",
+                                              "peak_memory_mb")},
+                      "steps_per_second": round(info["steps"] / max(info["train_seconds"], 1e-9), 4),
+                      "loss_first": healed.history[0].loss, "loss_last": healed.history[-1].loss,
+                      "config": info["config"]}
+        if args.score:
+            if marks and marks[-1]["step"] == info["steps"]:
+                scores = marks[-1]["bpb"]  # scored at the last step already
+            else:
+                scores = bpb(evaluate(healed.model, healed.tokenizer, slices))
+            run_result |= {"bpb": scores, "kept": results["original"]["overall"] / scores["overall"]}
+        results["runs"][-1] = run_result
+        logger.info("%s", {k: v for k, v in run_result.items() if k != "marks"})
+        del healed
+        save()
+
+    if not args.score:
+        for row in results["runs"]:
+            print(f"{row['variant']}: {row['steps']} steps in {row['train_seconds']} s ({row['steps_per_second']} "
+                  f"steps/s), {row['tokens_per_second']} tokens/s, {row['trainable_parameters']:,} trained "
+                  f"parameters, peak memory {row['peak_memory_mb']:.0f} MB")
+        return
     names = [*slices, "overall"]
-    print(f"\n{args.documents} documents per slice, {args.doc_chars} characters; {args.minutes} minutes of training")
+    limit = " and ".join(x for x in (args.minutes and f"{args.minutes} minutes", args.steps and f"{args.steps} steps")
+                         if x)
+    print(f"\n{args.documents} documents per slice, {args.doc_chars} characters; {limit} of training")
     print("| model | " + " | ".join(f"{n} BPB" for n in names) + " | kept | steps | tokens/s | trained params |")
     print("|---|" + "---|" * len(names) + "---|---|---|---|")
     print("| SmolLM2-135M original | " + " | ".join(f"{results['original'][n]:.4f}" for n in names)
@@ -135,15 +230,79 @@ def run(args: argparse.Namespace) -> None:
         args.json.write_text(json.dumps(results, indent=2))
 
 
+def keep_checkpoint(folder: Path, step: int) -> None:
+    """Keep the checkpoint of ``step`` as step-N.pt: a hard link, free, since every save replaces the file."""
+    from lexkit.transfer.heal import CHECKPOINT_FILE
+
+    kept = folder / f"step-{step}.pt"
+    if not kept.exists():
+        os.link(folder / CHECKPOINT_FILE, kept)
+
+
+def score_checkpoints(args: argparse.Namespace) -> None:
+    """Held-out bits per byte of the start with the rows of kept checkpoints (step-N.pt of ``run
+    --keep-checkpoints``): the model as it was after step N, for marks chosen after the run started."""
+    import torch
+
+    from lexkit.transfer import evaluate
+    from lexkit.transfer._models import load_causal_lm
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fixtures = fixtures_dir()
+    slices = held_out_slices(fixtures, args.documents, args.doc_chars)
+    results: dict[str, Any] = json.loads(args.json.read_text()) if args.json and args.json.exists() else {}
+    model, _ = load_causal_lm(args.start_dir)
+    embedding = model.get_input_embeddings().weight
+    start = embedding.detach().clone()
+    if args.reference:
+        small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        results["original"] = _slice_bpb(evaluate(load_causal_lm(small)[0], small, slices))
+        results["start"] = _slice_bpb(evaluate(model, args.start_dir, slices))
+        logger.info("original %s, start %s", results["original"], results["start"])
+    for step in args.steps:
+        path = args.checkpoint_dir / f"step-{step}.pt"
+        while not path.exists():  # the run may still be on its way there
+            time.sleep(10)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload["rows_in"] is not None:
+            raise SystemExit("score-checkpoints handles tied students only (rows_out is the embedding)")
+        rows = payload["rows_out"]
+        with torch.no_grad():
+            embedding.copy_(start)
+            embedding[rows["rows"]] = rows["values"].to(embedding.dtype)
+        results[str(step)] = _slice_bpb(evaluate(model, args.start_dir, slices)) | {
+            "tokens": payload["state"]["tokens"]}
+        logger.info("step %d: %s", step, results[str(step)])
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+
+
+def _slice_bpb(result: Any) -> dict[str, float]:
+    return {name: s.bpb for name, s in result.slices.items()} | {"overall": result.bpb}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     first = commands.add_parser("prepare", help="transplant once and save the start")
     first.add_argument("--start", choices=STARTS, default="heuristic")
     first.add_argument("-o", "--output", type=Path, required=True)
+    first.add_argument("--max-seconds", type=float, default=None,
+                       help="heuristic: stop embedding (exit 3, progress kept) after this long; rerun to continue")
     second = commands.add_parser("run", help="heal the saved start once per variant")
     second.add_argument("--start-dir", type=Path, required=True)
-    second.add_argument("--minutes", type=float, default=5.0, help="training minutes per variant")
+    second.add_argument("--minutes", type=float, default=None, help="training minutes per variant")
+    second.add_argument("--steps", type=int, default=None,
+                        help="training steps per variant (a budget independent of machine load)")
+    second.add_argument("--eval-steps", type=int, nargs="*", default=[],
+                        help="also score the held-out slices after these steps")
+    second.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    second.add_argument("--keep-checkpoints", type=Path, default=None,
+                        help="checkpoint every step into this folder and keep each as step-N.pt (score-checkpoints "
+                             "scores them later)")
+    second.add_argument("--no-score", dest="score", action="store_false",
+                        help="skip the held-out scoring before and after (a speed-only run)")
     second.add_argument("--variants", nargs="+", default=["alm", "next-token"], choices=list(VARIANTS))
     second.add_argument("--lr", type=float, default=1e-3)
     second.add_argument("--batch-size", type=int, default=4)
@@ -151,9 +310,20 @@ def main() -> None:
     second.add_argument("--documents", type=int, default=15, help="held-out documents per slice")
     second.add_argument("--doc-chars", type=int, default=400)
     second.add_argument("--json", type=Path, default=None)
+    third = commands.add_parser("score-checkpoints", help="score kept checkpoints of a run")
+    third.add_argument("--start-dir", type=Path, required=True)
+    third.add_argument("--checkpoint-dir", type=Path, required=True)
+    third.add_argument("--steps", type=int, nargs="+", required=True)
+    third.add_argument("--threads", type=int, default=0)
+    third.add_argument("--reference", action="store_true", help="also score the original and the start")
+    third.add_argument("--documents", type=int, default=15)
+    third.add_argument("--doc-chars", type=int, default=400)
+    third.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.command == "run" and args.minutes is None and args.steps is None:
+        args.minutes = 5.0
     log_progress()
-    prepare(args) if args.command == "prepare" else run(args)
+    {"prepare": prepare, "run": run, "score-checkpoints": score_checkpoints}[args.command](args)
 
 
 if __name__ == "__main__":

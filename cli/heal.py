@@ -44,6 +44,10 @@ __all__ = ["heal"]
 @click.option("--sequence-chars", type=click.IntRange(min=16), default=1000, help="Characters per text piece.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=0,
               help="Score the held-out text every N steps (0: before and after only).")
+@click.option("--eval-steps", type=click.IntRange(min=1), multiple=True,
+              help="Also score the held-out text after this step (repeatable).")
+@click.option("--lora-rank", type=click.IntRange(min=0), default=0,
+              help="Also train LoRA adapters of this rank on the attention's q/v projections (0: rows only).")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoint folder (default: OUTPUT.heal-checkpoint); a rerun resumes from it.")
 @click.option("--tokenizer", "tokenizer_path", type=click.Path(path_type=Path), default=None,
@@ -56,7 +60,7 @@ __all__ = ["heal"]
 def heal(model_path: Path, teacher_path: Path, corpora: tuple[Path, ...], held_out: Path | None,
          held_out_documents: int, minutes: float | None, steps: int | None, output: Path, loss: str, rows: str,
          through_body: bool, learning_rate: float, batch_size: int, sequence_chars: int, eval_every: int,
-         checkpoint_dir: Path | None, tokenizer_path: Path | None, teacher_tokenizer: Path | None, device: str,
+         eval_steps: tuple[int, ...], lora_rank: int, checkpoint_dir: Path | None, tokenizer_path: Path | None, teacher_tokenizer: Path | None, device: str,
          seed: int, as_json: bool) -> None:
     """Heal the swapped model at --model by distilling the original at --teacher; save to -o."""
     from lexkit.transfer.heal import Budget, HealConfig, HealStep
@@ -66,7 +70,7 @@ def heal(model_path: Path, teacher_path: Path, corpora: tuple[Path, ...], held_o
         raise LexkitError("no budget: pass --minutes N and/or --steps N")
     config = HealConfig(loss=loss, rows=rows, through_body=through_body,  # type: ignore[arg-type]
                         learning_rate=learning_rate, batch_size=batch_size, sequence_chars=sequence_chars,
-                        eval_every=eval_every, seed=seed)
+                        eval_every=eval_every, eval_steps=eval_steps, lora_rank=lora_rank, seed=seed)
     documents = [d for path in corpora for d in _documents(path, sequence_chars)]
     scored: list[str] | None = None
     if held_out is not None:

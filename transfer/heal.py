@@ -14,7 +14,11 @@ block, so its ``(tokens, V)`` logits never sit in memory. By default gradients r
 head only (the transformer runs without gradients, a forward pass); ``through_body=True`` also backpropagates
 through the transformer to the input side of the rows, at about 1.5x the cost per step.
 
-Not handled yet: LoRA adapters, bf16 autocast on GPU (``device="cuda"`` runs the same float32 code), tokenizers
+``lora_rank > 0`` also trains LoRA adapters on chosen linear layers of the transformer
+(`lexkit.transfer._heal_lora`); their frozen weights are never written while training, and the adapters are merged
+into plain linear layers at the end so the saved model reloads with the Auto classes.
+
+Not handled yet: bf16 autocast on GPU (``device="cuda"`` runs the same float32 code), tokenizers
 whose tokens do not spell the text byte for byte (SentencePiece dummy prefix, normalizers).
 """
 
@@ -85,7 +89,12 @@ class HealConfig:
         temperature: ALM's binarisation temperature (the reference's 100).
         boundary: ALM chunk ends: every common token boundary (``token``) or only those before whitespace.
         eval_every: held-out bits per byte every this many steps (0: only before and after).
+        eval_steps: held-out bits per byte also after each of these steps (e.g. the step counts that match
+            minutes of training at a measured step rate, so a run's marks do not depend on machine load).
         checkpoint_every: write a checkpoint every this many steps (when a checkpoint folder is given).
+        lora_rank: rank of LoRA adapters trained on the ``lora_targets`` layers besides the rows (0: none).
+        lora_alpha: the adapters' scale numerator (update = alpha / rank · B A).
+        lora_targets: attribute names of the transformer's linear layers that get adapters.
         seed: data-order seed.
     """
 
@@ -98,10 +107,16 @@ class HealConfig:
     temperature: float = 100.0
     boundary: Boundary = "token"
     eval_every: int = 0
+    eval_steps: tuple[int, ...] = ()
     checkpoint_every: int = 25
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "eval_steps", tuple(self.eval_steps))  # a list from JSON or a CLI works too
+        object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
         checks = [
             (self.loss in LOSSES, f"loss={self.loss!r} is not a healing loss; pass one of {', '.join(LOSSES)}"),
             (self.rows in ROWS, f"rows={self.rows!r} is not a row set; pass one of {', '.join(ROWS)}"),
@@ -112,6 +127,12 @@ class HealConfig:
             (self.sequence_chars >= 16, f"sequence_chars={self.sequence_chars} is too short; pass e.g. 1000"),
             (self.temperature > 0, f"temperature={self.temperature} must be positive; pass e.g. 100"),
             (self.eval_every >= 0, f"eval_every={self.eval_every} must be 0 (off) or a step count"),
+            (all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in self.eval_steps),
+             f"eval_steps={self.eval_steps!r} must hold positive step counts; pass e.g. (100, 300)"),
+            (self.lora_rank >= 0, f"lora_rank={self.lora_rank} must be 0 (no adapters) or a positive rank"),
+            (self.lora_alpha > 0, f"lora_alpha={self.lora_alpha} must be positive; pass e.g. 16"),
+            (not self.lora_rank or bool(self.lora_targets),
+             "lora_targets is empty; pass layer names, e.g. ('q_proj', 'v_proj')"),
             (self.checkpoint_every >= 1, f"checkpoint_every={self.checkpoint_every} must be a positive step count"),
         ]
         for ok, message in checks:
@@ -148,13 +169,14 @@ class Budget:
 @dataclass(frozen=True)
 class HealStep:
     """Progress after one step: the step number, its loss, training seconds and tokens so far, and held-out
-    bits per byte when it was measured at this step."""
+    bits per byte when it was measured at this step (overall, and per slice when the held-out texts are named)."""
 
     step: int
     loss: float
     seconds: float
     tokens: int
     bpb: float | None = None
+    bpb_slices: dict[str, float] | None = None
 
 
 @dataclass
@@ -245,19 +267,22 @@ def heal(
         state = trainer.resume(checkpoint, fingerprint)
         logger.info("heal: resumed at step %d (%.0fs trained)", state.step, state.seconds)
 
-    def score() -> float | None:
+    def score() -> tuple[float | None, dict[str, float] | None]:
         if held_out is None:
-            return None
-        return evaluate(student, side, held_out, chunk_chars=config.sequence_chars).bpb
+            return None, None
+        scored = evaluate(student, side, held_out, chunk_chars=config.sequence_chars)
+        slices = {name: s.bpb for name, s in scored.slices.items()} if isinstance(held_out, Mapping) else None
+        return scored.bpb, slices
 
     history: list[HealStep] = []
     info: dict[str, Any] = {"lexkit_version": __version__, "config": asdict(config), "budget": asdict(budget),
                             "device": str(compute), "student_rows": trainer.rows_out.matrix.shape[0],
                             "trainable_rows": trainer.trainable_rows, "hidden_size": trainer.hidden_size,
-                            "trainable_parameters": trainer.trainable_parameters, "resumed_at": state.step}
+                            "trainable_parameters": trainer.trainable_parameters, "resumed_at": state.step,
+                            "lora_layers": len(trainer.adapted)}
     if held_out is not None:
         info["teacher_bpb"] = evaluate(loaded_teacher, teacher_side, held_out, chunk_chars=config.sequence_chars).bpb
-        info["start_bpb"] = score()
+        info["start_bpb"] = score()[0]
         logger.info("heal: held-out %.4f bits per byte before (teacher %.4f)", info["start_bpb"], info["teacher_bpb"])
     limit = None if budget.minutes is None else budget.minutes * 60.0
     while (budget.steps is None or state.step < budget.steps) and (limit is None or state.seconds < limit):
@@ -272,8 +297,9 @@ def heal(
                 f"the budget of {budget.minutes} minutes is shorter than one healing step ({state.seconds:.1f}s); "
                 "nothing was written; pass more minutes, Budget(steps=N), or a smaller batch_size / sequence_chars"
             )
-        bpb = score() if config.eval_every and state.step % config.eval_every == 0 else None
-        record = HealStep(state.step, loss, state.seconds, state.tokens, bpb)
+        due = (config.eval_every and state.step % config.eval_every == 0) or state.step in config.eval_steps
+        bpb, slices = score() if due else (None, None)
+        record = HealStep(state.step, loss, state.seconds, state.tokens, bpb, slices)
         history.append(record)
         if progress is not None:
             progress(record)
@@ -281,10 +307,14 @@ def heal(
             trainer.save_checkpoint(checkpoint, state, fingerprint)
     if checkpoint is not None and history:
         trainer.save_checkpoint(checkpoint, state, fingerprint)
-    final = score()
+    final = score()[0]
     if final is not None:
         info["final_bpb"] = final
         logger.info("heal: held-out %.4f bits per byte after %d steps", final, state.step)
+    if trainer.adapted:
+        from lexkit.transfer._heal_lora import merge_lora
+
+        info["lora_layers"] = merge_lora(student.base_model)  # plain linear layers again: Auto classes reload it
     info.update({"steps": state.step, "tokens": state.tokens, "train_seconds": round(state.seconds, 2),
                  "tokens_per_second": round(state.tokens / max(state.seconds, 1e-9), 1),
                  "rows_updated": trainer.rows_updated, "peak_memory_mb": peak_memory_mb(compute),
@@ -429,6 +459,20 @@ class _Trainer:
         self.rows_out = self.rows_in if self.tied else RowAdam(head.weight.data, trainable, lr=config.learning_rate)
         matrices = 1 if self.tied else (2 if config.through_body else 1)
         self.trainable_parameters = self.trainable_rows * self.hidden_size * matrices
+        self.adapted: list[str] = []
+        self.adapter_optimizer: Any = None
+        if config.lora_rank:
+            from lexkit.transfer._heal_lora import attach_lora, lora_parameters
+
+            try:
+                self.adapted = attach_lora(student.base_model, config.lora_targets, rank=config.lora_rank,
+                                           alpha=config.lora_alpha, seed=config.seed)
+            except ValueError as exc:
+                raise LexkitError(f"lora_targets={config.lora_targets!r}: {exc} in {type(student).__name__}; "
+                                  "pass names of its linear layers, e.g. ('q_proj', 'v_proj')") from None
+            adapters = lora_parameters(student.base_model)
+            self.adapter_optimizer = torch.optim.Adam(adapters, lr=config.learning_rate)
+            self.trainable_parameters += sum(p.numel() for p in adapters)
 
     @property
     def rows_updated(self) -> int:
@@ -494,13 +538,17 @@ class _Trainer:
             # minus the teacher's own binary entropy: the same gradient, and 0 when the student matches the teacher
             loss = (binary_cross_entropy(target, mine, temperature=self.config.temperature)
                     - binary_cross_entropy(target, target, temperature=self.config.temperature)).mean()
-        if not len(active):  # no trainable token in this batch: nothing to update
+        if not len(active) and not self.adapted:  # no trainable token in this batch: nothing to update
             return float(loss.detach()), int(scored.sum())
         loss.backward()
-        assert active_rows.grad is not None
-        self.rows_out.step(active, active_rows.grad)
-        if input_rows is not active_rows and input_rows.grad is not None:
-            self.rows_in.step(active, input_rows.grad)
+        if len(active):
+            assert active_rows.grad is not None
+            self.rows_out.step(active, active_rows.grad)
+            if input_rows is not active_rows and input_rows.grad is not None:
+                self.rows_in.step(active, input_rows.grad)
+        if self.adapter_optimizer is not None:
+            self.adapter_optimizer.step()
+            self.adapter_optimizer.zero_grad(set_to_none=True)
         return float(loss.detach()), int(scored.sum())
 
     def _pad(self, sequences: list[list[int]], owners: list[list[int]]) -> tuple[torch.Tensor, ...]:
@@ -522,6 +570,8 @@ class _Trainer:
 
         body = self.student.base_model
         if not self.config.through_body:
+            if self.adapted:  # the adapters need the body's gradients; the rows still come in as ids
+                return body(input_ids=ids, attention_mask=mask).last_hidden_state
             with torch.no_grad():
                 return body(input_ids=ids, attention_mask=mask).last_hidden_state
         embedded = torch.nn.functional.embedding(ids, self.rows_in.matrix)
@@ -581,6 +631,11 @@ class _Trainer:
 
         payload = {"fingerprint": fingerprint, "state": asdict(state), "rows_out": self.rows_out.state(),
                    "rows_in": None if self.tied else self.rows_in.state(), "lexkit_version": __version__}
+        if self.adapted:
+            from lexkit.transfer._heal_lora import adapter_state
+
+            payload["adapters"] = adapter_state(self.student.base_model)
+            payload["adapter_optimizer"] = self.adapter_optimizer.state_dict()
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         atomic_write_bytes(path, buffer.getvalue())
@@ -605,6 +660,11 @@ class _Trainer:
         self.rows_out.load_state(payload["rows_out"])
         if payload["rows_in"] is not None:
             self.rows_in.load_state(payload["rows_in"])
+        if self.adapted:
+            from lexkit.transfer._heal_lora import load_adapter_state
+
+            load_adapter_state(self.student.base_model, payload["adapters"])
+            self.adapter_optimizer.load_state_dict(payload["adapter_optimizer"])
         return _RunState(**payload["state"])
 
 

@@ -43,6 +43,21 @@ def test_heal_writes_a_reloadable_folder_and_resumes(tmp_path, folders):
     assert report["resumed_at"] == 2 and [h["step"] for h in report["history"]] == [3]
 
 
+def test_heal_with_lora_adapters_and_eval_steps(tmp_path, folders):
+    student, teacher, corpus = folders
+    out = tmp_path / "healed"
+    args = ["heal", "--model", str(student), "--teacher", str(teacher), "--corpus", str(corpus), "--steps", "2",
+            "--sequence-chars", "300", "--held-out-documents", "2", "--lora-rank", "2", "--eval-steps", "1",
+            "-o", str(out), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["lora_layers"] == 4 and report["config"]["lora_rank"] == 2
+    assert [h["bpb"] is not None for h in report["history"]] == [True, False]
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in name for name, _ in reloaded.named_parameters())
+
+
 def test_heal_errors_are_one_line_and_leave_nothing(tmp_path, folders, make_llama):
     student, teacher, corpus = folders
     empty = tmp_path / "empty.txt"

@@ -128,6 +128,25 @@ def test_saved_result_reloads_with_auto_classes_and_reports_progress(swapped, te
         torch.testing.assert_close(reloaded(ids).logits, result.model(ids).logits)
 
 
+def test_eval_steps_score_the_held_out_slices_at_exactly_those_steps(swapped, teacher, source_tokenizer, texts):
+    held_out = {"prose": texts[-2:], "more": texts[-4:-2]}
+    seen = []
+    result = heal(swapped, teacher, texts, budget=Budget(steps=5), teacher_tokenizer=source_tokenizer,
+                  held_out=held_out, config=HealConfig(sequence_chars=300, eval_steps=[2, 5, 9]), device="cpu",
+                  progress=seen.append)
+    marks = [s for s in seen if s.bpb is not None]
+    assert [s.step for s in marks] == [2, 5]  # 9 lies beyond the budget
+    assert all(s.bpb_slices is None for s in seen if s.bpb is None)
+    for mark in marks:
+        assert mark.bpb_slices is not None and set(mark.bpb_slices) == {"prose", "more"}
+        low, high = sorted(mark.bpb_slices.values())
+        assert low <= mark.bpb <= high  # the overall figure pools the slices' bytes
+    assert marks[-1].bpb == result.info["final_bpb"]
+    assert result.info["config"]["eval_steps"] == (2, 5, 9)
+    with pytest.raises(LexkitError, match="eval_steps"):
+        HealConfig(eval_steps=(0, 3))
+
+
 def test_bad_input_gets_one_line_errors_and_writes_nothing(swapped, teacher, source_tokenizer, texts, make_llama,
                                                           tmp_path):
     other = make_llama(len(source_tokenizer.vocabulary), hidden=48)
