@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -251,6 +252,8 @@ def omp_coefficients(
         ``(indices, coefficients)`` as numpy arrays of shape ``(T, k)`` (int64 and float32).
     """
 
+    import torch
+
     total = targets.shape[0]
     indices = np.empty((total, k), dtype=np.int64)
     coefficients = np.empty((total, k), dtype=np.float32)
@@ -275,11 +278,22 @@ def omp_coefficients(
             coefficients[first + start:first + start + len(chosen)] = coef.cpu().numpy()
         return len(part)
 
-    # subtle: the chunks run one after another. Coding them in worker threads with single-threaded ops was slower
-    # even alone on the machine: thousands of short ops per chunk hand the GIL back and forth between the workers.
-    for first in range(0, total, chunk):
-        size = code(first)
-        if first == 0 and estimate is not None:
-            estimate(started - prepared + (time.perf_counter() - started) * total / size)
-        logger.debug("OMP: %d of %d targets", first + size, total)
+    firsts = range(0, total, chunk)
+    threads = torch.get_num_threads()
+    workers = min(threads, len(firsts)) if targets.device.type == "cpu" else 1
+    # subtle: on CPU each worker thread codes whole chunks with single-threaded ops. Splitting each small op over
+    # OpenMP threads made every op wait for all of them: on a busy machine (other processes on the cores) the
+    # kernel then ran ~7x slower and burnt ~6x the CPU time spinning; independent chunks never wait for each other.
+    pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) if workers > 1 else None
+    try:
+        done = 0
+        for size in (map(code, firsts) if pool is None else pool.map(code, firsts)):
+            if done == 0 and estimate is not None:
+                estimate(started - prepared + (time.perf_counter() - started) * total / (size * workers))
+            done += size
+            logger.debug("OMP: %d of %d targets", done, total)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+            torch.set_num_threads(threads)  # MKL's thread count is global: the workers' setting must not stay
     return indices, coefficients

@@ -87,12 +87,18 @@ def test_device_defaults_and_the_cli_settings_line(tmp_path, make_llama, source_
         assert params["center"] is center and params["k"] == (8 if center else 3)
 
 
-def test_chunked_coding_matches_one_batch_at_a_time():
+def test_chunks_coded_in_worker_threads_match_one_batch_at_a_time_and_restore_the_thread_count():
     generator = torch.Generator().manual_seed(2)
     atoms, targets = torch.randn(400, 24, generator=generator), torch.randn(5000, 24, generator=generator)
-    indices, coefficients = omp_coefficients(targets, atoms, 4, prefilter=40)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # two worker threads, whatever this machine has
+    try:
+        indices, coefficients = omp_coefficients(targets, atoms, 4, prefilter=40)
+        assert torch.get_num_threads() == 2  # the workers' single-threaded setting did not leak out
+    finally:
+        torch.set_num_threads(threads)
     candidates = nearest_candidates(targets, atoms, 40)
-    for start in (0, 2048, 4992):  # the first chunk, the second chunk, the ragged last one
+    for start in (0, 2048, 4992):  # the first chunk, the second worker's first chunk, the ragged last one
         expected, weights = batched_omp(targets[start:start + 8], atoms, 4, candidates=candidates[start:start + 8])
         assert (indices[start:start + 8] == expected.numpy()).all()
         torch.testing.assert_close(torch.from_numpy(coefficients[start:start + 8]), weights, rtol=1e-4, atol=1e-5)
