@@ -1,4 +1,5 @@
-"""Read only the embedding matrices of a GGUF model file (a fast OMP donor; transfer.md section 4).
+"""Read only the embedding matrices of a GGUF model file (a fast OMP donor; transfer.md section 4), or only its
+architecture (which tokenizer class transformers builds from it).
 
 OMP reads nothing of the donor but its input embedding (and, for an untied source, its head). Building the whole
 transformers model from a GGUF file de-quantizes every tensor; this reads the header, then de-quantizes the one or
@@ -20,13 +21,17 @@ from lexkit.errors import FormatError, require
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["GGUFEmbeddings", "read_gguf_embeddings"]
+__all__ = ["GGUFEmbeddings", "gguf_tokenizer_type", "read_gguf_embeddings"]
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 _HEADER_BYTES = 64 << 20  # read at most this much to find the tensor table (a 151k-token vocabulary takes ~6 MB)
 INPUT, OUTPUT = "token_embd.weight", "output.weight"
 _TOKENS = b"tokenizer.ggml.tokens"
+_ARCHITECTURE = b"general.architecture"
+# GGUF architectures whose transformers model type, and so AutoTokenizer's tokenizer class, is the same name
+# (checked on the real Qwen2.5-Coder GGUF); others (llama's mistral detection, qwen2moe...) keep the full lookup.
+_SAME_TOKENIZER_TYPE = frozenset({"qwen2"})
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,9 @@ class _TensorInfo:
 class _Header:
     """The key-value table is skipped (except the alignment); the tensor table is kept."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, architecture_only: bool = False) -> None:
         with open(path, "rb") as handle:
-            self.data = handle.read(_HEADER_BYTES)
+            self.data = handle.read(1 << 20 if architecture_only else _HEADER_BYTES)
         self.position = 0
         if self.data[:4] != b"GGUF":
             raise FormatError(f"{path}: not a GGUF file (no GGUF magic); pass a .gguf model file")
@@ -66,10 +71,15 @@ class _Header:
             raise FormatError(f"{path}: GGUF version {version} is not supported; re-convert it with a current llama.cpp")
         alignment = 32
         self.tokens: list[str] | None = None
+        self.architecture: str | None = None
         for _ in range(values):
             key = self.string()
             kind = self.read("<I")
-            if key == b"general.alignment":
+            if key == _ARCHITECTURE and kind == _STRING:
+                self.architecture = self.string().decode("utf-8", errors="replace")
+                if architecture_only:
+                    return
+            elif key == b"general.alignment":
                 alignment = int(self.read(_SCALARS[kind]))
             elif key == _TOKENS and kind == _ARRAY and self.data[self.position:self.position + 4] == b"\x08\0\0\0":
                 self.position += 4
@@ -108,6 +118,24 @@ class _Header:
                 self.position += count * struct.calcsize(_SCALARS[item])
         else:
             self.position += struct.calcsize(_SCALARS[kind])
+
+
+def gguf_tokenizer_type(path: str | Path) -> dict[str, str]:
+    """``{"tokenizer_type": ...}`` for ``AutoTokenizer.from_pretrained(..., gguf_file=...)``, or ``{}``.
+
+    Without it, AutoTokenizer parses the whole GGUF metadata (vocabulary and merges included) only to learn the
+    model type and so the tokenizer class, and the tokenizer class parses it again: ~9 s for the 151k-token
+    Qwen2.5 file on 2 cores. The type is given only where it names the class AutoTokenizer would pick (no
+    ``tokenizer_config.json`` beside the file, an architecture in `_SAME_TOKENIZER_TYPE`).
+    """
+    path = Path(path)
+    if (path.parent / "tokenizer_config.json").exists():
+        return {}
+    try:
+        architecture = _Header(path, architecture_only=True).architecture
+    except (FormatError, struct.error, UnicodeDecodeError, KeyError):
+        return {}  # transformers' own reader reports a bad file
+    return {"tokenizer_type": architecture} if architecture in _SAME_TOKENIZER_TYPE else {}
 
 
 def read_gguf_embeddings(path: str | Path, *, head: bool = True) -> GGUFEmbeddings:

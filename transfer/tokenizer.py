@@ -161,7 +161,9 @@ class TransferTokenizer:
                 ".model, .tiktoken or .gguf file, or a folder holding one"
             )
         if path.suffix == ".gguf":
-            return cls._from_hf(_auto_tokenizer(path.parent, what, gguf_file=path.name))
+            from lexkit.transfer.gguf_embeddings import gguf_tokenizer_type
+
+            return cls._from_hf(_auto_tokenizer(path.parent, what, gguf_file=path.name, **gguf_tokenizer_type(path)))
         if path.is_dir():
             if (path / "tokenizer_config.json").exists():
                 return cls._from_hf(_auto_tokenizer(path, what))

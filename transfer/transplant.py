@@ -232,7 +232,7 @@ def transplant(
     donor_in = donor_out = None
     donor_info: str | None = None
     if chosen == Method.OMP:
-        donor_in, donor_out, donor_info = _donor_matrices(donor, target, embedder)
+        donor_in, donor_out, donor_info = _donor_matrices(donor, target, embedder, head=not tied)
 
     out_rows = len(target)
     if pad_to_multiple_of:
@@ -287,9 +287,12 @@ def transplant(
     return result
 
 
-def _donor_matrices(donor: Any, target: TransferTokenizer,
-                    embedder: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _donor_matrices(donor: Any, target: TransferTokenizer, embedder: Any, *,
+                    head: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
     """Donor input and head matrices (row i = target token i) and a description for the report.
+
+    ``head=False`` (a tied result) lets a GGUF donor skip de-quantizing its head, which nothing would read;
+    the input matrix then stands in for it.
 
     Raises:
         LexkitError: the donor's vocabulary does not match the target tokenizer.
@@ -305,7 +308,7 @@ def _donor_matrices(donor: Any, target: TransferTokenizer,
 
         # OMP reads only the donor's matrices: de-quantizing the whole GGUF model cost ~30 s on CPU, and building
         # its tokenizer ~15 s more, which the vocabulary strings spare when they equal the target's.
-        read = read_gguf_embeddings(donor)
+        read = read_gguf_embeddings(donor, head=head)
         donor_in = read.input
         donor_out = donor_in if read.output is None else read.output
         loaded, path = None, Path(donor)

@@ -8,12 +8,12 @@ import json
 import click
 import pytest
 import torch
-from _resources import smollm2_gguf
+from _resources import fixture_path, smollm2_gguf
 from click.testing import CliRunner
 
 from lexkit.cli.main import LexkitGroup
 from lexkit.cli.transfer import transplant
-from lexkit.transfer.gguf_embeddings import read_gguf_embeddings
+from lexkit.transfer.gguf_embeddings import gguf_tokenizer_type, read_gguf_embeddings
 from lexkit.transfer.methods import OmpDefaults
 from lexkit.transfer.omp import _top_m, batched_omp, nearest_candidates, omp_coefficients
 from lexkit.transfer.tokenizer import TransferTokenizer
@@ -85,3 +85,33 @@ def test_device_defaults_and_the_cli_settings_line(tmp_path, make_llama, source_
         assert result.stderr.splitlines()[0] == f"lexkit: omp on cpu: {line}"
         params = json.loads((out / "transplant_report.json").read_text(encoding="utf-8"))["matrices"]["input"]["params"]
         assert params["center"] is center and params["k"] == (8 if center else 3)
+
+
+def test_chunks_coded_in_worker_threads_match_one_batch_at_a_time_and_restore_the_thread_count():
+    generator = torch.Generator().manual_seed(2)
+    atoms, targets = torch.randn(400, 24, generator=generator), torch.randn(5000, 24, generator=generator)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # two worker threads, whatever this machine has
+    try:
+        indices, coefficients = omp_coefficients(targets, atoms, 4, prefilter=40)
+        assert torch.get_num_threads() == 2  # the workers' single-threaded setting did not leak out
+    finally:
+        torch.set_num_threads(threads)
+    candidates = nearest_candidates(targets, atoms, 40)
+    for start in (0, 2048, 4992):  # the first chunk, the second worker's first chunk, the ragged last one
+        expected, weights = batched_omp(targets[start:start + 8], atoms, 4, candidates=candidates[start:start + 8])
+        assert (indices[start:start + 8] == expected.numpy()).all()
+        torch.testing.assert_close(torch.from_numpy(coefficients[start:start + 8]), weights, rtol=1e-4, atol=1e-5)
+
+
+def test_gguf_tokenizer_type_builds_the_tokenizer_autotokenizer_picks():
+    from transformers import AutoTokenizer
+
+    qwen = fixture_path("qwen_coder", "q.gguf")
+    assert gguf_tokenizer_type(qwen) == {"tokenizer_type": "qwen2"}
+    assert gguf_tokenizer_type(smollm2_gguf()) == {}  # llama: AutoTokenizer's own lookup decides
+    fast = AutoTokenizer.from_pretrained(str(qwen.parent), gguf_file=qwen.name, tokenizer_type="qwen2")
+    full = AutoTokenizer.from_pretrained(str(qwen.parent), gguf_file=qwen.name)
+    assert type(fast) is type(full) and fast.get_vocab() == full.get_vocab()
+    assert fast.backend_tokenizer.to_str() == full.backend_tokenizer.to_str()
+    assert fast.special_tokens_map == full.special_tokens_map and fast.chat_template == full.chat_template
