@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +52,13 @@ def load_gguf(path: Path) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     return model.eval(), tokenizer
+
+
+def timed_lexkit(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one ``lexkit`` CLI run, loading included (GNU time)."""
+    lexkit = Path(sys.executable).with_name("lexkit")
+    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", str(lexkit), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"lexkit {' '.join(args)} failed: {done.stderr.strip().splitlines()[-2:]}")
+    wall, rss_kb = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss_kb) / 1024

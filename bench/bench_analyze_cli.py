@@ -11,24 +11,12 @@ Usage: python bench/bench_analyze_cli.py [--sizes 10M,100M]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fixtures_dir  # noqa: E402
-
-LEXKIT = Path(sys.executable).with_name("lexkit")
-
-
-def _timed(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one ``lexkit`` run (GNU time)."""
-    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", str(LEXKIT), *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"lexkit {' '.join(args)} failed: {done.stderr.strip().splitlines()[-2:]}")
-    wall, rss_kb = done.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss_kb) / 1024
+from _common import fixtures_dir, timed_lexkit  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +30,7 @@ def main() -> None:
         one_line.write_text("The quick brown fox jumps over the lazy dog.\n", encoding="utf-8")
 
         def run(corpus: Path) -> tuple[float, float]:
-            return _timed(["analyze", *tokenizers, "-c", f"prose={corpus}", "-o", str(folder / "report"),
+            return timed_lexkit(["analyze", *tokenizers, "-c", f"prose={corpus}", "-o", str(folder / "report"),
                            "--passages", "0", "--no-progress"])
 
         fixed_wall, fixed_rss = run(one_line)

@@ -10,24 +10,12 @@ Usage: python bench/bench_encode_stream.py [--only gpt2,o200k_base,llama3] [--si
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fixtures_dir  # noqa: E402
-
-LEXKIT = Path(sys.executable).with_name("lexkit")
-
-
-def _timed(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one ``lexkit`` run (GNU time)."""
-    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", str(LEXKIT), *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"lexkit {' '.join(args)} failed: {done.stderr.strip().splitlines()[-2:]}")
-    wall, rss_kb = done.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss_kb) / 1024
+from _common import ROOT, fixtures_dir, timed_lexkit  # noqa: E402
 
 
 def _tokenizer_path(name: str, folder: Path) -> Path:
@@ -59,10 +47,10 @@ def main() -> None:
         folder = Path(tmp)
         for name in args.only.split(","):
             path = _tokenizer_path(name, folder)
-            load_wall, load_rss = _timed(["encode", "-t", str(path), "-o", str(folder / "ids.txt"), "x"])
+            load_wall, load_rss = timed_lexkit(["encode", "-t", str(path), "-o", str(folder / "ids.txt"), "x"])
             for corpus in corpora:
                 megabytes = corpus.stat().st_size / 1e6
-                wall, rss = _timed(["encode", "-t", str(path), "-i", str(corpus), "-o", str(folder / "ids.txt")])
+                wall, rss = timed_lexkit(["encode", "-t", str(path), "-i", str(corpus), "-o", str(folder / "ids.txt")])
                 rate = megabytes / max(wall - load_wall, 1e-9)
                 print(f"| {name} | {corpus.name} | {megabytes:.0f} | {wall:.1f} | {load_wall:.1f} | {rate:.1f} | "
                       f"{rss:.0f} | {load_rss:.0f} |", flush=True)

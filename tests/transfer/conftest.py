@@ -87,3 +87,23 @@ def held_out_slices() -> dict[str, list[str]]:
     stdlib = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
     code = [c for path in stdlib for c in chunk_text(path.read_text(encoding="utf-8", errors="replace"), 400)]
     return {"prose": spread(chunk_text(prose, 400)), "code": spread(code)}
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    """Healing's training text for the tiny models."""
+    return default_corpus("prose")[:24]
+
+
+@pytest.fixture(scope="module")
+def teacher(source_tokenizer, make_llama):
+    """A tiny Llama on the source tokenizer: healing's original model."""
+    return make_llama(len(source_tokenizer.vocabulary), seed=1)
+
+
+@pytest.fixture(scope="module")
+def swapped(teacher, source_tokenizer, target_tokenizer):
+    """The teacher moved to the target tokenizer with mean init: healing's student."""
+    from lexkit.transfer import transplant
+
+    return transplant(teacher, target_tokenizer, "mean", source_tokenizer=source_tokenizer, device="cpu")

@@ -6,25 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from lexkit.embedded import default_corpus
 from lexkit.errors import LexkitError
 from lexkit.transfer import Budget, HealConfig, heal, transplant
 from lexkit.transfer.heal import CHECKPOINT_FILE, _Trainer
-
-
-@pytest.fixture(scope="module")
-def texts() -> list[str]:
-    return default_corpus("prose")[:24]
-
-
-@pytest.fixture(scope="module")
-def teacher(source_tokenizer, make_llama):
-    return make_llama(len(source_tokenizer.vocabulary), seed=1)
-
-
-@pytest.fixture(scope="module")
-def swapped(teacher, source_tokenizer, target_tokenizer):
-    return transplant(teacher, target_tokenizer, "mean", source_tokenizer=source_tokenizer, device="cpu")
 
 
 def run(swapped, teacher, source_tokenizer, texts, steps=6, **options):

@@ -6,28 +6,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from lexkit.embedded import default_corpus
 from lexkit.errors import LexkitError
-from lexkit.transfer import Budget, HealConfig, heal, transplant
+from lexkit.transfer import Budget, HealConfig, heal
 from lexkit.transfer._heal_lora import LoRALinear, attach_lora, lora_parameters, merge_lora
 
 ADAPTED = ("q_proj", "v_proj")
 ADAPTER_PARAMETERS = 2 * 4 * (32 + 32) + 2 * 4 * (32 + 16)  # 2 layers, rank 4: q 32->32, v 32->16 (2 KV heads)
-
-
-@pytest.fixture(scope="module")
-def texts() -> list[str]:
-    return default_corpus("prose")[:24]
-
-
-@pytest.fixture(scope="module")
-def teacher(source_tokenizer, make_llama):
-    return make_llama(len(source_tokenizer.vocabulary), seed=1)
-
-
-@pytest.fixture(scope="module")
-def swapped(teacher, source_tokenizer, target_tokenizer):
-    return transplant(teacher, target_tokenizer, "mean", source_tokenizer=source_tokenizer, device="cpu")
 
 
 def lora_heal(swapped, teacher, source_tokenizer, texts, steps, **options):

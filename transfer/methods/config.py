@@ -48,9 +48,10 @@ class OmpDefaults:
 
     CPU: on the Qwen2.5 tokenizer -> SmolLM2-135M swap (donor Qwen2.5-Coder-0.5B, 112k new rows, 39k anchors, 2
     cores, `bench/bench_omp_defaults.py`) k=8 inside 64 candidates ranked in 128 principal directions gave 2.06 bits
-    per byte in a 99 s matrix stage (64 directions: 2.11 in 90 s; mean init 2.46); the exact search of 256
-    candidates (1.91) took 296 s. CUDA: the exact search is cheap on a GPU, so the best setting measured regardless
-    of time (k=64, pre-filter 1024, full-dimension search: 1.87) is used; it was not timed on a GPU here.
+    per byte in a 45 s matrix stage, 89 s for the whole CLI command (64 directions: 2.11; mean init 2.46); the
+    exact search of 256 candidates (1.91) took 296 s. CUDA: the exact search is cheap on a GPU, so the best setting
+    measured regardless of time (k=64, pre-filter 1024, full-dimension search: 1.87) is used; it was not timed on a
+    GPU here.
     """
 
     k: int
