@@ -16,7 +16,14 @@ from lexkit.components import build_pipeline
 from lexkit.corpus.config import CountConfig, Errors
 from lexkit.corpus.reading import Skipped, Tally, Task, count_non_empty, plan_tasks, task_texts
 from lexkit.corpus.sources import Corpus, Plan, Source, TextFile, plan_sources
-from lexkit.corpus.splitting import RawCounter, raw_counter
+from lexkit.corpus.splitting import (
+    BlockCounter,
+    RawCounter,
+    add_counts,
+    block_counter,
+    raw_counter,
+    surface_counts,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult, Pool
@@ -27,12 +34,16 @@ __all__ = ["count_pre_tokens"]
 #: read, non-empty items, skipped lines.
 _Result = tuple[int, Counter[str], int, int, Skipped | None]
 
-# The raw counter and UTF-8 policy of a pool worker process, set once by `_init_worker`.
-_WORKER: tuple[RawCounter, Errors] | None = None
+# The raw counter, UTF-8 policy and block counter of a pool worker process, set once by `_init_worker`.
+_WORKER: tuple[RawCounter, Errors, BlockCounter | None] | None = None
 
 
-def _count(counter: RawCounter, errors: Errors, task: Task) -> _Result:
-    """Decode and count one work unit."""
+def _count(counter: RawCounter, errors: Errors, blocks: BlockCounter | None, task: Task) -> _Result:
+    """Decode and count one work unit (a valid UTF-8 file block straight from its bytes when ``blocks`` can)."""
+    if blocks is not None and task.block is not None:
+        counted = blocks(task.block.data)
+        if counted is not None:
+            return task.source, counted[0], len(task.block.data), counted[1], None
     texts, skipped = task_texts(task, errors)
     nbytes = len(task.block.data) if task.block is not None else sum(len(text.encode("utf-8")) for text in texts)
     return task.source, counter(texts), nbytes, count_non_empty(texts), skipped
@@ -40,7 +51,7 @@ def _count(counter: RawCounter, errors: Errors, task: Task) -> _Result:
 
 def _init_worker(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str, Any] | None, errors: Errors) -> None:
     global _WORKER
-    _WORKER = (raw_counter(normalizer, pre_tokenizer), errors)
+    _WORKER = (raw_counter(normalizer, pre_tokenizer), errors, block_counter(normalizer, pre_tokenizer))
 
 
 def _count_in_worker(task: Task) -> _Result:
@@ -101,7 +112,7 @@ def count_pre_tokens(
 
         counts = count_on_dask(plan, normalizer, pre_tokenizer, config, progress=progress)
     else:
-        counts = pipeline.surface_counts(_count_locally(plan, normalizer, pre_tokenizer, config, progress))
+        counts = surface_counts(pipeline, _count_locally(plan, normalizer, pre_tokenizer, config, progress))
     if config.min_count > 1:
         return {piece: count for piece, count in counts.items() if count >= config.min_count}
     return dict(counts)
@@ -111,7 +122,7 @@ def _count_locally(plan: Plan, normalizer: Mapping[str, Any] | None, pre_tokeniz
                    config: CountConfig, progress: bool) -> Counter[str]:
     """The raw counts (before the surface map) of ``plan`` from a local process pool, or this process."""
     workers = (os.cpu_count() or 1) if config.workers is None else config.workers
-    counter = raw_counter(normalizer, pre_tokenizer)
+    counter, blocks = raw_counter(normalizer, pre_tokenizer), block_counter(normalizer, pre_tokenizer)
     known_size = all(isinstance(unit, TextFile) for _, unit in plan.units)
     total = sum(unit.path.stat().st_size for _, unit in plan.units if isinstance(unit, TextFile))
     counts: Counter[str] = Counter()
@@ -127,9 +138,9 @@ def _count_locally(plan: Plan, normalizer: Mapping[str, Any] | None, pre_tokeniz
                   desc="counting pre-tokens", disable=not progress, file=sys.stderr) as bar:
             for source, partial, nbytes, items, skipped in (
                 _pooled(pool, tasks, workers) if pool is not None
-                else (_count(counter, config.errors, t) for t in tasks)
+                else (_count(counter, config.errors, blocks, t) for t in tasks)
             ):
-                counts.update(partial)
+                add_counts(counts, partial)
                 tally.add(source, items, skipped)
                 bar.update(nbytes)
     finally:

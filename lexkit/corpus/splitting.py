@@ -2,13 +2,16 @@
 
 Counting speed: splitting is the cost (the ``regex`` module runs the GPT-2 pattern at about 7-10 MB/s). For the
 byte-level presets trainers use (``byte_level_pre_tokenizer("gpt2" | "cl100k" | "o200k")`` without a
-normalizer), items that are pure ASCII (``str.isascii`` is O(1)) are split with Python's ``re`` running the same
-pattern with every Unicode property replaced by its ASCII members (counting 1.5x faster for GPT-2's pattern,
-2.6x for cl100k/o200k on the English fixture); other items go through `lexkit.components`. The two are the same
-automaton on ASCII input (the member sets are computed from ``regex`` itself; ``tests/vocab/test_train.py``
-checks equality on real and adversarial text). HF's own Rust pre-tokenizer was measured and rejected: on 10 MB,
-``encode_batch`` with a ``WordLevel`` model took 2.0 s to split plus 0.7 s to read the offsets back, against
-1.0 s to split and count with ``regex`` (one core; this machine's two vCPUs do not run two processes in parallel).
+normalizer), the compiled kernel ``lexkit.corpus._split_kernel`` (``lexkit/corpus/_split_kernel.c``) splits
+pure-ASCII items (``str.isascii`` is O(1)) with a hand-written matcher of the pattern and counts them in a C hash
+table; other items go to ``regex`` and are counted in the same table. Without the kernel (no C compiler at
+install time) ASCII items are split with Python's ``re`` running the same pattern with every Unicode property
+replaced by its ASCII members (1.5x faster than ``regex`` for GPT-2's pattern, 2.6x for cl100k/o200k on the
+English fixture). All are the same automaton on ASCII input (the character classes are computed from ``regex``
+itself); ``tests/lexkit/test_split_kernel.py`` and ``tests/vocab/test_train.py`` check equal counts on real and
+adversarial text. HF's own Rust pre-tokenizer was measured and rejected: on 10 MB, ``encode_batch`` with a
+``WordLevel`` model took 2.0 s to split plus 0.7 s to read the offsets back, against 1.0 s to split and count
+with ``regex`` (one core; this machine's two vCPUs do not run two processes in parallel).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from functools import cache
 from itertools import chain
+from types import ModuleType
 from typing import Any
 
 import regex
@@ -26,14 +30,24 @@ from lexkit.components import (
     CL100K_PATTERN,
     GPT2_PATTERN,
     O200K_PATTERN,
+    TextPipeline,
     build_pipeline,
     byte_level_pre_tokenizer,
 )
 
-__all__ = ["RawCounter", "fast_counter", "raw_counter"]
+_kernel: ModuleType | None
+try:
+    from lexkit.corpus import _split_kernel as _kernel
+except ImportError:  # not built (no C compiler at install time): the ``re`` splitter below runs instead
+    _kernel = None
+
+__all__ = ["BlockCounter", "RawCounter", "add_counts", "block_counter", "fast_counter", "raw_counter", "surface_counts"]
 
 #: Counts the raw pre-tokens (before the pre-tokenizer's surface map) of a list of text items.
 RawCounter = Callable[[list[str]], Counter[str]]
+#: Counts the raw pre-tokens of a file block's lines (UTF-8 bytes): the counts and the number of lines, or None
+#: when the block is not valid UTF-8 (the caller then decodes it under its error policy and uses a `RawCounter`).
+BlockCounter = Callable[[bytes], tuple[Counter[str], int] | None]
 
 
 # Unicode properties of the published patterns -> the pattern text standing for their ASCII members.
@@ -76,15 +90,37 @@ def _ascii_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+_PRESETS = (("gpt2", GPT2_PATTERN), ("cl100k", CL100K_PATTERN), ("o200k", O200K_PATTERN))
+
+# The kernel's class flags (lexkit/corpus/_split_kernel.c): letter, digit, whitespace, o200k's two letter classes.
+_CLASS_FLAGS = ((1, r"\p{L}"), (2, r"\p{N}"), (4, r"\s"), (8, r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"),
+                (16, r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"))
+
+
 @cache
-def _ascii_splitters() -> dict[str, tuple[re.Pattern[str], regex.Pattern[str]]]:
-    """Preset pre-tokenizer JSON (as text) -> (``re`` pattern for ASCII items, ``regex`` pattern for the rest)."""
+def _ascii_classes() -> bytes | None:
+    """The kernel's 128 class-flag bytes, computed with ``regex``; None when the kernel's assumptions fail.
+
+    The matchers assume every ASCII character is in at most one of letter, digit and whitespace, and that
+    o200k's two letter classes split the ASCII letters in two.
+    """
+    flags = [sum(flag for flag, prop in _CLASS_FLAGS if regex.fullmatch(prop, chr(code))) for code in range(128)]
+    for value in flags:
+        if bin(value & 7).count("1") > 1 or (value & 1) != bool(value & 24) or (value & 24) == 24:
+            return None
+    return bytes(flags)
+
+
+@cache
+def _ascii_splitters() -> dict[str, tuple[int, re.Pattern[str], regex.Pattern[str]]]:
+    """Preset pre-tokenizer JSON (as text) -> (kernel pattern id, ``re`` pattern for ASCII items, ``regex``
+    pattern)."""
     import json
 
     out = {}
-    for name, pattern in (("gpt2", GPT2_PATTERN), ("cl100k", CL100K_PATTERN), ("o200k", O200K_PATTERN)):
+    for number, (name, pattern) in enumerate(_PRESETS):
         key = json.dumps(byte_level_pre_tokenizer(name), sort_keys=True)  # type: ignore[arg-type]
-        out[key] = (_ascii_pattern(pattern), regex.compile(pattern, regex.MULTILINE))
+        out[key] = (number, _ascii_pattern(pattern), regex.compile(pattern, regex.MULTILINE))
     return out
 
 
@@ -93,7 +129,8 @@ def fast_counter(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[st
 
     Applies only without a normalizer and for exactly the JSON of ``byte_level_pre_tokenizer("gpt2" |
     "cl100k" | "o200k")``: there each item's raw pre-tokens are the pattern's ``findall`` (the patterns
-    tile every text), which `_ascii_pattern` reproduces with ``re`` on ASCII items.
+    tile every text), which the compiled kernel (or, without it, `_ascii_pattern` with ``re``) reproduces on
+    ASCII items.
     """
     import json
 
@@ -102,13 +139,48 @@ def fast_counter(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[st
     found = _ascii_splitters().get(json.dumps(pre_tokenizer, sort_keys=True))
     if found is None:
         return None
-    ascii_findall, unicode_findall = found[0].findall, found[1].findall
+    number, ascii_pattern, unicode_pattern = found
+    unicode_findall = unicode_pattern.findall
+    classes = _ascii_classes()
+    if _kernel is not None and classes is not None:
+        count_into = _kernel.count_into
+
+        def count_compiled(texts: list[str]) -> Counter[str]:
+            counts: Counter[str] = Counter()
+            count_into(texts, number, classes, unicode_findall, counts)
+            return counts
+
+        return count_compiled
+    ascii_findall = ascii_pattern.findall
 
     def split(text: str) -> list[str]:
         return ascii_findall(text) if text.isascii() else unicode_findall(text)
 
     def count(texts: list[str]) -> Counter[str]:
         return Counter(chain.from_iterable(map(split, texts)))
+
+    return count
+
+
+def block_counter(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str, Any] | None) -> BlockCounter | None:
+    """The compiled kernel's counter of whole file blocks for the byte-level presets (see `fast_counter`), or
+    None (another pipeline, or no kernel): it skips making a str per line, the rest of the cost of counting."""
+    import json
+
+    if _kernel is None or normalizer is not None or pre_tokenizer is None or _ascii_classes() is None:
+        return None
+    found = _ascii_splitters().get(json.dumps(pre_tokenizer, sort_keys=True))
+    if found is None:
+        return None
+    number, unicode_findall, classes, count_block = found[0], found[2].findall, _ascii_classes(), _kernel.count_block
+
+    def count(data: bytes) -> tuple[Counter[str], int] | None:
+        counts: Counter[str] = Counter()
+        try:
+            lines = count_block(data, number, classes, unicode_findall, counts)
+        except UnicodeDecodeError:
+            return None
+        return counts, lines
 
     return count
 
@@ -120,3 +192,25 @@ def raw_counter(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str
         return fast
     pipeline = build_pipeline(normalizer, pre_tokenizer)
     return lambda texts: pipeline.count(texts, surface=False)
+
+
+def add_counts(counts: Counter[str], partial: Mapping[str, int]) -> None:
+    """``counts.update(partial)``, in C when the kernel is built (the same sums and key order)."""
+    if _kernel is not None and type(partial) in (dict, Counter):
+        _kernel.add_counts(counts, partial)
+    else:
+        counts.update(partial)
+
+
+def surface_counts(pipeline: TextPipeline, raw: Counter[str]) -> Counter[str]:
+    """``pipeline.surface_counts(raw)``, one dict build when the surface map joins no two keys of ``raw``.
+
+    (ByteLevel's map is one-to-one unless it adds a prefix space; the check is on the keys themselves.)
+    """
+    surface = pipeline.pre_tokenizer.surface
+    if surface is None:
+        return raw
+    keys = list(map(surface, raw))
+    if len(set(keys)) < len(keys):
+        return pipeline.surface_counts(raw)
+    return Counter(dict(zip(keys, raw.values())))
