@@ -1,11 +1,14 @@
 /* Pre-token counting for the built-in split patterns, compiled (lexkit.corpus._split_kernel).
  *
- * `count_into(texts, pattern, classes, fallback, counts)` splits every text item with the GPT-2 (0), cl100k (1)
- * or o200k (2) pattern and adds each raw pre-token's count to the dict `counts`, new keys in order of first
- * occurrence (the order `Counter.update` over `regex.findall` gives). Pure-ASCII items (PyUnicode_IS_ASCII, O(1))
- * are scanned here, in place, by a hand-written matcher of the pattern; any other item goes to `fallback(text)`
- * (`regex.findall` of the same pattern) and its pieces are counted in the same table, so the result never
- * depends on which path an item took. `lexkit/corpus/splitting.py` is the reference and the caller:
+ * `Counts(pattern, classes, fallback)` accumulates the raw pre-token counts of text split with the GPT-2 (0),
+ * cl100k (1) or o200k (2) pattern: `count_texts(list of str)` adds text items, `count_block(bytes)` adds the
+ * lines of a UTF-8 file block (HF's items: each ends after "\n") without making a str per line, and `take()`
+ * returns a Counter with keys in order of first occurrence (the order `Counter.update` over `regex.findall`
+ * gives) and empties the table. Pure-ASCII items (PyUnicode_IS_ASCII, O(1); for blocks, a word-at-a-time byte
+ * test) are scanned here, in place, by a hand-written matcher of the pattern; any other item goes to
+ * `fallback(text)` (`regex.findall` of the same pattern) and its pieces are counted in the same table, so the
+ * result never depends on which path an item took. `add_counts(counts, partial)` is `Counter.update` for the
+ * reduction of partial counts. `lexkit/corpus/splitting.py` is the caller and ``regex`` the reference:
  * tests/lexkit/test_split_kernel.py compares the two on real and adversarial text.
  *
  * The matchers follow the patterns' alternation and backtracking rules on ASCII input, where every character
@@ -14,13 +17,9 @@
  * W=16 for [\p{Ll}\p{Lm}\p{Lo}\p{M}]). Each pattern tiles every text (some alternative matches at every
  * position and none matches empty), so findall is the sequence of matches taken end to end.
  *
- * `count_block(data, ...)` does the same for the lines of a UTF-8 file block (HF's items: each ends after "\n"),
- * scanning ASCII lines in the bytes themselves, so no str is made per line; `add_counts(counts, partial)` is
- * `Counter.update` for the parent's reduction.
- *
- * Distinct pre-tokens live in one open-addressing table of (pointer, length, hash, count) whose keys point
- * into the items' own character data (or the fallback pieces' cached UTF-8, kept alive for the call); Python
- * strings are made once per distinct pre-token at the end.
+ * Distinct pre-tokens live in one open-addressing table of (key, length, hash, count) entries in insertion
+ * order, the keys' bytes copied into an arena, so a table outlives the blocks it counted and Python strings
+ * are made once per distinct pre-token, by `take()`.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -214,11 +213,16 @@ typedef Py_ssize_t (*matcher)(const unsigned char *, const unsigned char *, Py_s
 /* ---- the table of distinct pre-tokens --------------------------------------------------------------- */
 
 typedef struct {
-    const char *key;
+    const char *key;     /* in the table's arena */
     Py_ssize_t length;
     uint64_t hash;
     long long count;
 } Entry;
+
+typedef struct Chunk {
+    struct Chunk *next;
+    char data[];
+} Chunk;
 
 typedef struct {
     Entry *entries;      /* in order of first occurrence */
@@ -226,31 +230,41 @@ typedef struct {
     Py_ssize_t capacity;
     int32_t *slots;      /* index into entries, -1 when empty; a power of two, at most half full */
     uint64_t mask;
+    Chunk *chunks;       /* the arena holding every key's bytes */
+    char *cursor;
+    size_t room;
 } Table;
 
-static int
-table_init(Table *table)
-{
-    table->size = 0;
-    table->capacity = 1024;
-    table->mask = 2047;
-    table->entries = PyMem_Malloc(sizeof(Entry) * (size_t)table->capacity);
-    table->slots = PyMem_Malloc(sizeof(int32_t) * (size_t)(table->mask + 1));
-    if (table->entries == NULL || table->slots == NULL) {
-        PyMem_Free(table->entries);
-        PyMem_Free(table->slots);
-        PyErr_NoMemory();
-        return -1;
-    }
-    memset(table->slots, 0xff, sizeof(int32_t) * (size_t)(table->mask + 1));
-    return 0;
-}
+enum { CHUNK_BYTES = 1 << 20, FIRST_SLOTS = 2048 };
 
 static void
 table_free(Table *table)
 {
     PyMem_Free(table->entries);
     PyMem_Free(table->slots);
+    while (table->chunks != NULL) {
+        Chunk *next = table->chunks->next;
+        PyMem_Free(table->chunks);
+        table->chunks = next;
+    }
+    memset(table, 0, sizeof(Table));
+}
+
+static int
+table_init(Table *table)
+{
+    memset(table, 0, sizeof(Table));
+    table->capacity = FIRST_SLOTS / 2;
+    table->mask = FIRST_SLOTS - 1;
+    table->entries = PyMem_Malloc(sizeof(Entry) * (size_t)table->capacity);
+    table->slots = PyMem_Malloc(sizeof(int32_t) * FIRST_SLOTS);
+    if (table->entries == NULL || table->slots == NULL) {
+        table_free(table);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(table->slots, 0xff, sizeof(int32_t) * FIRST_SLOTS);
+    return 0;
 }
 
 static inline uint64_t
@@ -270,7 +284,7 @@ table_grow(Table *table)
 {
     uint64_t mask = table->mask * 2 + 1;
     if (mask + 1 > (uint64_t)INT32_MAX) {
-        PyErr_SetString(PyExc_MemoryError, "more than 2**30 distinct pre-tokens in one call");
+        PyErr_SetString(PyExc_MemoryError, "more than 2**30 distinct pre-tokens");
         return -1;
     }
     int32_t *slots = PyMem_Malloc(sizeof(int32_t) * (size_t)(mask + 1));
@@ -292,8 +306,31 @@ table_grow(Table *table)
     return 0;
 }
 
+/* A copy of key in the arena, so the table outlives the text it was counted from. */
+static const char *
+arena_copy(Table *table, const char *key, Py_ssize_t length)
+{
+    if ((size_t)length > table->room) {
+        size_t size = (size_t)length > CHUNK_BYTES ? (size_t)length : CHUNK_BYTES;
+        Chunk *chunk = PyMem_Malloc(sizeof(Chunk) + size);
+        if (chunk == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        chunk->next = table->chunks;
+        table->chunks = chunk;
+        table->cursor = chunk->data;
+        table->room = size;
+    }
+    char *copy = table->cursor;
+    memcpy(copy, key, (size_t)length);
+    table->cursor += length;
+    table->room -= (size_t)length;
+    return copy;
+}
+
 static inline int
-table_add(Table *table, const char *key, Py_ssize_t length)
+table_add(Table *table, const char *key, Py_ssize_t length, long long count)
 {
     uint64_t hash = hash_bytes(key, length);
     uint64_t slot = hash & table->mask;
@@ -304,7 +341,7 @@ table_add(Table *table, const char *key, Py_ssize_t length)
         }
         Entry *entry = &table->entries[e];
         if (entry->hash == hash && entry->length == length && memcmp(entry->key, key, (size_t)length) == 0) {
-            entry->count++;
+            entry->count += count;
             return 0;
         }
         slot = (slot + 1) & table->mask;
@@ -318,8 +355,12 @@ table_add(Table *table, const char *key, Py_ssize_t length)
         table->entries = entries;
         table->capacity *= 2;
     }
+    const char *copy = arena_copy(table, key, length);
+    if (copy == NULL) {
+        return -1;
+    }
     table->slots[slot] = (int32_t)table->size;
-    table->entries[table->size++] = (Entry){key, length, hash, 1};
+    table->entries[table->size++] = (Entry){copy, length, hash, count};
     if ((uint64_t)table->size * 2 > table->mask) {
         return table_grow(table);
     }
@@ -359,10 +400,25 @@ table_flush(Table *table, PyObject *counts)
     return 0;
 }
 
-/* ---- count_into ------------------------------------------------------------------------------------- */
+/* ---- counting text ----------------------------------------------------------------------------------- */
 
+/* Split the ASCII text s[0:n] and count its pre-tokens. */
 static int
-count_fallback(Table *table, PyObject *fallback, PyObject *text, PyObject *keep)
+count_ascii(Table *table, matcher match, const unsigned char *cls, const unsigned char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t end = match(s, cls, i, n);
+        if (table_add(table, (const char *)s + i, end - i, 1) < 0) {
+            return -1;
+        }
+        i = end;
+    }
+    return 0;
+}
+
+/* Count the pieces fallback(text) returns. */
+static int
+count_fallback(Table *table, PyObject *fallback, PyObject *text)
 {
     PyObject *pieces = PyObject_CallOneArg(fallback, text);
     if (pieces == NULL) {
@@ -373,45 +429,32 @@ count_fallback(Table *table, PyObject *fallback, PyObject *text, PyObject *keep)
         PyErr_SetString(PyExc_TypeError, "fallback must return a list of str");
         return -1;
     }
-    int status = PyList_Append(keep, pieces);  /* the table points into the pieces' UTF-8 */
+    int status = 0;
     for (Py_ssize_t p = 0; status == 0 && p < PyList_GET_SIZE(pieces); p++) {
         PyObject *piece = PyList_GET_ITEM(pieces, p);
-        Py_ssize_t length;
-        const char *key = PyUnicode_Check(piece) ? PyUnicode_AsUTF8AndSize(piece, &length) : NULL;
-        if (key == NULL && PyUnicode_Check(piece) && PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
-            /* lone surrogates: counted under their surrogatepass bytes, decoded back the same way */
-            PyErr_Clear();
-            PyObject *raw = PyUnicode_AsEncodedString(piece, "utf-8", "surrogatepass");
-            if (raw == NULL || PyList_Append(keep, raw) < 0) {
-                Py_XDECREF(raw);
-                status = -1;
-                break;
-            }
-            Py_DECREF(raw);
-            key = PyBytes_AS_STRING(raw);
-            length = PyBytes_GET_SIZE(raw);
-        }
-        else if (key == NULL && !PyErr_Occurred()) {
+        if (!PyUnicode_Check(piece)) {
             PyErr_SetString(PyExc_TypeError, "fallback must return a list of str");
+            status = -1;
+            break;
         }
-        status = key == NULL ? -1 : table_add(table, key, length);
+        Py_ssize_t length;
+        const char *key = PyUnicode_AsUTF8AndSize(piece, &length);
+        if (key != NULL) {
+            status = table_add(table, key, length, 1);
+            continue;
+        }
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            status = -1;
+            break;
+        }
+        /* lone surrogates: counted under their surrogatepass bytes, decoded back the same way */
+        PyErr_Clear();
+        PyObject *raw = PyUnicode_AsEncodedString(piece, "utf-8", "surrogatepass");
+        status = raw == NULL ? -1 : table_add(table, PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), 1);
+        Py_XDECREF(raw);
     }
     Py_DECREF(pieces);
     return status;
-}
-
-/* Split the ASCII text s[0:n] and count its pre-tokens. */
-static int
-count_ascii(Table *table, matcher match, const unsigned char *cls, const unsigned char *s, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n;) {
-        Py_ssize_t end = match(s, cls, i, n);
-        if (table_add(table, (const char *)s + i, end - i) < 0) {
-            return -1;
-        }
-        i = end;
-    }
-    return 0;
 }
 
 static matcher
@@ -448,123 +491,206 @@ is_ascii(const unsigned char *s, Py_ssize_t n)
     return 1;
 }
 
-PyDoc_STRVAR(count_block_doc,
-"count_block(data, pattern, classes, fallback, counts, /) -> int\n\n"
-"count_into for the lines of the UTF-8 bytes `data` (each line ends after \"\\n\"; the last may have none),\n"
-"without making a str of every line: ASCII lines are split in place, others decoded and given to `fallback`.\n"
-"Returns the number of lines. Raises UnicodeDecodeError on invalid UTF-8, leaving `counts` unchanged.");
-
-static PyObject *
-count_block(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static inline Py_ssize_t
+line_end(const unsigned char *s, Py_ssize_t start, Py_ssize_t n)
 {
-    (void)self;
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "count_block takes 5 arguments");
-        return NULL;
-    }
-    PyObject *data = args[0], *classes = args[2], *fallback = args[3], *counts = args[4];
-    matcher match = matcher_of(args[1]);
-    if (match == NULL) {
-        return NULL;
-    }
-    if (!PyBytes_Check(data) || !PyBytes_Check(classes) || PyBytes_GET_SIZE(classes) != 128
-        || !PyCallable_Check(fallback) || !PyDict_Check(counts)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "count_block(data: bytes, pattern: int, classes: bytes (128), fallback, counts: dict)");
-        return NULL;
-    }
-    const unsigned char *cls = (const unsigned char *)PyBytes_AS_STRING(classes);
-    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(data);
-    Py_ssize_t n = PyBytes_GET_SIZE(data), lines = 0;
-    PyObject *keep = PyList_New(0);
-    Table table;
-    if (keep == NULL || table_init(&table) < 0) {
-        Py_XDECREF(keep);
-        return NULL;
-    }
-    int status = 0;
-    for (Py_ssize_t start = 0; status == 0 && start < n; lines++) {
-        const unsigned char *newline = memchr(s + start, '\n', (size_t)(n - start));
-        Py_ssize_t end = newline == NULL ? n : newline - s + 1;
-        if (is_ascii(s + start, end - start)) {
-            status = count_ascii(&table, match, cls, s + start, end - start);
-        }
-        else {
-            PyObject *text = PyUnicode_DecodeUTF8((const char *)s + start, end - start, "strict");
-            status = text == NULL ? -1 : count_fallback(&table, fallback, text, keep);
-            Py_XDECREF(text);
-        }
-        start = end;
-    }
-    if (status == 0) {
-        status = table_flush(&table, counts);
-    }
-    table_free(&table);
-    Py_DECREF(keep);
-    return status < 0 ? NULL : PyLong_FromSsize_t(lines);
+    const unsigned char *newline = memchr(s + start, '\n', (size_t)(n - start));
+    return newline == NULL ? n : newline - s + 1;
 }
 
-PyDoc_STRVAR(count_into_doc,
-"count_into(texts, pattern, classes, fallback, counts, /) -> None\n\n"
-"Add the raw pre-token counts of the str items `texts` (a list) under split pattern 0 (GPT-2), 1 (cl100k) or\n"
-"2 (o200k) to the dict `counts`. ASCII items are split here using `classes` (128 bytes of character-class\n"
-"flags); other items by `fallback(text) -> list[str]`.");
+/* ---- the Counts type --------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    Table table;
+    matcher match;
+    PyObject *classes;   /* bytes (128) */
+    PyObject *fallback;
+} Counts;
+
+static void
+Counts_dealloc(Counts *self)
+{
+    table_free(&self->table);
+    Py_XDECREF(self->classes);
+    Py_XDECREF(self->fallback);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
 
 static PyObject *
-count_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+Counts_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    (void)self;
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "count_into takes 5 arguments");
+    PyObject *pattern, *classes, *fallback;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "Counts takes positional arguments only");
         return NULL;
     }
-    PyObject *texts = args[0], *classes = args[2], *fallback = args[3], *counts = args[4];
-    matcher match = matcher_of(args[1]);
+    if (!PyArg_ParseTuple(args, "OSO:Counts", &pattern, &classes, &fallback)) {
+        return NULL;
+    }
+    matcher match = matcher_of(pattern);
     if (match == NULL) {
         return NULL;
     }
-    if (!PyList_Check(texts) || !PyBytes_Check(classes) || PyBytes_GET_SIZE(classes) != 128
-        || !PyCallable_Check(fallback) || !PyDict_Check(counts)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "count_into(texts: list[str], pattern: int, classes: bytes (128), fallback, counts: dict)");
+    if (PyBytes_GET_SIZE(classes) != 128 || !PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "Counts(pattern: int, classes: bytes (128), fallback: callable)");
         return NULL;
     }
-    const unsigned char *cls = (const unsigned char *)PyBytes_AS_STRING(classes);
-    PyObject *keep = PyList_New(0);
-    Table table;
-    if (keep == NULL || table_init(&table) < 0) {
-        Py_XDECREF(keep);
+    Counts *self = (Counts *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (table_init(&self->table) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->match = match;
+    self->classes = Py_NewRef(classes);
+    self->fallback = Py_NewRef(fallback);
+    return (PyObject *)self;
+}
+
+static PyObject *
+Counts_count_texts(Counts *self, PyObject *texts)
+{
+    if (!PyList_Check(texts)) {
+        PyErr_SetString(PyExc_TypeError, "count_texts takes a list of str");
+        return NULL;
+    }
+    const unsigned char *cls = (const unsigned char *)PyBytes_AS_STRING(self->classes);
+    /* subtle: a private copy of the list keeps its items alive while they are scanned */
+    PyObject *items = PyList_GetSlice(texts, 0, PyList_GET_SIZE(texts));
+    if (items == NULL) {
         return NULL;
     }
     int status = 0;
-    /* subtle: `texts` may not change while the table points into its items; a private copy of the list
-     * holds them. */
-    PyObject *items = PyList_GetSlice(texts, 0, PyList_GET_SIZE(texts));
-    status = items == NULL ? -1 : PyList_Append(keep, items);
-    Py_XDECREF(items);
-    for (Py_ssize_t t = 0; status == 0 && t < PyList_GET_SIZE(texts); t++) {
+    for (Py_ssize_t t = 0; status == 0 && t < PyList_GET_SIZE(items); t++) {
         PyObject *text = PyList_GET_ITEM(items, t);
         if (!PyUnicode_Check(text)) {
             PyErr_Format(PyExc_TypeError, "text item %zd is %.100s, not str", t, Py_TYPE(text)->tp_name);
             status = -1;
-            break;
         }
-        if (!PyUnicode_IS_ASCII(text)) {
-            status = count_fallback(&table, fallback, text, keep);
-            continue;
+        else if (PyUnicode_IS_ASCII(text)) {
+            status = count_ascii(&self->table, self->match, cls, PyUnicode_1BYTE_DATA(text),
+                                 PyUnicode_GET_LENGTH(text));
         }
-        status = count_ascii(&table, match, cls, PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text));
+        else {
+            status = count_fallback(&self->table, self->fallback, text);
+        }
     }
-    if (status == 0) {
-        status = table_flush(&table, counts);
-    }
-    table_free(&table);
-    Py_DECREF(keep);
+    Py_DECREF(items);
     if (status < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
 }
+
+static PyObject *
+Counts_count_block(Counts *self, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "count_block takes bytes");
+        return NULL;
+    }
+    const unsigned char *cls = (const unsigned char *)PyBytes_AS_STRING(self->classes);
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data), lines = 0;
+    /* First decode every non-ASCII line, so invalid UTF-8 raises before anything is counted. */
+    PyObject *decoded = PyList_New(0);
+    if (decoded == NULL) {
+        return NULL;
+    }
+    int status = 0;
+    for (Py_ssize_t start = 0; status == 0 && start < n; lines++) {
+        Py_ssize_t end = line_end(s, start, n);
+        if (!is_ascii(s + start, end - start)) {
+            PyObject *text = PyUnicode_DecodeUTF8((const char *)s + start, end - start, "strict");
+            status = text == NULL ? -1 : PyList_Append(decoded, text);
+            Py_XDECREF(text);
+        }
+        start = end;
+    }
+    Py_ssize_t next = 0;
+    for (Py_ssize_t start = 0; status == 0 && start < n;) {
+        Py_ssize_t end = line_end(s, start, n);
+        if (is_ascii(s + start, end - start)) {
+            status = count_ascii(&self->table, self->match, cls, s + start, end - start);
+        }
+        else {
+            status = count_fallback(&self->table, self->fallback, PyList_GET_ITEM(decoded, next++));
+        }
+        start = end;
+    }
+    Py_DECREF(decoded);
+    return status < 0 ? NULL : PyLong_FromSsize_t(lines);
+}
+
+static PyObject *
+Counts_take(Counts *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *counter_type = NULL, *counts = NULL;
+    PyObject *collections = PyImport_ImportModule("collections");
+    if (collections != NULL) {
+        counter_type = PyObject_GetAttrString(collections, "Counter");
+        Py_DECREF(collections);
+    }
+    if (counter_type != NULL) {
+        counts = PyObject_CallNoArgs(counter_type);
+        Py_DECREF(counter_type);
+    }
+    if (counts == NULL) {
+        return NULL;
+    }
+    Table fresh;
+    if (table_flush(&self->table, counts) < 0 || table_init(&fresh) < 0) {
+        Py_DECREF(counts);
+        return NULL;
+    }
+    table_free(&self->table);
+    self->table = fresh;
+    return counts;
+}
+
+static Py_ssize_t
+Counts_len(Counts *self)
+{
+    return self->table.size;
+}
+
+static PyMethodDef Counts_methods[] = {
+    {"count_texts", (PyCFunction)Counts_count_texts, METH_O,
+     "count_texts(texts: list[str]) -> None: add the pre-tokens of every item."},
+    {"count_block", (PyCFunction)Counts_count_block, METH_O,
+     "count_block(data: bytes) -> int: add the pre-tokens of every line of the UTF-8 block (each ends after\n"
+     "\"\\n\"; the last may have none); returns the number of lines. Invalid UTF-8 raises UnicodeDecodeError\n"
+     "before anything is added."},
+    {"take", (PyCFunction)Counts_take, METH_NOARGS,
+     "take() -> Counter: the counts so far, keys in order of first occurrence; the table starts empty again."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods Counts_as_sequence = {
+    .sq_length = (lenfunc)Counts_len,
+};
+
+PyDoc_STRVAR(Counts_doc,
+"Counts(pattern, classes, fallback, /)\n\n"
+"Raw pre-token counts under split pattern 0 (GPT-2), 1 (cl100k) or 2 (o200k): ASCII text is split here\n"
+"with `classes` (128 bytes of character-class flags), other text by `fallback(text) -> list[str]`.");
+
+static PyTypeObject CountsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lexkit.corpus._split_kernel.Counts",
+    .tp_basicsize = sizeof(Counts),
+    .tp_dealloc = (destructor)Counts_dealloc,
+    .tp_as_sequence = &Counts_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = Counts_doc,
+    .tp_methods = Counts_methods,
+    .tp_new = Counts_new,
+};
+
+/* ---- add_counts -------------------------------------------------------------------------------------- */
 
 PyDoc_STRVAR(add_counts_doc,
 "add_counts(counts, partial, /) -> None\n\n"
@@ -600,8 +726,6 @@ add_counts(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyMethodDef methods[] = {
-    {"count_into", (PyCFunction)(void (*)(void))count_into, METH_FASTCALL, count_into_doc},
-    {"count_block", (PyCFunction)(void (*)(void))count_block, METH_FASTCALL, count_block_doc},
     {"add_counts", (PyCFunction)(void (*)(void))add_counts, METH_FASTCALL, add_counts_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -621,5 +745,16 @@ static struct PyModuleDef module_definition = {
 PyMODINIT_FUNC
 PyInit__split_kernel(void)
 {
-    return PyModule_Create(&module_definition);
+    if (PyType_Ready(&CountsType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&module_definition);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "Counts", (PyObject *)&CountsType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -126,31 +126,36 @@ def test_bad_arguments_raise():
     findall = regex.compile(GPT2_PATTERN).findall
     classes = splitting._ascii_classes()
     with pytest.raises(TypeError, match="text item 1 is int"):
-        _split_kernel.count_into(["a", 3], 0, classes, findall, {})
+        _split_kernel.Counts(0, classes, findall).count_texts(["a", 3])
     with pytest.raises(ValueError, match="pattern must be"):
-        _split_kernel.count_into(["a"], 7, classes, findall, {})
+        _split_kernel.Counts(7, classes, findall)
     with pytest.raises(TypeError, match="fallback must return a list"):
-        _split_kernel.count_into(["é"], 0, classes, lambda text: None, {})
+        _split_kernel.Counts(0, classes, lambda text: None).count_texts(["é"])
 
 
 @pytest.mark.parametrize("name", list(PATTERNS))
 def test_file_blocks_count_as_their_lines(name):
     data = _resources.corpus_path().read_bytes()[:1_000_000] + "\r\nlast line, é, no newline".encode()
-    counter = splitting.block_counter(None, byte_level_pre_tokenizer(name))  # type: ignore[arg-type]
-    assert counter is not None
-    counted = counter(data)
-    assert counted is not None
+    cut = data.index(b"\n", len(data) // 2) + 1
+    table = splitting.block_counter(None, byte_level_pre_tokenizer(name))  # type: ignore[arg-type]
+    assert table is not None
     lines = [line + "\n" for line in data.decode("utf-8").split("\n")]
     lines[-1] = lines[-1][:-1]
-    assert counted[1] == len(lines)
-    assert_same(counted[0], reference_count(name, lines))
+    # two blocks into one table: the counts of the whole, in order of first occurrence
+    assert table.count_block(data[:cut]) + table.count_block(data[cut:]) == len(lines)
+    assert len(table) == len(reference_count(name, lines))
+    assert_same(table.take(), reference_count(name, lines))
+    assert len(table) == 0 and table.take() == Counter()
 
 
-def test_invalid_utf8_blocks_are_left_to_the_caller():
-    counter = splitting.block_counter(None, byte_level_pre_tokenizer())
-    assert counter is not None
-    assert counter(b"fine\nnot \xff fine\n") is None
-    assert counter(b"") == (Counter(), 0)
+def test_invalid_utf8_blocks_count_nothing():
+    table = splitting.block_counter(None, byte_level_pre_tokenizer())
+    assert table is not None
+    assert table.count_block(b"first\n") == 1
+    with pytest.raises(UnicodeDecodeError):
+        table.count_block(b"fine\nnot \xff fine\n")
+    assert table.count_block(b"") == 0
+    assert table.take() == Counter({"first": 1, "\n": 1})
 
 
 def test_add_counts_is_counter_update():
