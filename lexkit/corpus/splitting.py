@@ -6,8 +6,8 @@ normalizer), the compiled kernel ``lexkit.corpus._split_kernel`` (``lexkit/corpu
 pure-ASCII items with a hand-written matcher of the pattern and counts them in a C hash table that lives across
 file blocks (`block_counter`: lines are scanned in the block's bytes, no str per line); other items go to
 ``regex`` and are counted in the same table, so counts and key order never depend on the path. On the 100 MB
-English fixture (98 % of its bytes on ASCII lines) ``count_pre_tokens(workers=1)`` went from about 10 MB/s to
-34 MB/s (2.9 s, measure lock). Without the kernel (no C compiler at install time) ASCII items are split with
+English fixture (98 % of its bytes on ASCII lines) ``count_pre_tokens(workers=1)`` takes 2.9 s (34 MB/s, measure
+lock), the surface map and Python tables included. Without the kernel (no C compiler at install time) ASCII items are split with
 Python's ``re`` running the same pattern with every Unicode property replaced by its ASCII members (1.5x faster
 than ``regex`` for GPT-2's pattern, 2.6x for cl100k/o200k). All are the same automaton on ASCII input (the
 character classes are computed from ``regex`` itself); ``tests/lexkit/test_split_kernel.py`` (every string of up
@@ -146,9 +146,10 @@ def fast_counter(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[st
     unicode_findall = unicode_pattern.findall
     classes = _ascii_classes()
     if _kernel is not None and classes is not None:
-        table = _kernel.Counts(number, classes, unicode_findall)
+        kernel = _kernel
 
         def count_compiled(texts: list[str]) -> Counter[str]:
+            table = kernel.Counts(number, classes, unicode_findall)
             table.count_texts(texts)
             return table.take()
 
