@@ -24,8 +24,13 @@ merge_kernel = Extension("lexkit.vocab._merge_kernel", ["vocab/_merge_kernel.c"]
 # LBPE's long-token-first encoders (lexkit/_lbpe_kernel.c), optional the same way: lexkit._lbpe falls back to
 # Python (and tests/vocab/test_lbpe.py fails loudly).
 lbpe_kernel = Extension("lexkit._lbpe_kernel", ["lexkit/_lbpe_kernel.c"], optional=True)
+# Pre-token counting for the built-in split patterns (lexkit/corpus/_split_kernel.c), optional the same way:
+# lexkit.corpus.splitting falls back to Python's re (and tests/lexkit/test_split_kernel.py fails loudly).
+split_kernel = Extension("lexkit.corpus._split_kernel", ["lexkit/corpus/_split_kernel.c"], optional=True)
 
 setup(packages=packages, package_dir=package_dir,
       package_data={"lexkit": ["py.typed", "data/*", "_lbpe_kernel.pyi"], "lexkit.vocab": ["_merge_kernel.pyi"],
+                    "lexkit.corpus": ["_split_kernel.pyi"],
                     "lexkit.analysis": ["viewer_assets/*"]},
-      exclude_package_data={"lexkit": ["*.c"], "lexkit.vocab": ["*.c"]}, ext_modules=[merge_kernel, lbpe_kernel])
+      exclude_package_data={"lexkit": ["*.c"], "lexkit.vocab": ["*.c"], "lexkit.corpus": ["*.c"]},
+      ext_modules=[merge_kernel, lbpe_kernel, split_kernel])

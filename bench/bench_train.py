@@ -6,13 +6,15 @@ byte-level BPE with the GPT-2 pattern and ``min_frequency=2`` for lexkit and HF 
 ``Tokenizer.train(files=...)``, its fastest path, ``ByteLevel(add_prefix_space=False)`` and
 ``initial_alphabet=ByteLevel.alphabet()``); sentencepiece trains ``model_type="bpe"``, ``byte_fallback=True``,
 ``num_threads=os.cpu_count()`` with its defaults otherwise (``input_sentence_size=0``, i.e. every line, and
-``max_sentence_length=4192`` bytes: longer lines are skipped).
+``max_sentence_length=4192`` bytes: longer lines are skipped). ``--spm-input-sentence-size N`` makes sentencepiece
+sample N lines instead (its table row is then labelled ``sentencepiece (N lines)``): for corpora where training on
+every line takes longer than a run may.
 
 Then, unless ``--speed-only``: HF merge-list parity at 8k and 32k on the first corpus; encoding throughput of
 the ``scaffold`` and ``long-first`` encoders against HF ``bpe``; Scaffold-BPE and LBPE behaviour (scaffold tokens,
 frequency imbalance, long-token share) on tokenizers trained on the last corpus.
 
-Usage: python bench/bench_train.py [--corpus PATH ...] [--vocab 32000] [--repeat 1] [--json OUT]
+Usage: python bench/bench_train.py [--corpus PATH ...] [--vocab 32000] [--repeat 1] [--contenders hf ...] [--json OUT]
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ CONTENDERS = ("lexkit-bpe", "lexkit-scaffold-bpe", "hf", "sentencepiece")
 # Runs in a fresh interpreter: train once, print {"seconds": ..., "rss_mb": ..., "children_rss_mb": ...}.
 _CHILD = r"""
 import json, os, resource, sys, time
-kind, corpus, vocab, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+kind, corpus, vocab, out, sentences = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 start = time.perf_counter()
 if kind.startswith("lexkit-"):
     from lexkit.vocab import train
@@ -57,42 +59,52 @@ else:
     import sentencepiece as spm
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(input=corpus, model_writer=model, model_type="bpe", vocab_size=vocab,
-                                   byte_fallback=True, num_threads=os.cpu_count(), minloglevel=2)
+                                   byte_fallback=True, num_threads=os.cpu_count(), minloglevel=2,
+                                   input_sentence_size=sentences)
     seconds = time.perf_counter() - start
 mb = lambda who: resource.getrusage(who).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "rss_mb": mb(resource.RUSAGE_SELF), "children_rss_mb": mb(resource.RUSAGE_CHILDREN)}))
 """
 
 
-def _train(kind: str, corpus: Path, vocab: int, out: Path) -> dict[str, float]:
-    # subtle: run outside the repository, where the bare lexkit/ folder would shadow the installed package.
-    done = subprocess.run([sys.executable, "-c", _CHILD, kind, str(corpus), str(vocab), str(out)],
+def _train(kind: str, corpus: Path, vocab: int, out: Path, spm_sentences: int = 0) -> dict[str, float]:
+    # subtle: run outside the repository, where the bare lexkit/ folder would shadow the installed package (so
+    # the corpus path must be absolute).
+    done = subprocess.run([sys.executable, "-c", _CHILD, kind, str(corpus.resolve()), str(vocab), str(out),
+                           str(spm_sentences)],
                           capture_output=True, text=True, cwd=out.parent)
     if done.returncode:
         raise SystemExit(f"{kind} failed on {corpus}:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def speed(corpora: list[Path], vocab: int, repeat: int, work: Path) -> dict[str, Any]:
+def speed(corpora: list[Path], vocab: int, repeat: int, work: Path, contenders: tuple[str, ...] = CONTENDERS,
+          spm_sentences: int = 0) -> dict[str, Any]:
     """Train every contender ``repeat`` times on each corpus, in turns; medians and ratios."""
     table: dict[str, Any] = {}
+    spm_label = f"sentencepiece ({spm_sentences} lines)" if spm_sentences else "sentencepiece"
     for corpus in corpora:
-        runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in CONTENDERS}
+        runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in contenders}
         for _ in range(repeat):  # alternate so machine load hits every contender alike
-            for kind in CONTENDERS:
-                runs[kind].append(_train(kind, corpus, vocab, work / f"{corpus.stem}-{kind}.json"))
+            for kind in contenders:
+                runs[kind].append(_train(kind, corpus, vocab, work / f"{corpus.stem}-{kind}.json", spm_sentences))
         medians = {kind: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for kind, rs in runs.items()}
-        hf_s, spm_s = medians["hf"]["seconds"], medians["sentencepiece"]["seconds"]
+        base = {name: medians[kind]["seconds"] for name, kind in (("HF", "hf"), ("spm", "sentencepiece"))
+                if kind in medians}
         print(f"\n{corpus.name} ({corpus.stat().st_size / 1e6:.0f} MB), vocab {vocab}, median of {repeat}, "
               f"{os.cpu_count()} cores")
-        print(f"{'contender':<22}{'seconds':>9}{'vs HF':>8}{'vs spm':>8}{'RSS MB':>9}{'workers MB':>12}")
+        print(f"{'contender':<34}{'seconds':>9}" + "".join(f"{'vs ' + name:>8}" for name in base)
+              + f"{'RSS MB':>9}{'workers MB':>12}")
         for kind, m in medians.items():
-            print(f"{kind:<22}{m['seconds']:>9.2f}{m['seconds'] / hf_s:>7.2f}x{m['seconds'] / spm_s:>7.2f}x"
-                  f"{m['rss_mb']:>9.0f}{m['children_rss_mb']:>12.0f}")
-        ratio = medians["lexkit-scaffold-bpe"]["seconds"] / medians["lexkit-bpe"]["seconds"]
-        print(f"scaffold-bpe / bpe: {ratio:.2f}x; lexkit bpe peak RSS / HF: "
-              f"{medians['lexkit-bpe']['rss_mb'] / medians['hf']['rss_mb']:.2f}x")
-        table[corpus.name] = {"medians": medians, "runs": runs}
+            label = spm_label if kind == "sentencepiece" else kind
+            print(f"{label:<34}{m['seconds']:>9.2f}" + "".join(f"{m['seconds'] / s:>7.2f}x" for s in base.values())
+                  + f"{m['rss_mb']:>9.0f}{m['children_rss_mb']:>12.0f}")
+        if "lexkit-scaffold-bpe" in medians and "lexkit-bpe" in medians:
+            ratio = medians["lexkit-scaffold-bpe"]["seconds"] / medians["lexkit-bpe"]["seconds"]
+            print(f"scaffold-bpe / bpe: {ratio:.2f}x")
+        if "hf" in medians and "lexkit-bpe" in medians:
+            print(f"lexkit bpe peak RSS / HF: {medians['lexkit-bpe']['rss_mb'] / medians['hf']['rss_mb']:.2f}x")
+        table[corpus.name] = {"medians": medians, "runs": runs, "sentencepiece_input_sentence_size": spm_sentences}
     return table
 
 
@@ -196,6 +208,10 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS),
+                        help="which trainers the speed table runs")
+    parser.add_argument("--spm-input-sentence-size", type=int, default=0,
+                        help="sentencepiece samples this many lines (0: every line, its default)")
     parser.add_argument("--sample-mb", type=float, default=10.0, help="text encoded for throughput and behaviour")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
@@ -203,7 +219,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results["speed"] = speed(corpora, args.vocab, args.repeat, work)
+        results["speed"] = speed(corpora, args.vocab, args.repeat, work, tuple(args.contenders),
+                                 args.spm_input_sentence_size)
         if not args.speed_only:
             results["parity"] = parity(corpora[0], work)
             paths = {}

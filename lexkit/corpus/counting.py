@@ -16,23 +16,33 @@ from lexkit.components import build_pipeline
 from lexkit.corpus.config import CountConfig, Errors
 from lexkit.corpus.reading import Skipped, Tally, Task, count_non_empty, plan_tasks, task_texts
 from lexkit.corpus.sources import Corpus, Plan, Source, TextFile, plan_sources
-from lexkit.corpus.splitting import RawCounter, raw_counter
+from lexkit.corpus.splitting import RawCounter, add_counts, block_counter, raw_counter, surface_counts
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult, Pool
 
+    from lexkit.corpus._split_kernel import Counts
+
 __all__ = ["count_pre_tokens"]
 
-#: What counting one work unit gives: source index, raw counts (before the pre-tokenizer's surface map), bytes
-#: read, non-empty items, skipped lines.
-_Result = tuple[int, Counter[str], int, int, Skipped | None]
+#: What counting one work unit gives: source index, raw counts (before the pre-tokenizer's surface map; None
+#: when they stayed in the block counter), bytes read, non-empty items, skipped lines.
+_Result = tuple[int, Counter[str] | None, int, int, Skipped | None]
 
-# The raw counter and UTF-8 policy of a pool worker process, set once by `_init_worker`.
-_WORKER: tuple[RawCounter, Errors] | None = None
+# The raw counter, UTF-8 policy and block counter of a pool worker process, set once by `_init_worker`.
+_WORKER: tuple[RawCounter, Errors, Counts | None] | None = None
 
 
-def _count(counter: RawCounter, errors: Errors, task: Task) -> _Result:
-    """Decode and count one work unit."""
+def _count(counter: RawCounter, errors: Errors, blocks: Counts | None, task: Task, *, keep: bool = False) -> _Result:
+    """Decode and count one work unit: a valid UTF-8 file block straight from its bytes when ``blocks`` can
+    (its counts left in ``blocks`` with ``keep``, else taken out)."""
+    if blocks is not None and task.block is not None:
+        try:
+            lines = blocks.count_block(task.block.data)
+        except UnicodeDecodeError:
+            pass
+        else:
+            return task.source, None if keep else blocks.take(), len(task.block.data), lines, None
     texts, skipped = task_texts(task, errors)
     nbytes = len(task.block.data) if task.block is not None else sum(len(text.encode("utf-8")) for text in texts)
     return task.source, counter(texts), nbytes, count_non_empty(texts), skipped
@@ -40,7 +50,7 @@ def _count(counter: RawCounter, errors: Errors, task: Task) -> _Result:
 
 def _init_worker(normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str, Any] | None, errors: Errors) -> None:
     global _WORKER
-    _WORKER = (raw_counter(normalizer, pre_tokenizer), errors)
+    _WORKER = (raw_counter(normalizer, pre_tokenizer), errors, block_counter(normalizer, pre_tokenizer))
 
 
 def _count_in_worker(task: Task) -> _Result:
@@ -101,7 +111,7 @@ def count_pre_tokens(
 
         counts = count_on_dask(plan, normalizer, pre_tokenizer, config, progress=progress)
     else:
-        counts = pipeline.surface_counts(_count_locally(plan, normalizer, pre_tokenizer, config, progress))
+        counts = surface_counts(pipeline, _count_locally(plan, normalizer, pre_tokenizer, config, progress))
     if config.min_count > 1:
         return {piece: count for piece, count in counts.items() if count >= config.min_count}
     return dict(counts)
@@ -111,7 +121,7 @@ def _count_locally(plan: Plan, normalizer: Mapping[str, Any] | None, pre_tokeniz
                    config: CountConfig, progress: bool) -> Counter[str]:
     """The raw counts (before the surface map) of ``plan`` from a local process pool, or this process."""
     workers = (os.cpu_count() or 1) if config.workers is None else config.workers
-    counter = raw_counter(normalizer, pre_tokenizer)
+    counter, blocks = raw_counter(normalizer, pre_tokenizer), block_counter(normalizer, pre_tokenizer)
     known_size = all(isinstance(unit, TextFile) for _, unit in plan.units)
     total = sum(unit.path.stat().st_size for _, unit in plan.units if isinstance(unit, TextFile))
     counts: Counter[str] = Counter()
@@ -127,15 +137,20 @@ def _count_locally(plan: Plan, normalizer: Mapping[str, Any] | None, pre_tokeniz
                   desc="counting pre-tokens", disable=not progress, file=sys.stderr) as bar:
             for source, partial, nbytes, items, skipped in (
                 _pooled(pool, tasks, workers) if pool is not None
-                else (_count(counter, config.errors, t) for t in tasks)
+                else (_count(counter, config.errors, blocks, t, keep=True) for t in tasks)
             ):
-                counts.update(partial)
+                if partial is not None:
+                    if blocks is not None and len(blocks):  # the blocks before this unit first: corpus order
+                        add_counts(counts, blocks.take())
+                    add_counts(counts, partial)
                 tally.add(source, items, skipped)
                 bar.update(nbytes)
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
+    if blocks is not None and len(blocks):
+        add_counts(counts, blocks.take())
     tally.finish()
     return counts
 
