@@ -153,6 +153,12 @@ class Tokenizer:
         if allowed and self._special_pattern is not None:
             return [self.encode(t, allowed_special=allowed, disallowed_special=disallowed,
                                 add_special_tokens=add_special_tokens) for t in texts]
+        scanned = self._scanned(texts, disallowed, add_special_tokens)
+        if scanned is not None:
+            ids, offsets = scanned
+            flat: list[int] = ids.tolist()
+            bounds: list[int] = offsets.tolist()
+            return [flat[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
         self._check_batch(texts, disallowed)
         return self._encoder.encode_ordinary_batch(texts, add_special_tokens=add_special_tokens)
 
@@ -175,8 +181,21 @@ class Tokenizer:
             offsets = np.zeros(len(lists) + 1, dtype=np.int64)
             np.cumsum([len(ids) for ids in lists], out=offsets[1:])
             return np.fromiter((i for ids in lists for i in ids), dtype=np.uint32, count=int(offsets[-1])), offsets
+        scanned = self._scanned(texts, disallowed, add_special_tokens)
+        if scanned is not None:
+            return scanned
         self._check_batch(texts, disallowed)
         return self._encoder.encode_ordinary_batch_flat(texts, add_special_tokens=add_special_tokens)
+
+    def _scanned(self, texts: Sequence[str], disallowed: set[str], add_special_tokens: bool
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Ids of ``texts`` from an engine that found no special-token text while encoding; None when it found
+        one, cannot look, or there is nothing to look for (the exact scan in `_check_batch` then decides)."""
+        scan = getattr(self._encoder, "encode_ordinary_batch_flat_scanned", None)
+        if not disallowed or add_special_tokens or scan is None:
+            return None
+        found: tuple[np.ndarray, np.ndarray] | None = scan(texts)
+        return found
 
     def _check_batch(self, texts: Sequence[str], disallowed: set[str]) -> None:
         if disallowed and self._special_pattern is not None:

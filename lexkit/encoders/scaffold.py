@@ -107,10 +107,8 @@ class ScaffoldEncoder(HFEncoder):
     def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
         return self.demolish(super().encode_ordinary_batch(texts, add_special_tokens=add_special_tokens))
 
-    def encode_ordinary_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False
-                                   ) -> tuple[np.ndarray, np.ndarray]:
+    def _finish_flat(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The engine's flat ids with scaffold ids demolished by numpy gathers (no Python list per text)."""
-        ids, offsets = super().encode_ordinary_batch_flat(texts, add_special_tokens=add_special_tokens)
         if not len(ids) or int(ids.max()) < self.model_size:
             return ids, offsets
         starts, lengths, pieces = self._lookup
