@@ -11,6 +11,11 @@ fastokens must load every component (it refuses e.g. BERT's normalizer), and the
 ids on a probe set (`probe_texts`) with and without the post-processor. Otherwise the HF engine runs, so an
 encoder never silently changes its ids. Long texts are cut where the ids provably cannot change
 (`split_points`) and the pieces encoded in parallel.
+
+BERT (WordPiece) stays on HF: fastokens 0.3.5 has no WordPiece model and none of BERT's pre-tokenizers
+(``BertPreTokenizer``, nor ``Whitespace``/``WhitespaceSplit``/``Punctuation`` as replacements), so running HF's
+``BertNormalizer`` first and fastokens on the rest cannot work. fastokens keeps each thread's pre-token cache for
+one tokenizer instance: encoding alternately with two engines refills it on every switch.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -170,31 +175,41 @@ class Engine:
         verify: encode `probe_texts` with both engines before trusting fastokens.
     """
 
-    def __init__(self, data: JSON, reference: tokenizers.Tokenizer, *, verify: bool = True) -> None:
+    def __init__(self, data: JSON, reference: tokenizers.Tokenizer, *, verify: bool = True,
+                 specials: Mapping[str, int] | None = None) -> None:
         self.reference = reference
         self.splittable = split_safe(data)
         self.fast: Any = None
         self.reason = ""
-        try:
-            import fastokens
-
-            self.fast = fastokens.Tokenizer.from_json_str(json.dumps(data, ensure_ascii=False))
-        except ImportError:
-            self.reason = "fastokens is not installed"
-        except Exception as exc:  # fastokens raises ValueError/RuntimeError on components it cannot run
-            self.reason = f"fastokens cannot run it ({str(exc).splitlines()[0][:120]})"
-        if self.fast is not None and verify:
-            texts = probe_texts(a["content"] for a in data.get("added_tokens", []) if not a.get("special"))
-            for add in (False, True):
-                ours = self._fast_lists(texts, add)
-                theirs = [e.ids for e in reference.encode_batch(texts, add_special_tokens=add)]
-                if ours != theirs:
-                    where = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
-                    self.fast = None
-                    self.reason = f"fastokens gives other ids than HF on {texts[where][:40]!r}"
-                    break
+        # Special-token texts fastokens matches itself (`encode_batch_flat_scanned`); empty: it does not.
+        self.specials: dict[str, int] = {}
+        added = [a["content"] for a in data.get("added_tokens", []) if not a.get("special")]
+        for with_specials in ([True, False] if specials else [False]):
+            self.fast, self.reason = _build_fast(_with_specials(data, specials) if with_specials else data)
+            if self.fast is None:
+                continue
+            self.specials = dict(specials) if with_specials and specials else {}
+            failure = self._verify(probe_texts([*added, *self.specials])) if verify else ""
+            if not failure:
+                break
+            self.fast, self.specials, self.reason = None, {}, failure
         if self.fast is None:
             logger.info("encode engine: HF tokenizers (%s)", self.reason)
+
+    def _verify(self, texts: list[str]) -> str:
+        """Why fastokens cannot stand in for HF on ``texts`` (special-token texts encoded as ordinary text, as HF
+        does without them; and each found by the scan when specials are added); empty when it can."""
+        for add in (False, True):
+            ours = self._fast_lists(texts, add)
+            theirs = [e.ids for e in self.reference.encode_batch(texts, add_special_tokens=add)]
+            if ours != theirs:
+                where = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+                return f"fastokens gives other ids than HF on {texts[where][:40]!r}"
+        for content in self.specials:
+            for text in (content, f"x{content}y", f" {content} "):
+                if self.encode_batch_flat_scanned([text, "plain"]) is not None:
+                    return f"fastokens does not find the special token {content!r} in {text!r}"
+        return ""
 
     @property
     def name(self) -> str:
@@ -210,8 +225,8 @@ class Engine:
             raise
 
     def _flat_unchecked(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
-        if self.fast is not None:
-            ids, offsets = self.fast.encode_batch_flat(texts, add_special_tokens=add)
+        if self.fast is not None:  # split_special_tokens: special-token texts are ordinary text here
+            ids, offsets = self.fast.encode_batch_flat(texts, add_special_tokens=add, split_special_tokens=True)
             return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.uint64).astype(np.int64)
         batch = getattr(self.reference, "encode_batch_fast", self.reference.encode_batch)  # no offsets: faster
         lists = [e.ids for e in batch(texts, add_special_tokens=add)]
@@ -265,6 +280,37 @@ class Engine:
         np.cumsum([len(seq) for seq in lists], out=out[1:])
         return np.fromiter((i for seq in lists for i in seq), dtype=np.uint32, count=int(out[-1])), out
 
+    def encode_batch_flat_scanned(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """`encode_batch_flat` (no post-processor) in one pass that also looks for special-token texts: None when
+        one of ``texts`` holds the text of a special token (or fastokens does not match them here).
+
+        subtle: fastokens matches the special texts raw and leftmost-longest, so any occurrence yields a special
+        id; a text without one gives the same ids as with ``split_special_tokens``. A special id that plain text
+        could produce (an unknown token, say) only sends the batch to the exact scan, which is always right.
+        """
+        if not self.specials or (texts and max(map(len, texts)) > 2 * PIECE_CHARS):
+            return None
+        try:
+            ids, offsets = self.fast.encode_batch_flat(list(texts), add_special_tokens=False,
+                                                      split_special_tokens=False)
+        except (UnicodeEncodeError, TypeError):
+            _refuse_surrogates(texts)
+            raise
+        flat = np.frombuffer(ids, dtype=np.uint32)
+        low, high, table = self._special_table
+        if len(flat) and int(flat.max()) >= low and int(flat.min()) <= high and table[flat[(flat >= low) &
+                                                                                           (flat <= high)] - low].any():
+            return None
+        return flat, np.frombuffer(offsets, dtype=np.uint64).astype(np.int64)
+
+    @cached_property
+    def _special_table(self) -> tuple[int, int, np.ndarray]:
+        """The lowest and highest special id, and which ids between them are special."""
+        low, high = min(self.specials.values()), max(self.specials.values())
+        table = np.zeros(high - low + 1, dtype=bool)
+        table[np.fromiter(self.specials.values(), dtype=np.int64) - low] = True
+        return low, high, table
+
     @staticmethod
     def _split(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
         flat: list[int] = ids.tolist()
@@ -279,13 +325,33 @@ class Engine:
         """The ids of one text (a long one is cut and its pieces encoded in parallel)."""
         if len(text) > 2 * PIECE_CHARS:
             return self.encode_batch([text], add_special_tokens=add_special_tokens)[0]
-        engine = self.fast if self.fast is not None else self.reference
         try:
-            ids: list[int] = engine.encode(text, add_special_tokens=add_special_tokens).ids
+            ids: list[int] = (self.fast.encode(text, add_special_tokens=add_special_tokens, split_special_tokens=True)
+                              if self.fast is not None else
+                              self.reference.encode(text, add_special_tokens=add_special_tokens)).ids
         except (UnicodeEncodeError, TypeError):
             _refuse_surrogates([text])
             raise
         return ids
+
+
+def _build_fast(data: JSON) -> tuple[Any, str]:
+    """A fastokens tokenizer for ``data``, or None and the reason it cannot be built."""
+    try:
+        import fastokens
+
+        return fastokens.Tokenizer.from_json_str(json.dumps(data, ensure_ascii=False)), ""
+    except ImportError:
+        return None, "fastokens is not installed"
+    except Exception as exc:  # fastokens raises ValueError/RuntimeError on components it cannot run
+        return None, f"fastokens cannot run it ({str(exc).splitlines()[0][:120]})"
+
+
+def _with_specials(data: JSON, specials: Mapping[str, int] | None) -> JSON:
+    """``data`` with every special token added back, matched on the raw text wherever it occurs."""
+    added = [{"id": token_id, "content": content, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for content, token_id in (specials or {}).items()]
+    return {**data, "added_tokens": [*data.get("added_tokens", []), *added]}
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

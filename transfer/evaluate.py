@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from lexkit.device import resolve_device
+from lexkit.encoders import DEFAULT_ENCODER
 from lexkit.errors import LexkitError
+from lexkit.tokenizer import Tokenizer
 from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
 from lexkit.transfer.methods import check_rows
 from lexkit.transfer.tokenizer import TokenizerLike, TransferTokenizer
@@ -230,7 +232,7 @@ def evaluate(
     scorer = _Scorer(loaded, side, batch_size=batch_size)
     result = {}
     for name, documents in slices.items():
-        result[name] = SliceBPB(name, tuple(scorer.score(doc, chunk_chars) for doc in documents))
+        result[name] = SliceBPB(name, scorer.score(documents, chunk_chars))
         logger.info("evaluate: slice %s: %.4f bits per byte", name, result[name].bpb)
     return BPBResult(result)
 
@@ -241,6 +243,9 @@ class _Scorer:
     def __init__(self, model: Any, side: TransferTokenizer, *, batch_size: int) -> None:
         self.model = model
         self.hf = side.hf
+        # the encoder HF runs for this vocabulary (a recorded LBPE or other encoder would give other ids)
+        self.tokenizer: Tokenizer | None = Tokenizer(side.vocabulary, encoder=DEFAULT_ENCODER[side.vocabulary.model])
+        self.checked = False
         self.prefix = self._prefix()
         self.context = getattr(model.config, "max_position_embeddings", None)
         self.batch_size = batch_size
@@ -252,14 +257,39 @@ class _Scorer:
                 return [token_id]
         return list(self.hf(TEXT_PREFIX, add_special_tokens=False)["input_ids"])
 
-    def _sequence(self, chunk: str) -> tuple[list[int], int]:
-        """Token ids to feed (the prefix, then the chunk's tokens) and the chunk's UTF-8 byte count."""
-        ids = self.hf(chunk, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        return [*self.prefix, *ids], len(chunk.encode("utf-8"))
+    def _encode(self, chunks: list[str]) -> list[list[int]]:
+        """Ids of every chunk, special-token text as ordinary text: one bulk call to lexkit's encode engine.
 
-    def score(self, document: str, chunk_chars: int) -> DocumentScore:
-        """Summed NLL (nats), bytes and tokens of one document over its chunks."""
-        sequences = [self._sequence(c) for c in chunk_text(document, chunk_chars)]
+        The first chunk is also encoded by the transformers tokenizer; should the two ever differ (a wrapper
+        that changes the pipeline), every chunk goes through the transformers tokenizer instead.
+        """
+        if self.tokenizer is None:
+            return [self._hf_ids(chunk) for chunk in chunks]
+        ids, offsets = self.tokenizer.encode_batch_flat(chunks, disallowed_special=())
+        bounds = offsets.tolist()
+        flat = ids.tolist()
+        encoded = [flat[bounds[i]:bounds[i + 1]] for i in range(len(chunks))]
+        if not self.checked and chunks:
+            self.checked = True
+            reference = self._hf_ids(chunks[0])
+            if encoded[0] != reference:
+                logger.warning("evaluate: lexkit's engine and the transformers tokenizer disagree on %r; "
+                               "encoding with the transformers tokenizer", chunks[0][:40])
+                self.tokenizer = None
+                return [self._hf_ids(chunk) for chunk in chunks]
+        return encoded
+
+    def _hf_ids(self, chunk: str) -> list[int]:
+        return list(self.hf(chunk, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+
+    def score(self, documents: Sequence[str], chunk_chars: int) -> tuple[DocumentScore, ...]:
+        """Summed NLL (nats), bytes and tokens of each document over its chunks (all chunks encoded at once)."""
+        chunked = [chunk_text(document, chunk_chars) for document in documents]
+        encoded = iter(self._encode([c for chunks in chunked for c in chunks]))
+        return tuple(self._score_document([([*self.prefix, *next(encoded)], len(c.encode("utf-8"))) for c in chunks])
+                     for chunks in chunked)
+
+    def _score_document(self, sequences: list[tuple[list[int], int]]) -> DocumentScore:
         sequences = [(ids, size) for ids, size in sequences if len(ids) > len(self.prefix)]
         nll = 0.0
         tokens = 0

@@ -54,7 +54,7 @@ class HFEncoder(Encoder):
         """The encode engine (built on first use; `lexkit.engine` says which engine runs and why)."""
         from lexkit.engine import Engine
 
-        return Engine(self.hf_json(), self.backend)
+        return Engine(self.hf_json(), self.backend, specials=self.vocabulary.special_tokens)
 
     def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         return self.engine.encode(text, add_special_tokens=add_special_tokens)
@@ -76,7 +76,17 @@ class HFEncoder(Encoder):
 
     def encode_ordinary_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False
                                    ) -> tuple[np.ndarray, np.ndarray]:
-        return self.engine.encode_batch_flat(texts, add_special_tokens=add_special_tokens)
+        return self._finish_flat(*self.engine.encode_batch_flat(texts, add_special_tokens=add_special_tokens))
+
+    def encode_ordinary_batch_flat_scanned(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """`encode_ordinary_batch_flat` that also looks for special-token texts in the same engine pass: None
+        when a text holds one or the engine cannot look (the caller then scans the text itself)."""
+        found = self.engine.encode_batch_flat_scanned(texts)
+        return None if found is None else self._finish_flat(*found)
+
+    def _finish_flat(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The engine's flat ids as this encoder's ids (unchanged here; Scaffold-BPE demolishes scaffolds)."""
+        return ids, offsets
 
     def to_hf(self, *, allow_lossy: bool = False) -> JSON:
         """The vocabulary's own ``tokenizer.json`` (HF runs exactly this encoder).

@@ -12,7 +12,6 @@ from itertools import chain
 
 import numpy as np
 
-from lexkit.encoders.base import Encoder
 from lexkit.encoders.hf import HFEncoder
 from lexkit.errors import LexkitError
 from lexkit.vocabulary import JSON, Vocabulary
@@ -108,7 +107,15 @@ class ScaffoldEncoder(HFEncoder):
     def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
         return self.demolish(super().encode_ordinary_batch(texts, add_special_tokens=add_special_tokens))
 
-    encode_ordinary_batch_flat = Encoder.encode_ordinary_batch_flat  # demolition works on lists
+    def _finish_flat(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The engine's flat ids with scaffold ids demolished by numpy gathers (no Python list per text)."""
+        if not len(ids) or int(ids.max()) < self.model_size:
+            return ids, offsets
+        starts, lengths, pieces = self._lookup
+        out_lengths = lengths[ids]
+        ends = np.cumsum(out_lengths)
+        gathered = pieces[np.repeat(starts[ids] - (ends - out_lengths), out_lengths) + np.arange(int(ends[-1]))]
+        return gathered.astype(np.uint32), np.concatenate(([0], ends))[offsets]
 
     def to_hf(self, *, allow_lossy: bool = False) -> JSON:
         """The BPE model with every merge; lossy (HF would emit scaffold ids), so it needs ``allow_lossy``.

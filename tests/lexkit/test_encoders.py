@@ -53,6 +53,8 @@ def test_batch_demolition_equals_single(batch):
     tokenizer = Tokenizer(_scaffolded([(b"o", b"n"), (b"z", b"on"), (b"zon", b"a")], {b"on", b"zon"}),
                           encoder="scaffold")
     assert tokenizer.encode_batch(batch) == [tokenizer.encode(text) for text in batch]
+    ids, offsets = tokenizer.encode_batch_flat(batch)
+    assert [ids[a:b].tolist() for a, b in zip(offsets, offsets[1:])] == tokenizer.encode_batch(batch)
 
 
 def test_scaffold_encoder_needs_scaffolds_at_the_highest_ids():

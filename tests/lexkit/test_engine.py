@@ -94,8 +94,9 @@ def test_engine_falls_back_when_fastokens_differs_on_the_probe(monkeypatch: pyte
         def __init__(self, inner: object) -> None:
             self.inner = inner
 
-        def encode_batch_flat(self, texts: list[str], add_special_tokens: bool = False) -> tuple[bytes, bytes]:
-            ids, offsets = self.inner.encode_batch_flat(texts, add_special_tokens=add_special_tokens)  # type: ignore[attr-defined]
+        def encode_batch_flat(self, texts: list[str], add_special_tokens: bool = False,
+                              **options: bool) -> tuple[bytes, bytes]:
+            ids, offsets = self.inner.encode_batch_flat(texts, add_special_tokens=add_special_tokens, **options)  # type: ignore[attr-defined]
             return bytes(reversed(ids)), offsets
 
     import fastokens
@@ -106,6 +107,22 @@ def test_engine_falls_back_when_fastokens_differs_on_the_probe(monkeypatch: pyte
     assert fallback.name == "tokenizers" and "other ids than HF" in fallback.reason
     texts = list(parity_strings()[:300])
     assert fallback.encode_batch(texts) == _reference(encoder, texts)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama3"])
+def test_engine_finds_special_token_text_while_encoding(name: str) -> None:
+    """With the specials added to fastokens, one pass gives the ordinary ids and tells whether any text holds a
+    special token's text (such a batch is left to the exact scan)."""
+    encoder = _encoder(name)
+    engine = encoder.engine
+    assert engine.specials == encoder.vocabulary.special_tokens
+    clean = [t for t in parity_strings()[:3000] if not any(s in t for s in engine.specials)]
+    found = engine.encode_batch_flat_scanned(clean)
+    assert found is not None
+    ids, offsets = found
+    assert [ids[a:b].tolist() for a, b in zip(offsets, offsets[1:])] == _reference(encoder, clean)
+    for special in list(engine.specials)[::50]:
+        assert engine.encode_batch_flat_scanned([*clean[:50], f"a{special}b", "c"]) is None
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -44,6 +44,17 @@ def test_special_tokens_raise_by_default_with_the_fix_in_the_message(tok):
         tok.encode_batch(["fine", "a <|end|>"])
 
 
+def test_batch_scan_finds_a_special_in_any_text_and_passes_lookalikes(tok, hf_bpe):
+    texts = ["wide 😀 text", "plain", "almost <|end but not <| |>", "x"]
+    ids, offsets = tok.encode_batch_flat(texts)
+    assert [ids[a:b].tolist() for a, b in zip(offsets, offsets[1:])] == [hf_bpe.encode(t).ids for t in texts]
+    for encode in (tok.encode_batch, tok.encode_batch_flat):
+        with pytest.raises(EncodingError, match="at character 5"):
+            encode([*texts, "tail <|end|>"])
+    ordinary = tok.encode_batch([*texts, "tail <|end|>"], disallowed_special=())
+    assert tok.decode(ordinary[-1]) == "tail <|end|>"
+
+
 def test_allowed_specials_and_longest_match(tok):
     specials = tok.vocabulary.special_tokens
     ids = tok.encode("x<|endoftext|>y", allowed_special="all")

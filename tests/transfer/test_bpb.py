@@ -129,3 +129,21 @@ def test_chunking_is_lossless_and_bounded(text, size):
     assert "".join(chunks) == text
     assert all(0 < len(c) <= size for c in chunks)
     assert chunk_text(text, size) == chunks
+
+
+def test_chunks_encode_through_the_engine_and_fall_back_to_transformers_on_a_disagreement(
+        model, target_tokenizer, monkeypatch, caplog):
+    side = TransferTokenizer.from_any(target_tokenizer)
+    hf_tokens = sum(len(side.hf(t, add_special_tokens=False, split_special_tokens=True)["input_ids"]) for t in TEXTS)
+    engine = evaluate(model, target_tokenizer, TEXTS)
+    assert engine.overall.n_tokens == hf_tokens
+    real = Tokenizer.encode_batch_flat
+
+    def shifted(self, texts, **options):
+        ids, offsets = real(self, texts, **options)
+        return ids + 1, offsets
+
+    monkeypatch.setattr(Tokenizer, "encode_batch_flat", shifted)
+    fallback = evaluate(model, target_tokenizer, TEXTS)
+    assert "disagree" in caplog.text
+    assert fallback.bpb == pytest.approx(engine.bpb, rel=1e-6) and fallback.overall.n_tokens == hf_tokens
