@@ -181,6 +181,8 @@ class Engine:
         self.splittable = split_safe(data)
         self.fast: Any = None
         self.reason = ""
+        # Odd white-space characters on which fastokens disagrees with HF: texts holding one go to HF (`_route`).
+        self.routed = ""
         # Special-token texts fastokens matches itself (`encode_batch_flat_scanned`); empty: it does not.
         self.specials: dict[str, int] = {}
         added = [a["content"] for a in data.get("added_tokens", []) if not a.get("special")]
@@ -190,6 +192,8 @@ class Engine:
                 continue
             self.specials = dict(specials) if with_specials and specials else {}
             failure = self._verify(probe_texts([*added, *self.specials])) if verify else ""
+            if failure:
+                failure = self._route_around(probe_texts([*added, *self.specials]), failure)
             if not failure:
                 break
             self.fast, self.specials, self.reason = None, {}, failure
@@ -211,6 +215,29 @@ class Engine:
                     return f"fastokens does not find the special token {content!r} in {text!r}"
         return ""
 
+    def _route_around(self, texts: list[str], failure: str) -> str:
+        """Keep fastokens when its only disagreements with HF are texts holding odd white space (`_ODD_SPACES`):
+        those texts then go to HF (`routed`). Returns the failure that remains (empty: fastokens stays).
+
+        subtle: engines disagree on which code points are white space (cl100k and U+180E), which would otherwise
+        send every text of the tokenizer to the slow engine.
+        """
+        failing = [t for t in texts if self._fast_lists([t], False) != [self.reference.encode(t).ids]]
+        self.routed = "".join(c for c in _ODD_SPACES if any(c in t for t in failing))
+        if not self.routed or any(not self._is_routed(t) for t in failing):
+            self.routed = ""
+            return failure
+        remaining = self._verify([t for t in texts if not self._is_routed(t)])
+        if remaining:
+            self.routed = ""
+        else:
+            logger.info("encode engine: fastokens, texts holding %s go to HF tokenizers",
+                        ", ".join(f"U+{ord(c):04X}" for c in self.routed))
+        return remaining
+
+    def _is_routed(self, text: str) -> bool:
+        return any(c in text for c in self.routed)
+
     @property
     def name(self) -> str:
         """``fastokens`` or ``tokenizers``: which engine runs."""
@@ -227,7 +254,25 @@ class Engine:
     def _flat_unchecked(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
         if self.fast is not None:  # split_special_tokens: special-token texts are ordinary text here
             ids, offsets = self.fast.encode_batch_flat(texts, add_special_tokens=add, split_special_tokens=True)
-            return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.uint64).astype(np.int64)
+            flat = np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.uint64).astype(np.int64)
+            return self._route(texts, add, *flat) if self.routed else flat
+        return self._reference_flat(texts, add)
+
+    def _route(self, texts: list[str], add: bool, ids: np.ndarray, offsets: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """``ids``/``offsets`` with every text that holds a `routed` character re-encoded by HF."""
+        routed = [i for i, text in enumerate(texts) if self._is_routed(text)]
+        if not routed:
+            return ids, offsets
+        parts = np.split(ids, offsets[1:-1])
+        theirs, their_offsets = self._reference_flat([texts[i] for i in routed], add)
+        for i, part in zip(routed, np.split(theirs, their_offsets[1:-1])):
+            parts[i] = part
+        out = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(part) for part in parts], out=out[1:])
+        return np.concatenate(parts).astype(np.uint32, copy=False), out
+
+    def _reference_flat(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
         batch = getattr(self.reference, "encode_batch_fast", self.reference.encode_batch)  # no offsets: faster
         lists = [e.ids for e in batch(texts, add_special_tokens=add)]
         offsets = np.zeros(len(lists) + 1, dtype=np.int64)
@@ -288,7 +333,8 @@ class Engine:
         id; a text without one gives the same ids as with ``split_special_tokens``. A special id that plain text
         could produce (an unknown token, say) only sends the batch to the exact scan, which is always right.
         """
-        if not self.specials or (texts and max(map(len, texts)) > 2 * PIECE_CHARS):
+        if not self.specials or (texts and max(map(len, texts)) > 2 * PIECE_CHARS) or (
+                self.routed and any(map(self._is_routed, texts))):
             return None
         try:
             ids, offsets = self.fast.encode_batch_flat(list(texts), add_special_tokens=False,
@@ -327,7 +373,7 @@ class Engine:
             return self.encode_batch([text], add_special_tokens=add_special_tokens)[0]
         try:
             ids: list[int] = (self.fast.encode(text, add_special_tokens=add_special_tokens, split_special_tokens=True)
-                              if self.fast is not None else
+                              if self.fast is not None and not self._is_routed(text) else
                               self.reference.encode(text, add_special_tokens=add_special_tokens)).ids
         except (UnicodeEncodeError, TypeError):
             _refuse_surrogates([text])

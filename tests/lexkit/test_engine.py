@@ -28,8 +28,8 @@ from lexkit.formats.tiktoken import from_tiktoken
 # name -> (loader, engine expected to run it, long texts cut?)
 TOKENIZERS: dict[str, tuple[Callable[[], Tokenizer], str, bool]] = {
     "gpt2": (lambda: Tokenizer(from_hf(_resources.gpt2_tokenizer_json())), "fastokens", True),
-    # fastokens splits U+180E between spaces otherwise than HF and tiktoken: the probe sends cl100k to HF.
-    "cl100k_base": (lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("cl100k_base"))), "tokenizers",
+    # fastokens splits U+180E between spaces otherwise than HF and tiktoken: cl100k texts holding it go to HF.
+    "cl100k_base": (lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("cl100k_base"))), "fastokens",
                     True),
     "o200k_base": (lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("o200k_base"))), "fastokens", True),
     "llama3": (lambda: Tokenizer(from_hf(_resources.llama3_tokenizer_json())), "fastokens", True),
@@ -107,6 +107,24 @@ def test_engine_falls_back_when_fastokens_differs_on_the_probe(monkeypatch: pyte
     assert fallback.name == "tokenizers" and "other ids than HF" in fallback.reason
     texts = list(parity_strings()[:300])
     assert fallback.encode_batch(texts) == _reference(encoder, texts)
+
+
+def test_texts_with_an_odd_space_fastokens_misreads_go_to_hf() -> None:
+    """cl100k: fastokens reads U+180E otherwise than HF and tiktoken, so only texts holding it go to HF."""
+    encoder = _encoder("cl100k_base")
+    engine = encoder.engine
+    assert engine.name == "fastokens" and engine.routed == "\u180e"
+    assert not _encoder("gpt2").engine.routed
+    lines = corpus_text(200_000).splitlines(keepends=True)[:400]
+    odd = ["a:  \u180e  \"b\".", "7\u180e'S", "x\u180e\n\u180e y\u180e", "12\u180e 34 \u180e\u180e  x"]
+    texts = [*lines[:200], *odd, *lines[200:], *(line + odd[0] for line in lines[:20])]
+    raw, _ = engine.fast.encode_batch_flat(odd, split_special_tokens=True)  # the disagreement routing is for
+    assert list(memoryview(raw).cast("I")) != [i for ids in _reference(encoder, odd) for i in ids]
+    assert engine.encode_batch(texts) == _reference(encoder, texts)
+    assert engine.encode_batch(texts, add_special_tokens=True) == _reference(encoder, texts, add=True)
+    assert [engine.encode(text) for text in odd] == _reference(encoder, odd)
+    long_text = "".join(texts) * 300  # cut into pieces, some holding U+180E
+    assert engine.encode(long_text) == encoder.backend.encode(long_text).ids
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama3"])
