@@ -321,7 +321,7 @@ def main() -> None:
     second.add_argument("--no-score", dest="score", action="store_false",
                         help="skip the held-out scoring before and after (a speed-only run)")
     second.add_argument("--variants", nargs="+", default=["alm", "next-token"], choices=list(VARIANTS))
-    second.add_argument("--lr", type=float, default=1e-3)
+    second.add_argument("--lr", type=float, default=3e-3, help="the rows' learning rate (HealConfig's default)")
     second.add_argument("--batch-size", type=int, default=4)
     second.add_argument("--sequence-chars", type=int, default=1000)
     second.add_argument("--documents", type=int, default=15, help="held-out documents per slice")
