@@ -9,7 +9,7 @@ Two steps, so the expensive transplant runs once and the timed healing runs alon
 On a shared machine a time budget measures the machine's load, so budgets can be given in steps instead: measure
 a variant's step rate alone (``run --minutes 1.5 --no-score`` under the measure lock), convert minutes to steps at
 that rate, then run step-budgeted (``--steps N --eval-steps ...``, at any speed; ``--threads 1`` and ``nice`` leave
-the cores to others). ``run --keep-checkpoints DIR`` keeps every step's checkpoint as DIR/step-N.pt, and
+the cores to others). ``run --keep-checkpoints DIR`` keeps every step's checkpoint as DIR/step-N.pt (``--keep-steps`` only some), and
 ``score-checkpoints`` scores chosen steps afterwards, so the marks may be chosen after training started::
 
     python bench/bench_heal.py score-checkpoints --start-dir /tmp/smol-qwen-heuristic --checkpoint-dir DIR \
@@ -65,6 +65,15 @@ def prepare(args: argparse.Namespace) -> None:
     fixtures = fixtures_dir()
     small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     qwen = fixtures / "qwen_coder" / "q.gguf"
+    start = time.perf_counter()
+    if args.start == "omp-centred":
+        # `lexkit transplant`'s fast path: model, tokenizer and donor as GGUF paths (the donor's embedding matrix
+        # and the qwen2 tokenizer are read without building a model or parsing the GGUF metadata twice)
+        result = transplant(small, qwen, "omp", donor=qwen, device="cpu", k=8, prefilter=args.prefilter,
+                            search_dim=args.search_dim or None, center=True)
+        logger.info("transplant %s: %.0fs", args.start, time.perf_counter() - start)
+        result.save(args.output)
+        return
     target = AutoTokenizer.from_pretrained(str(qwen.parent), gguf_file=qwen.name)
     aux = None
     if args.start == "heuristic":
@@ -72,11 +81,7 @@ def prepare(args: argparse.Namespace) -> None:
         aux = CachedEmbedder(auxiliary_embedder(fixtures / "minilm", device="cpu"), cache, args.max_seconds)
     model, source_tokenizer = load_gguf(small)
     start = time.perf_counter()
-    if args.start == "omp-centred":  # the donor as a GGUF path: OMP reads only its embedding matrix
-        result = transplant(model, target, "omp", source_tokenizer=source_tokenizer, donor=qwen, device="cpu",
-                            k=8, prefilter=256, center=True)
-    else:
-        result = transplant(model, target, args.start, source_tokenizer=source_tokenizer, aux=aux, device="cpu")
+    result = transplant(model, target, args.start, source_tokenizer=source_tokenizer, aux=aux, device="cpu")
     logger.info("transplant %s: %.0fs", args.start, time.perf_counter() - start)
     result.save(args.output)
 
@@ -161,6 +166,9 @@ def run(args: argparse.Namespace) -> None:
         logger.info("original %.4f, start %.4f bits per byte", results["original"]["overall"],
                     results["start"]["overall"])
     budget = Budget(minutes=args.minutes, steps=args.steps)
+
+    def kept(step: int) -> bool:
+        return not args.keep_steps or step in args.keep_steps
     for variant in args.variants:
         config = HealConfig(**{**VARIANTS[variant], "learning_rate": args.lr, "batch_size": args.batch_size,
                                "sequence_chars": args.sequence_chars, "eval_steps": tuple(args.eval_steps),
@@ -169,8 +177,8 @@ def run(args: argparse.Namespace) -> None:
         results["runs"].append({"variant": variant, "marks": marks})
 
         def on_step(step: Any, marks: list[dict[str, Any]] = marks, variant: str = variant) -> None:
-            if args.keep_checkpoints and step.step > 1:  # the file holds step - 1 now (written after this call)
-                keep_checkpoint(args.keep_checkpoints, step.step - 1)
+            if args.keep_checkpoints and step.step > 1 and kept(step.step - 1):  # the file holds step - 1 now
+                keep_checkpoint(args.keep_checkpoints, step.step - 1)  # (it is written after this call)
             if step.bpb is not None:  # an evaluation mark: keep it, and save at once (long runs may be cut)
                 marks.append({"step": step.step, "seconds": round(step.seconds, 1), "tokens": step.tokens,
                               "bpb": {**(step.bpb_slices or {}), "overall": step.bpb}})
@@ -180,7 +188,7 @@ def run(args: argparse.Namespace) -> None:
         healed = heal(start_model, teacher, texts, budget=budget, tokenizer=args.start_dir,
                       teacher_tokenizer=small, held_out=slices if args.eval_steps else None, config=config,
                       device="cpu", progress=on_step, checkpoint_dir=args.keep_checkpoints)
-        if args.keep_checkpoints:
+        if args.keep_checkpoints and kept(healed.info["steps"]):
             keep_checkpoint(args.keep_checkpoints, healed.info["steps"])
         info = healed.info
         run_result = {"variant": variant, "marks": marks,
@@ -260,6 +268,8 @@ def score_checkpoints(args: argparse.Namespace) -> None:
         results["original"] = _slice_bpb(evaluate(load_causal_lm(small)[0], small, slices))
         results["start"] = _slice_bpb(evaluate(model, args.start_dir, slices))
         logger.info("original %s, start %s", results["original"], results["start"])
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
     for step in args.steps:
         path = args.checkpoint_dir / f"step-{step}.pt"
         while not path.exists():  # the run may still be on its way there
@@ -288,6 +298,10 @@ def main() -> None:
     first = commands.add_parser("prepare", help="transplant once and save the start")
     first.add_argument("--start", choices=STARTS, default="heuristic")
     first.add_argument("-o", "--output", type=Path, required=True)
+    first.add_argument("--prefilter", type=int, default=256,
+                       help="omp-centred: OMP inside each token's nearest N anchors (bench_transfer_qwen's 256)")
+    first.add_argument("--search-dim", type=int, default=0,
+                       help="omp-centred: rank the candidates in this many principal directions (0: exact)")
     first.add_argument("--max-seconds", type=float, default=None,
                        help="heuristic: stop embedding (exit 3, progress kept) after this long; rerun to continue")
     second = commands.add_parser("run", help="heal the saved start once per variant")
@@ -301,10 +315,13 @@ def main() -> None:
     second.add_argument("--keep-checkpoints", type=Path, default=None,
                         help="checkpoint every step into this folder and keep each as step-N.pt (score-checkpoints "
                              "scores them later)")
+    second.add_argument("--keep-steps", type=int, nargs="*", default=[],
+                        help="with --keep-checkpoints: keep only these steps' checkpoints (default: every step; "
+                             "each holds the touched rows and their Adam moments, tens of MB)")
     second.add_argument("--no-score", dest="score", action="store_false",
                         help="skip the held-out scoring before and after (a speed-only run)")
     second.add_argument("--variants", nargs="+", default=["alm", "next-token"], choices=list(VARIANTS))
-    second.add_argument("--lr", type=float, default=1e-3)
+    second.add_argument("--lr", type=float, default=3e-3, help="the rows' learning rate (HealConfig's default)")
     second.add_argument("--batch-size", type=int, default=4)
     second.add_argument("--sequence-chars", type=int, default=1000)
     second.add_argument("--documents", type=int, default=15, help="held-out documents per slice")
@@ -313,7 +330,7 @@ def main() -> None:
     third = commands.add_parser("score-checkpoints", help="score kept checkpoints of a run")
     third.add_argument("--start-dir", type=Path, required=True)
     third.add_argument("--checkpoint-dir", type=Path, required=True)
-    third.add_argument("--steps", type=int, nargs="+", required=True)
+    third.add_argument("--steps", type=int, nargs="*", default=[], help="steps to score (none: only --reference)")
     third.add_argument("--threads", type=int, default=0)
     third.add_argument("--reference", action="store_true", help="also score the original and the start")
     third.add_argument("--documents", type=int, default=15)

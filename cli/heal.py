@@ -38,8 +38,8 @@ __all__ = ["heal"]
 @click.option("--rows", type=click.Choice(("new", "all")), default="new",
               help="Embedding rows that may train: the student's new tokens, or all.")
 @click.option("--through-body", is_flag=True, help="Also backpropagate through the transformer (input side).")
-@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=1e-3,
-              help="Learning rate of the rows.")
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=3e-3,
+              help="Learning rate of the rows (HealConfig's measured default).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Text pieces per step.")
 @click.option("--sequence-chars", type=click.IntRange(min=16), default=1000, help="Characters per text piece.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=0,

@@ -79,3 +79,11 @@ def test_heal_errors_are_one_line_and_leave_nothing(tmp_path, folders, make_llam
         errors = [line for line in result.output.splitlines() if "error:" in line]  # besides progress bars
         assert result.exit_code != 0 and len(errors) == 1 and message in errors[0], result.output
         assert not out.exists()
+
+
+def test_cli_learning_rate_default_is_heal_configs():
+    from lexkit.cli.heal import heal
+    from lexkit.transfer import HealConfig
+
+    option = next(p for p in heal.params if p.name == "learning_rate")
+    assert option.default == HealConfig().learning_rate == 3e-3  # the measured default (docs/healing.md)
