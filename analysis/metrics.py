@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from lexkit.errors import CorpusError
+from lexkit.stream import Joining, code_points, joinable, text_runs
 from lexkit.tokenizer import Tokenizer
 from lexkit.vocabulary import TokenKind
 
 __all__ = [
-    "RENYI_ALPHA", "CorpusCounts", "TextTotals", "measure_corpus", "measure_corpora", "renyi_efficiency", "gini", "share_below_median",
+    "RENYI_ALPHA", "CorpusCounts", "TextBatch", "TextTotals", "measure_corpus", "measure_corpora", "renyi_efficiency", "gini", "share_below_median",
     "rarer_half_share", "ZipfFit", "rank_frequency_line", "zipf_fit", "model_token_ids", "CorpusMetrics",
     "summarize", "DIGIT_PROBES", "digit_grouping", "percent_fewer_tokens", "morph_boundary_f1",
     "morph_score", "segmentation_difference",
@@ -77,14 +78,82 @@ class TextTotals:
     @classmethod
     def of(cls, texts: Sequence[str]) -> TextTotals:
         """Count ``texts``: bytes, characters, whitespace-run words and the Greed benchmark's words."""
-        joined = "\n".join(texts)  # subtle: "\n" keeps two texts' words apart and is not counted below
-        characters = len(joined) - max(len(texts) - 1, 0)
-        # str.split() splits on runs of Unicode whitespace: the same words as the regex \S+, at C speed.
-        words = len(joined.split())
-        # Greed: len(line.split(" ")) summed over the lines of each non-blank text = its spaces plus its lines.
-        greed = sum(len(text.splitlines()) + text.count(" ") for text in texts if not text.isspace() and text)
-        return cls(len(texts), len(joined.encode("utf-8", "surrogatepass")) - max(len(texts) - 1, 0), characters,
-                   words, greed)
+        return cls.of_batch(TextBatch.of(texts))
+
+    @classmethod
+    def of_batch(cls, batch: TextBatch) -> TextTotals:
+        """`of` on a prepared batch: numpy passes over its code points, no Python work per text or per word.
+
+        Words are ``str.split()``'s (runs of ``str.isspace`` characters between them); the Greed words of a
+        non-blank text are ``len(line.split(" "))`` summed over its ``str.splitlines()``, i.e. its spaces plus
+        its lines, where the lines are its line breaks (``\r\n`` once) plus one unless it ends in a break.
+        """
+        classes = _classes(batch.codes)
+        space = (classes & _WS).astype(bool)
+        solid = ~space
+        starts, lengths = batch.offsets[:-1], np.diff(batch.offsets)
+        word_starts = solid.copy()
+        word_starts[1:] &= space[:-1]
+        # a text that begins right after a text ending in a non-space character starts a word the join hid
+        later = starts[(lengths > 0) & (starts > 0)]
+        words = int(np.count_nonzero(word_starts)) + int(np.count_nonzero(solid[later] & solid[later - 1]))
+        greed = 0
+        used = starts[lengths > 0]
+        if used.size:
+            per_char = ((classes & _SPACE) != 0).astype(np.int64) + ((classes & _BREAK) != 0)
+            crlf = np.zeros(classes.size, dtype=bool)
+            crlf[1:] = ((classes[1:] & _LF) != 0) & ((classes[:-1] & _CR) != 0)
+            crlf[used] = False  # "\r" ending one text and "\n" starting the next are two breaks
+            per_char -= crlf
+            values = np.add.reduceat(per_char, used)
+            non_blank = np.add.reduceat(solid, used, dtype=np.int64) > 0
+            ends_in_break = (classes[batch.offsets[1:][lengths > 0] - 1] & _BREAK) != 0
+            greed = int(values[non_blank].sum() + np.count_nonzero(non_blank & ~ends_in_break))
+        joined = batch.joined
+        size = len(joined) if joined.isascii() else len(joined.encode("utf-8", "surrogatepass"))
+        return cls(len(batch.texts), size, len(joined), words, greed)
+
+
+@dataclass(frozen=True)
+class TextBatch:
+    """A batch of texts joined into one string, with its code points and where each text starts."""
+
+    texts: Sequence[str]
+    joined: str
+    codes: np.ndarray  # one value per character of ``joined`` (uint8 when it is ASCII, else uint32)
+    offsets: np.ndarray  # len(texts) + 1 character offsets: text i is joined[offsets[i]:offsets[i + 1]]
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> TextBatch:
+        """Join ``texts`` (C-level: one join, one encode, one ``map(len)``)."""
+        joined = "".join(texts)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
+        return cls(texts, joined, code_points(joined), offsets)
+
+
+# Character classes of str.isspace and str.splitlines; every such character is below _CLASS_LIMIT (a test checks).
+_WS, _SPACE, _BREAK, _CR, _LF = 1, 2, 4, 8, 16
+_CLASS_LIMIT = 0x3001
+
+
+def _class_table() -> np.ndarray:
+    table = np.zeros(_CLASS_LIMIT + 1, dtype=np.uint8)  # the last entry stands for every code point above
+    for code in range(_CLASS_LIMIT):
+        char = chr(code)
+        table[code] = ((_WS if char.isspace() else 0) | (_SPACE if char == " " else 0)
+                       | (_BREAK if len(f"a{char}b".splitlines()) > 1 else 0)
+                       | (_CR if char == "\r" else 0) | (_LF if char == "\n" else 0))
+    return table
+
+
+_CLASSES = _class_table()
+
+
+def _classes(codes: np.ndarray) -> np.ndarray:
+    if codes.dtype == np.uint8:
+        return _CLASSES[codes]
+    return _CLASSES[np.minimum(codes, _CLASS_LIMIT)]
 
 
 def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: int = 4096,
@@ -105,8 +174,10 @@ def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: in
 
 def measure_corpora(tokenizers: Mapping[str, Tokenizer], texts: Iterable[str], *, batch_size: int = 4096,
                     progress: Callable[[int], Any] | None = None) -> dict[str, CorpusCounts]:
-    """`measure_corpus` for several tokenizers in one pass: each batch is read and counted once, then encoded by
-    every tokenizer through the encode engine's flat form (`Tokenizer.encode_batch_flat`: no Python int per token).
+    """`measure_corpus` for several tokenizers in one pass: each batch is read and counted once (numpy over its
+    code points), then encoded by every tokenizer through the encode engine's flat form
+    (`Tokenizer.encode_batch_flat`: no Python int per token). Where `lexkit.stream.joinable` allows, the texts are encoded
+    as joined runs (`lexkit.stream.text_runs`): the same bag of ids, without the engine's cost per text.
 
     Args:
         tokenizers: name -> tokenizer.
@@ -118,10 +189,24 @@ def measure_corpora(tokenizers: Mapping[str, Tokenizer], texts: Iterable[str], *
         CorpusError: the corpus yielded no text.
     """
     counts = {name: CorpusCounts(vocab_size=len(tok.vocabulary)) for name, tok in tokenizers.items()}
-    for batch in _batched(texts, batch_size):
-        totals = TextTotals.of(batch)
+    joining = {name: joinable(tok) for name, tok in tokenizers.items()}
+    newline_ids = {name: tok.encode_batch_flat(["\n"], disallowed_special=())[0]
+                   for name, tok in tokenizers.items() if joining[name] is not None}
+    for texts_batch in _batched(texts, batch_size):
+        batch = TextBatch.of(texts_batch)
+        totals = TextTotals.of_batch(batch)
+        runs: dict[Joining, tuple[list[str], int]] = {}
         for name, tok in tokenizers.items():
-            ids, _ = tok.encode_batch_flat(batch, disallowed_special=())
+            rule = joining[name]
+            if rule is None:
+                ids, _ = tok.encode_batch_flat(texts_batch, disallowed_special=())
+            else:
+                if rule not in runs:
+                    runs[rule] = text_runs(texts_batch, batch.codes, batch.offsets, rule)
+                pieces, blanks = runs[rule]
+                ids, _ = tok.encode_batch_flat(pieces, disallowed_special=())
+                if blanks:
+                    ids = np.concatenate([ids, np.tile(newline_ids[name], blanks)])
             counts[name].add(totals, ids)
         if progress is not None:
             progress(totals.bytes)
@@ -420,17 +505,29 @@ def morph_score(tokenizer: Tokenizer, gold: Mapping[str, Sequence[str]]) -> dict
     return {"score": round(aligned / used, 4) if used else 0.0, "words": used, "single_token_words": single}
 
 
-def segmentation_difference(tokenizer: Tokenizer, encoders: Sequence[str], words: Sequence[str],
-                            ) -> dict[str, dict[str, float]]:
+def segmentation_difference(tokenizer: Tokenizer, encoders: Sequence[str], words: Sequence[str], *,
+                            built: Mapping[str, Tokenizer] | None = None) -> dict[str, dict[str, float]]:
     """Inference-method comparison on one vocabulary: tokens per word under each encoder, and the share of words
     segmented differently from the first encoder.
+
+    Args:
+        tokenizer: the tokenizer whose vocabulary is read (it serves its own encoder's name).
+        encoders: encoder names; the first is the reference.
+        words: the words (each encoded with a leading space).
+        built: tokenizers already built on this vocabulary, by encoder name (building an engine is the cost).
     """
-    reference = Tokenizer(tokenizer.vocabulary, encoder=encoders[0])
-    base = reference.encode_batch([" " + w for w in words], disallowed_special=())
+    ready = {tokenizer.encoder_name: tokenizer, **(built or {})}
+
+    def get(name: str) -> Tokenizer:
+        if name not in ready:
+            ready[name] = Tokenizer(tokenizer.vocabulary, encoder=name)
+        return ready[name]
+
+    texts = [" " + w for w in words]
+    base = get(encoders[0]).encode_batch(texts, disallowed_special=())
     out: dict[str, dict[str, float]] = {}
     for name in encoders:
-        other = Tokenizer(tokenizer.vocabulary, encoder=name)
-        segs = other.encode_batch([" " + w for w in words], disallowed_special=())
+        segs = base if name == encoders[0] else get(name).encode_batch(texts, disallowed_special=())
         differ = sum(1 for a, b in zip(base, segs) if a != b)
         out[name] = {"tokens_per_word": sum(map(len, segs)) / max(len(words), 1),
                      "differs_from_" + encoders[0]: differ / max(len(words), 1)}

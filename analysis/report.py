@@ -34,7 +34,7 @@ from lexkit.analysis.metrics import (
 from lexkit.analysis.viewer import ViewerData, build_viewer, render_fragment
 from lexkit.analysis.viewer_passages import pick_passages
 from lexkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
-from lexkit.encoders import encoders_for
+from lexkit.encoders import HFEncoder, encoders_for
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 
@@ -175,7 +175,7 @@ def analyze(
     for name, tok in tokenizers.items():
         usable = _usable_encoders(tok)
         if len(usable) > 1 and words:
-            methods[name] = segmentation_difference(tok, usable, words)
+            methods[name] = segmentation_difference(tok, list(usable), words, built=usable)
     if methods:
         report.extra["inference_methods"] = methods
     if gold is not None:
@@ -188,18 +188,32 @@ def analyze(
     return report
 
 
-def _usable_encoders(tokenizer: Tokenizer) -> list[str]:
-    """The tokenizer's own encoder first, then every other registered encoder that accepts its vocabulary."""
-    usable = [tokenizer.encoder_name]
+def _usable_encoders(tokenizer: Tokenizer) -> dict[str, Tokenizer]:
+    """The tokenizer's own encoder first, then every other registered encoder that accepts its vocabulary, built.
+
+    Encoders that run the same ``tokenizer.json`` as the tokenizer's own (``scaffold`` beside ``bpe``: it only
+    rewrites scaffold ids afterwards) share its engine instead of building another one.
+    """
+    usable = {tokenizer.encoder_name: tokenizer}
     for name in encoders_for(tokenizer.vocabulary):
         if name in usable:
             continue
         try:
-            Tokenizer(tokenizer.vocabulary, encoder=name)
+            other = Tokenizer(tokenizer.vocabulary, encoder=name)
         except LexkitError:
             continue
-        usable.append(name)
+        _share_engine(tokenizer, other)
+        usable[name] = other
     return usable
+
+
+def _share_engine(source: Tokenizer, target: Tokenizer) -> None:
+    """Give ``target`` the engine of ``source`` when both encoders export the same ``tokenizer.json``."""
+    mine, theirs = source.encoder, target.encoder
+    if (isinstance(mine, HFEncoder) and isinstance(theirs, HFEncoder)
+            and type(mine).hf_json is HFEncoder.hf_json and type(theirs).hf_json is HFEncoder.hf_json):
+        theirs.__dict__["backend"] = mine.backend  # subtle: fills the cached properties before first use
+        theirs.__dict__["engine"] = mine.engine
 
 
 def _distinct_words(texts: Iterable[str], limit: int) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import _resources
 import numpy as np
 import pytest
 
@@ -11,6 +12,7 @@ from lexkit import CorpusError, Tokenizer
 from lexkit.analysis import metrics as m
 from lexkit.components import byte_level_decoder, byte_level_pre_tokenizer
 from lexkit.embedded import iter_lines
+from lexkit.formats.tiktoken import from_tiktoken
 from lexkit.vocab import BPEConfig, train
 from lexkit.vocabulary import Vocabulary
 
@@ -60,13 +62,39 @@ def test_streaming_counts_equal_one_pass_and_batch_size_does_not_matter(tok):
 
 def test_text_totals_equal_the_per_text_definitions():
     """The batch formulas (one join, spaces plus lines) against the definitions counted text by text."""
-    texts = list(iter_lines("code"))[:2000] + ["", "   \n", "a  b\r\nc d\u2028e", "no newline", " x ", "\u00e9 \u65e5\n"]
+    texts = list(iter_lines("code"))[:2000] + ["", "   \n", "a  b\r\nc d\u2028e", "no newline", " x ", "\u00e9 \u65e5\n",
+                                             "\r", "\nb", "x\u3000\n", "abc", "\u1680y\x1c", "\ud800 lone"]
     totals = m.TextTotals.of(texts)
     assert totals.texts == len(texts)
-    assert totals.bytes == sum(len(t.encode()) for t in texts)
+    assert totals.bytes == sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
     assert totals.characters == sum(map(len, texts))
     assert totals.words == sum(len(t.split()) for t in texts)
     assert totals.words_greed == sum(len(line.split(" ")) for t in texts if t.strip() for line in t.splitlines())
+
+
+def test_character_classes_cover_every_space_and_line_break():
+    """The class table stops at U+3000: no str.isspace or str.splitlines character lies above it."""
+    above = [c for c in range(m._CLASS_LIMIT, 0x110000) if chr(c).isspace() or len(f"a{chr(c)}b".splitlines()) > 1]
+    assert above == []
+
+
+def test_measure_corpora_equals_the_per_line_definitions_on_the_real_corpus():
+    """Before/after: the counts of the joined, numpy-counted pass equal line-by-line encoding and str methods
+    (2 MB of the English corpus, GPT-2 and o200k)."""
+    with open(_resources.corpus_path(), encoding="utf-8") as handle:
+        lines = [line for _, line in zip(range(54_000), handle)]
+    tokenizers = {"gpt2": Tokenizer.load(_resources.gpt2_tokenizer_json()),
+                  "o200k": Tokenizer(from_tiktoken(_resources.tiktoken_encoding("o200k_base")))}
+    measured = m.measure_corpora(tokenizers, iter(lines), batch_size=5000)
+    words = sum(len(line.split()) for line in lines)
+    greed = sum(len(part.split(" ")) for line in lines if line.strip() for part in line.splitlines())
+    for name, tokenizer in tokenizers.items():
+        ids, _ = tokenizer.encode_batch_flat(lines, disallowed_special=())
+        counts = measured[name]
+        assert np.array_equal(counts.counts, np.bincount(ids, minlength=len(tokenizer.vocabulary)))
+        assert (counts.tokens, counts.texts, counts.words, counts.words_greed) == (ids.size, len(lines), words, greed)
+        assert counts.bytes == sum(len(line.encode()) for line in lines)
+        assert counts.characters == sum(map(len, lines))
 
 
 def test_one_pass_for_several_tokenizers_equals_one_pass_each(tok):

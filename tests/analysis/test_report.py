@@ -98,3 +98,17 @@ def test_analyze_command_and_bad_corpus_spec(tmp_path):
     bad = CliRunner().invoke(main, ["analyze", "-t", str(tok_dir), "-c", str(corpus), "-o", str(tmp_path / "x")])
     assert bad.exit_code == 1 and "NAME=PATH" in bad.output and not (tmp_path / "x").exists()
     assert load_tokenizer(f"x={tok_dir / 'lexkit.json'}")[0] == "x"
+
+
+def test_inference_methods_with_shared_engines_equal_fresh_tokenizers(report_dir):
+    """The probe reuses the tokenizer and shares its engine with ``scaffold``; each encoder built afresh agrees."""
+    from lexkit.analysis.metrics import segmentation_difference
+    from lexkit.analysis.report import _distinct_words, _usable_encoders
+
+    _, report = report_dir
+    tok = Tokenizer(train(list(iter_lines("prose")), BPEConfig(vocab_size=600), progress=False, workers=1))
+    usable = _usable_encoders(tok)
+    assert usable["scaffold"].encoder.engine is tok.encoder.engine
+    words = _distinct_words(iter(default_corpus("prose")), 5000)
+    fresh = segmentation_difference(Tokenizer(tok.vocabulary), list(usable), words)
+    assert report.extra["inference_methods"]["bpe-600"] == fresh
