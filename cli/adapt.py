@@ -436,7 +436,7 @@ def _read(path: Path, what: str) -> str:
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="Healing time budget.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Healing step budget.")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
-              default=HealConfig().learning_rate, help="Healing learning rate (HealConfig's measured default).")
+              default=3e-3, help="Healing learning rate (HealConfig's measured default).")
 @click.option("--sequence-chars", type=click.IntRange(min=16), default=1000,
               help="Characters per text piece (healing and scoring).")
 @click.option("--held-out-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,

@@ -85,5 +85,8 @@ def test_cli_learning_rate_default_is_heal_configs():
     from lexkit.cli.heal import heal
     from lexkit.transfer import HealConfig
 
-    option = next(p for p in heal.params if p.name == "learning_rate")
-    assert option.default == HealConfig().learning_rate == 3e-3  # the measured default (docs/healing.md)
+    from lexkit.cli.adapt import adapt_command
+
+    for command in (heal, adapt_command):
+        option = next(p for p in command.params if p.name == "learning_rate")
+        assert option.default == HealConfig().learning_rate == 3e-3  # the measured default (docs/healing.md)
