@@ -90,3 +90,16 @@ def test_surrogate_bytes_in_a_file_are_a_one_line_error(tmp_path: Path, surrogat
     assert output.strip().splitlines() == [f"lexkit: error: {path}: invalid UTF-8 at byte {where} (0xed); convert "
                                            "the file to UTF-8 first (e.g. iconv -f LATIN1 -t UTF-8)"]
     assert not out.exists()
+
+
+def test_invalid_utf8_on_standard_input_is_named_by_byte() -> None:
+    """Regression: it was decoded with surrogate escapes and reported as "a lone surrogate U+DCFF"."""
+    runner = CliRunner()
+    args = ["encode", "-t", str(_resources.gpt2_tokenizer_json())]
+    result = runner.invoke(main, args, input=b"ab\xffc \x00")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == ["lexkit: error: standard input: invalid UTF-8 at byte 2 (0xff); "
+                                                  "convert it to UTF-8 first (e.g. iconv -f LATIN1 -t UTF-8)"]
+    result = runner.invoke(main, args, input="a\x00b é😀".encode())
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [str(i) for i in _resources.gpt2_tiktoken().encode_ordinary("a\x00b é😀")]
