@@ -79,7 +79,12 @@ def _read_text(text: str | None, input_file: Path | None) -> str:
             ) from None
     if text is not None:
         return text
-    return sys.stdin.read()
+    data = sys.stdin.buffer.read()  # bytes: invalid UTF-8 is named by offset, not turned into lone surrogates
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LexkitError(f"standard input: invalid UTF-8 at byte {exc.start} (0x{data[exc.start]:02x}); convert "
+                          "it to UTF-8 first (e.g. iconv -f LATIN1 -t UTF-8)") from None
 
 
 @main.command()

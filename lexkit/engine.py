@@ -313,7 +313,11 @@ class Engine:
         pieces, owners = self._pieces(texts)
         if owners is None:
             return self._flat(pieces, add_special_tokens)
-        ids, offsets = self._flat(pieces, False)
+        try:
+            ids, offsets = self._flat_unchecked(pieces, False)
+        except (UnicodeEncodeError, TypeError):
+            _refuse_surrogates(texts)  # subtle: name the text and character, not the piece's
+            raise
         starts = np.searchsorted(np.asarray(owners), np.arange(len(texts) + 1))  # first piece of each text
         text_offsets = offsets[starts]
         if not add_special_tokens:
