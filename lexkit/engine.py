@@ -300,7 +300,7 @@ class Engine:
         pieces: list[str] = []
         owners: list[int] = []
         for index, text in enumerate(texts):
-            points = split_points(text) if len(text) > 2 * PIECE_CHARS else []
+            points = split_points(text, PIECE_CHARS) if len(text) > 2 * PIECE_CHARS else []
             bounds = [0, *points, len(text)]
             pieces += [text[a:b] for a, b in zip(bounds, bounds[1:])]
             owners += [index] * (len(bounds) - 1)

@@ -82,10 +82,9 @@ def test_heal_errors_are_one_line_and_leave_nothing(tmp_path, folders, make_llam
 
 
 def test_cli_learning_rate_default_is_heal_configs():
+    from lexkit.cli.adapt import adapt_command
     from lexkit.cli.heal import heal
     from lexkit.transfer import HealConfig
-
-    from lexkit.cli.adapt import adapt_command
 
     for command in (heal, adapt_command):
         option = next(p for p in command.params if p.name == "learning_rate")

@@ -83,12 +83,12 @@ def test_bad_input_gives_the_reference_ids(name: str, monkeypatch: pytest.Monkey
     real_split_points = engine_module.split_points
     cuts: list[int] = []
 
-    def split_points(text: str) -> list[int]:
-        points = real_split_points(text, PIECE)
+    def split_points(text: str, size: int) -> list[int]:
+        points = real_split_points(text, size)
         cuts.extend(points)
         return points
 
-    # subtle: split_points binds its default size at import, so it is wrapped, not only PIECE_CHARS patched
+    # the wrapper records where the engine cut
     monkeypatch.setattr(engine_module, "PIECE_CHARS", PIECE)
     monkeypatch.setattr(engine_module, "split_points", split_points)
     texts = _bad_texts()
@@ -102,11 +102,7 @@ def test_bad_input_gives_the_reference_ids(name: str, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "mistral-v1"])
 def test_lone_surrogate_in_a_long_text_names_the_text_and_character(name: str) -> None:
     """A cut text's error names the caller's text and character, not the piece's (regression: it said
-    "text 4 ... at character 151423" for text 1, character 1,200,000).
-
-    subtle: `split_points` takes its piece size as a default argument, bound at import, so monkeypatching
-    ``PIECE_CHARS`` does not make it cut: the text is longer than two real pieces instead.
-    """
+    "text 4 ... at character 151423" for text 1, character 1,200,000)."""
     tok = (Tokenizer(from_hf(_resources.gpt2_tokenizer_json())) if name == "gpt2" else _case(name)[0])
     text = "word " * 120_000 + "\ud83d" + " end"
     assert len(text) > 2 * engine_module.PIECE_CHARS
