@@ -25,6 +25,8 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
+from itertools import compress, repeat
+from operator import contains
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSON", "PIECE_CHARS", "QWEN2_PATTERN", "CL100K_TIKTOKEN_PATTERN", "SPLITTABLE_PATTERNS", "probe_texts",
-    "split_safe", "split_points", "last_boundary", "Engine",
+    "split_safe", "split_points", "last_boundary", "split_flat", "Engine",
 ]
 
 JSON = dict[str, Any]
@@ -238,6 +240,13 @@ class Engine:
     def _is_routed(self, text: str) -> bool:
         return any(c in text for c in self.routed)
 
+    def _routed_indices(self, texts: Sequence[str]) -> list[int]:
+        """The indices of ``texts`` holding a `routed` character (a C-level substring scan per character)."""
+        found: set[int] = set()
+        for c in self.routed:
+            found.update(compress(range(len(texts)), map(contains, texts, repeat(c))))
+        return sorted(found)
+
     @property
     def name(self) -> str:
         """``fastokens`` or ``tokenizers``: which engine runs."""
@@ -261,7 +270,7 @@ class Engine:
     def _route(self, texts: list[str], add: bool, ids: np.ndarray, offsets: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
         """``ids``/``offsets`` with every text that holds a `routed` character re-encoded by HF."""
-        routed = [i for i, text in enumerate(texts) if self._is_routed(text)]
+        routed = self._routed_indices(texts)
         if not routed:
             return ids, offsets
         parts = np.split(ids, offsets[1:-1])
@@ -280,10 +289,7 @@ class Engine:
         return np.fromiter((i for ids in lists for i in ids), dtype=np.uint32, count=int(offsets[-1])), offsets
 
     def _fast_lists(self, texts: list[str], add: bool) -> list[list[int]]:
-        ids, offsets = self._flat(texts, add)
-        flat: list[int] = ids.tolist()
-        bounds: list[int] = offsets.tolist()
-        return [flat[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
+        return split_flat(*self._flat(texts, add))
 
     @cached_property
     def _affixes(self) -> tuple[list[int], list[int]]:
@@ -322,7 +328,7 @@ class Engine:
         text_offsets = offsets[starts]
         if not add_special_tokens:
             return ids, text_offsets
-        lists = self._split(ids, text_offsets)
+        lists = split_flat(ids, text_offsets)
         prefix, suffix = self._affixes
         lists = [[*prefix, *seq, *suffix] for seq in lists]
         out = np.zeros(len(lists) + 1, dtype=np.int64)
@@ -338,7 +344,7 @@ class Engine:
         could produce (an unknown token, say) only sends the batch to the exact scan, which is always right.
         """
         if not self.specials or (texts and max(map(len, texts)) > 2 * PIECE_CHARS) or (
-                self.routed and any(map(self._is_routed, texts))):
+                self.routed and self._routed_indices(texts)):
             return None
         try:
             ids, offsets = self.fast.encode_batch_flat(list(texts), add_special_tokens=False,
@@ -361,15 +367,9 @@ class Engine:
         table[np.fromiter(self.specials.values(), dtype=np.int64) - low] = True
         return low, high, table
 
-    @staticmethod
-    def _split(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
-        flat: list[int] = ids.tolist()
-        bounds: list[int] = offsets.tolist()
-        return [flat[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
-
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
         """The ids of each text; the engine spreads the texts (and the pieces of long ones) over every core."""
-        return self._split(*self.encode_batch_flat(texts, add_special_tokens=add_special_tokens))
+        return split_flat(*self.encode_batch_flat(texts, add_special_tokens=add_special_tokens))
 
     def encode(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         """The ids of one text (a long one is cut and its pieces encoded in parallel)."""
@@ -383,6 +383,13 @@ class Engine:
             _refuse_surrogates([text])
             raise
         return ids
+
+
+def split_flat(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
+    """The per-text id lists of an `Engine.encode_batch_flat` result."""
+    flat: list[int] = ids.tolist()
+    bounds: list[int] = offsets.tolist()
+    return [flat[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
 
 
 def _build_fast(data: JSON) -> tuple[Any, str]:

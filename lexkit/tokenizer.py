@@ -155,10 +155,9 @@ class Tokenizer:
                                 add_special_tokens=add_special_tokens) for t in texts]
         scanned = self._scanned(texts, disallowed, add_special_tokens)
         if scanned is not None:
-            ids, offsets = scanned
-            flat: list[int] = ids.tolist()
-            bounds: list[int] = offsets.tolist()
-            return [flat[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
+            from lexkit.engine import split_flat
+
+            return split_flat(*scanned)
         self._check_batch(texts, disallowed)
         return self._encoder.encode_ordinary_batch(texts, add_special_tokens=add_special_tokens)
 
@@ -194,8 +193,7 @@ class Tokenizer:
         scan = getattr(self._encoder, "encode_ordinary_batch_flat_scanned", None)
         if not disallowed or add_special_tokens or scan is None:
             return None
-        found: tuple[np.ndarray, np.ndarray] | None = scan(texts)
-        return found
+        return scan(texts)
 
     def _check_batch(self, texts: Sequence[str], disallowed: set[str]) -> None:
         if disallowed and self._special_pattern is not None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from lexkit.device import resolve_device
 from lexkit.encoders import DEFAULT_ENCODER
+from lexkit.engine import split_flat
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
@@ -265,10 +266,7 @@ class _Scorer:
         """
         if self.tokenizer is None:
             return [self._hf_ids(chunk) for chunk in chunks]
-        ids, offsets = self.tokenizer.encode_batch_flat(chunks, disallowed_special=())
-        bounds = offsets.tolist()
-        flat = ids.tolist()
-        encoded = [flat[bounds[i]:bounds[i + 1]] for i in range(len(chunks))]
+        encoded = split_flat(*self.tokenizer.encode_batch_flat(chunks, disallowed_special=()))
         if not self.checked and chunks:
             self.checked = True
             reference = self._hf_ids(chunks[0])
