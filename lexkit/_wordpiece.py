@@ -114,7 +114,7 @@ class WordPieceEngine:
         parts = _parts(texts)
         if len(parts) == 1:
             return self._encode_part(texts, add_special_tokens)
-        results = list(_pool().map(lambda bounds: self._encode_part(texts[bounds[0]:bounds[1]],
+        results = list(_pool(os.getpid()).map(lambda bounds: self._encode_part(texts[bounds[0]:bounds[1]],
                                                                     add_special_tokens), parts))
         ids = np.concatenate([r[0] for r in results])
         shifts = np.cumsum([0] + [len(r[0]) for r in results[:-1]])
@@ -165,7 +165,8 @@ def _parts(texts: list[str]) -> list[tuple[int, int]]:
 
 
 @lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
+def _pool(pid: int) -> ThreadPoolExecutor:
+    """The worker threads; keyed by process id, since a forked child inherits the pool but not its threads."""
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="lexkit-wordpiece")
 
 
