@@ -7,9 +7,10 @@ handles specials). fastokens has no WordPiece model, and HF runs BERT at about 2
 Exact by construction: the normalizer and the pre-tokenizer are per-character tables filled by running HF's
 own components on every code point (`_tables`), so they follow HF's Unicode data (Rust's ``to_lowercase``,
 its punctuation and control classes), not Python's. The one context the tables cannot give is NFD's canonical
-reordering of combining marks that survive accent stripping; a text holding such a character (38 code points
-in Unicode 14, e.g. U+1D165) is encoded by HF instead. `lexkit.engine` also probes the engine against HF before
-it trusts it.
+reordering of combining marks that survive accent stripping: a text holding a character whose output keeps such
+a mark (e.g. U+1D165, U+1715) or a code point the ``regex`` module's Unicode data does not know (its combining
+class unknown) is encoded by HF instead. `lexkit.engine` also probes the engine against HF before it trusts it.
+Building the tables takes about 1-2 s, once per process and normalizer setting.
 """
 
 from __future__ import annotations
