@@ -27,10 +27,14 @@ lbpe_kernel = Extension("lexkit._lbpe_kernel", ["lexkit/_lbpe_kernel.c"], option
 # Pre-token counting for the built-in split patterns (lexkit/corpus/_split_kernel.c), optional the same way:
 # lexkit.corpus.splitting falls back to Python's re (and tests/lexkit/test_split_kernel.py fails loudly).
 split_kernel = Extension("lexkit.corpus._split_kernel", ["lexkit/corpus/_split_kernel.c"], optional=True)
+# BERT's normalizer, pre-tokenizer and WordPiece in one pass (lexkit/_wordpiece_kernel.c), optional the same way:
+# without it BERT encodes with HF tokenizers (and tests/lexkit/test_wordpiece.py fails loudly).
+wordpiece_kernel = Extension("lexkit._wordpiece_kernel", ["lexkit/_wordpiece_kernel.c"], optional=True)
 
 setup(packages=packages, package_dir=package_dir,
-      package_data={"lexkit": ["py.typed", "data/*", "_lbpe_kernel.pyi"], "lexkit.vocab": ["_merge_kernel.pyi"],
+      package_data={"lexkit": ["py.typed", "data/*", "_lbpe_kernel.pyi", "_wordpiece_kernel.pyi"],
+                    "lexkit.vocab": ["_merge_kernel.pyi"],
                     "lexkit.corpus": ["_split_kernel.pyi"],
                     "lexkit.analysis": ["viewer_assets/*"]},
       exclude_package_data={"lexkit": ["*.c"], "lexkit.vocab": ["*.c"], "lexkit.corpus": ["*.c"]},
-      ext_modules=[merge_kernel, lbpe_kernel, split_kernel])
+      ext_modules=[merge_kernel, lbpe_kernel, split_kernel, wordpiece_kernel])

@@ -12,10 +12,10 @@ ids on a probe set (`probe_texts`) with and without the post-processor. Otherwis
 encoder never silently changes its ids. Long texts are cut where the ids provably cannot change
 (`split_points`) and the pieces encoded in parallel.
 
-BERT (WordPiece) stays on HF: fastokens 0.3.5 has no WordPiece model and none of BERT's pre-tokenizers
-(``BertPreTokenizer``, nor ``Whitespace``/``WhitespaceSplit``/``Punctuation`` as replacements), so running HF's
-``BertNormalizer`` first and fastokens on the rest cannot work. fastokens keeps each thread's pre-token cache for
-one tokenizer instance: encoding alternately with two engines refills it on every switch.
+BERT (WordPiece) runs on lexkit's own engine (`lexkit._wordpiece`, a C pass), probed against HF the same way:
+fastokens 0.3.5 has no WordPiece model and none of BERT's pre-tokenizers (``BertPreTokenizer``, nor
+``Whitespace``/``WhitespaceSplit``/``Punctuation`` as replacements). fastokens keeps each thread's pre-token
+cache for one tokenizer instance: encoding alternately with two engines refills it on every switch.
 """
 
 from __future__ import annotations
@@ -249,8 +249,8 @@ class Engine:
 
     @property
     def name(self) -> str:
-        """``fastokens`` or ``tokenizers``: which engine runs."""
-        return "fastokens" if self.fast is not None else "tokenizers"
+        """``fastokens``, ``wordpiece`` (`lexkit._wordpiece`) or ``tokenizers``: which engine runs."""
+        return "tokenizers" if self.fast is None else getattr(self.fast, "name", "fastokens")
 
     # ----------------------------------------------------------------------------------------------------------
     def _flat(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -393,7 +393,12 @@ def split_flat(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
 
 
 def _build_fast(data: JSON) -> tuple[Any, str]:
-    """A fastokens tokenizer for ``data``, or None and the reason it cannot be built."""
+    """A fast engine for ``data`` (lexkit's WordPiece engine for BERT's exact shape, else fastokens), or None
+    and the reason it cannot be built."""
+    from lexkit._wordpiece import WordPieceEngine, unsupported
+
+    if not unsupported(data):
+        return WordPieceEngine(data), ""
     try:
         import fastokens
 

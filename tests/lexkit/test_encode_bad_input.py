@@ -4,7 +4,7 @@ Small versions of the inputs ``scripts/check_encode_parity.py`` and the 100 MB r
 NUL bytes, long runs of one character, lone surrogates. ``test_engine.py`` covers GPT-2 and o200k against HF on
 lexkit's export; here the references are independent (tiktoken, sentencepiece, HF on the published file) and the
 tokenizers are the ones that run other engine paths: cl100k (HF engine, cut), Mistral (fastokens, never cut),
-BERT (HF engine, cut, no BPE).
+BERT (lexkit's WordPiece engine, cut, no BPE).
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ TOKENIZERS: dict[str, tuple[Callable[[], Tokenizer], str, bool]] = {
     "llama3": (lambda: Tokenizer(from_hf(_resources.llama3_tokenizer_json())), "fastokens", True),
     "qwen2.5": (lambda: Tokenizer(from_tiktoken(_resources.qwen_tiktoken("qwen2.5"))), "fastokens", True),
     "mistral-v1": (lambda: Tokenizer(from_sentencepiece(_resources.mistral_sp_model())), "fastokens", False),
-    # fastokens has no BertNormalizer: BERT runs on HF, cut for parallelism all the same.
-    "bert-minilm": (lambda: Tokenizer(from_hf(_resources.minilm_dir() / "tokenizer.json")), "tokenizers", True),
+    # fastokens has no WordPiece model: BERT runs on lexkit's own engine (lexkit._wordpiece), cut all the same.
+    "bert-minilm": (lambda: Tokenizer(from_hf(_resources.minilm_dir() / "tokenizer.json")), "wordpiece", True),
 }
 
 

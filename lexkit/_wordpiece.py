@@ -1,0 +1,277 @@
+"""lexkit's WordPiece engine: BERT's whole encode pipeline in one C pass (``lexkit/_wordpiece_kernel.c``).
+
+Runs a ``tokenizer.json`` of exactly BERT's shape (`unsupported` says why another is refused): the
+``BertNormalizer``, the ``BertPreTokenizer`` and a ``WordPiece`` model, with no added tokens (`lexkit.engine`
+handles specials). fastokens has no WordPiece model, and HF runs BERT at about 2 MB/s.
+
+Exact by construction: the normalizer and the pre-tokenizer are per-character tables filled by running HF's
+own components on every code point (`_tables`), so they follow HF's Unicode data (Rust's ``to_lowercase``,
+its punctuation and control classes), not Python's. The one context the tables cannot give is NFD's canonical
+reordering of combining marks that survive accent stripping: a text holding a character whose output keeps such
+a mark (e.g. U+1D165, U+1715) or a code point the ``regex`` module's Unicode data does not know (its combining
+class unknown) is encoded by HF instead. `lexkit.engine` also probes the engine against HF before it trusts it.
+Building the tables takes about 1-2 s, once per process and normalizer setting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import tokenizers
+
+__all__ = ["WordPieceEngine", "unsupported"]
+
+JSON = dict[str, Any]
+CODE_POINTS = 0x110000
+_SAME, _SURROGATE, _ROUTE = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
+_WORD, _SPACE, _PUNCT = 0, 1, 2
+#: Batches holding more characters than this are encoded in one thread per core (the kernel drops the GIL).
+PARALLEL_CHARS = 1 << 20
+#: Unicode has assigned nothing in planes 4 to 13: the probe samples them every this many code points.
+_EMPTY_PLANES = range(0x40000, 0xE0000)
+_SAMPLE_STEP = 64
+_MAX_CHARS = 1 << 20
+
+
+def unsupported(data: JSON) -> str:
+    """Why the WordPiece engine cannot run ``data`` (a ``tokenizer.json`` object); empty when it can."""
+    model = data.get("model") or {}
+    if model.get("type") != "WordPiece":
+        return "not a WordPiece model"
+    normalizer, pre = data.get("normalizer") or {}, data.get("pre_tokenizer") or {}
+    if normalizer.get("type") != "BertNormalizer" or pre != {"type": "BertPreTokenizer"}:
+        return "the WordPiece engine runs only BertNormalizer + BertPreTokenizer"
+    if data.get("added_tokens") or data.get("truncation") or data.get("padding"):
+        return "the WordPiece engine runs no added tokens, truncation or padding"
+    prefix = model.get("continuing_subword_prefix", "##")
+    max_chars = model.get("max_input_chars_per_word", 100)
+    if model.get("unk_token") not in model.get("vocab", {}) or not isinstance(prefix, str) or len(
+            prefix.encode()) > 16 or not isinstance(max_chars, int) or not 0 <= max_chars <= _MAX_CHARS:
+        return "the WordPiece model's unk_token, prefix or max_input_chars_per_word is out of the engine's range"
+    try:
+        from lexkit import _wordpiece_kernel  # noqa: F401
+    except ImportError:
+        return "lexkit's WordPiece kernel is not built (no C compiler at install time)"
+    return ""
+
+
+class _Encoding(NamedTuple):
+    ids: list[int]
+
+
+class WordPieceEngine:
+    """BERT's pipeline compiled: the per-code-point tables and the vocabulary hash live in the C kernel.
+
+    Offers the calls of the fast engine that `lexkit.engine.Engine` uses (``encode_batch_flat`` and ``encode``).
+
+    Args:
+        data: a ``tokenizer.json`` object that `unsupported` accepts.
+    """
+
+    name = "wordpiece"
+
+    def __init__(self, data: JSON) -> None:
+        from tokenizers import Tokenizer as HFTokenizer
+
+        from lexkit import _wordpiece_kernel
+
+        reason = unsupported(data)
+        if reason:
+            raise ValueError(f"WordPieceEngine cannot run this tokenizer.json: {reason}")
+        self._kernel = _wordpiece_kernel
+        self.reference: tokenizers.Tokenizer = HFTokenizer.from_str(json.dumps(data, ensure_ascii=False))
+        model = data["model"]
+        code_map, pool, classes = _tables(json.dumps(data["normalizer"], sort_keys=True))
+        vocab: dict[str, int] = model["vocab"]
+        self._model = _wordpiece_kernel.new_model(
+            code_map, pool, classes, [token.encode() for token in vocab], list(vocab.values()),
+            vocab[model["unk_token"]], model.get("continuing_subword_prefix", "##").encode(),
+            model.get("max_input_chars_per_word", 100))
+        plain = self.reference.encode("a", add_special_tokens=False).ids
+        full = self.reference.encode("a", add_special_tokens=True).ids
+        start = next(i for i in range(len(full) - len(plain) + 1) if full[i:i + len(plain)] == plain)
+        self._affixes = full[:start], full[start + len(plain):]
+
+    def encode_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False,
+                          split_special_tokens: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """All ids as one ``uint32`` array and ``len(texts) + 1`` ``int64`` offsets (text ``i`` is
+        ``ids[offsets[i]:offsets[i + 1]]``); ``add_special_tokens`` runs the post-processor.
+
+        ``split_special_tokens`` is accepted for the engine interface: this engine holds no added tokens.
+
+        Raises:
+            UnicodeEncodeError: a text holds a lone surrogate.
+            TypeError: an item is not a ``str``.
+        """
+        texts = list(texts)
+        parts = _parts(texts)
+        if len(parts) == 1:
+            return self._encode_part(texts, add_special_tokens)
+        results = list(_pool(os.getpid()).map(lambda bounds: self._encode_part(texts[bounds[0]:bounds[1]],
+                                                                    add_special_tokens), parts))
+        ids = np.concatenate([r[0] for r in results])
+        shifts = np.cumsum([0] + [len(r[0]) for r in results[:-1]])
+        offsets = np.concatenate([[0]] + [r[1][1:] + shift for r, shift in zip(results, shifts)])
+        return ids, offsets.astype(np.int64, copy=False)
+
+    def _encode_part(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
+        prefix, suffix = self._affixes if add else ((), ())
+        raw_ids, raw_offsets, routed, bad = self._kernel.encode_batch(self._model, texts, prefix, suffix)
+        if bad >= 0:
+            texts[bad].encode("utf-8")  # raises the UnicodeEncodeError that names the surrogate
+        ids = np.frombuffer(raw_ids, dtype=np.uint32)
+        offsets = np.frombuffer(raw_offsets, dtype=np.uint64).astype(np.int64)
+        return _splice(ids, offsets, routed, self._reference_lists([texts[i] for i in routed], add)) if routed else (
+            ids, offsets)
+
+    def _reference_lists(self, texts: list[str], add: bool) -> list[list[int]]:
+        return [e.ids for e in self.reference.encode_batch(texts, add_special_tokens=add)]
+
+    def encode(self, text: str, *, add_special_tokens: bool = False, split_special_tokens: bool = True
+               ) -> _Encoding:
+        """The ids of one text (``.ids``, as HF's ``Encoding``)."""
+        ids, _ = self._encode_part([text], add_special_tokens)
+        return _Encoding(ids.tolist())
+
+
+def _splice(ids: np.ndarray, offsets: np.ndarray, routed: list[int], lists: list[list[int]]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``ids``/``offsets`` with text ``routed[k]`` (empty so far) replaced by ``lists[k]``."""
+    parts = np.split(ids, offsets[1:-1])
+    for index, seq in zip(routed, lists):
+        parts[index] = np.asarray(seq, dtype=np.uint32)
+    out = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(part) for part in parts], out=out[1:])
+    return np.concatenate(parts).astype(np.uint32, copy=False), out
+
+
+def _parts(texts: list[str]) -> list[tuple[int, int]]:
+    """Contiguous index ranges of about equal characters, one per core (one range for small batches)."""
+    workers = os.cpu_count() or 1
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    total = int(lengths.sum())
+    if workers == 1 or total <= PARALLEL_CHARS or len(texts) < 2:
+        return [(0, len(texts))]
+    cuts = np.searchsorted(np.cumsum(lengths), [total * k // workers for k in range(1, workers)])
+    bounds = sorted({0, *(int(c) + 1 for c in cuts), len(texts)})
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+@lru_cache(maxsize=1)
+def _pool(pid: int) -> ThreadPoolExecutor:
+    """The worker threads; keyed by process id, since a forked child inherits the pool but not its threads."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="lexkit-wordpiece")
+
+
+@lru_cache(maxsize=4)
+def _tables(normalizer: str) -> tuple[bytes, bytes, bytes]:
+    """The kernel's per-code-point tables for one ``BertNormalizer`` (JSON): the code map, its pool, classes.
+
+    Both come from HF itself: every code point, each after a ``#`` (a starter that maps to itself), goes
+    through HF's normalizer, and every code point through ``BertPreTokenizer`` (`_classes`). The normalized
+    probe text is the pool: each ``#`` is overwritten with the length of the output that follows it.
+
+    subtle: planes 4 to 13 hold no assigned character in any Unicode version; they are probed every
+    `_SAMPLE_STEP` code points and left as word characters that stay themselves only if every sample does
+    (else every code point is probed).
+    """
+    from tokenizers import Tokenizer as HFTokenizer
+
+    settings = json.loads(normalizer)
+    probe = HFTokenizer.from_str(json.dumps({
+        "version": "1.0", "normalizer": settings, "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "model": {"type": "WordLevel", "unk_token": "[UNK]", "vocab": {"[UNK]": 0}}}))
+    every = np.arange(CODE_POINTS, dtype=np.uint32)
+    probed = ((every < 0xD800) | (every >= 0xE000)) & (every != 0x23)
+    empty = (every >= _EMPTY_PLANES.start) & (every < _EMPTY_PLANES.stop)
+    code_points = every[probed & (~empty | (every % _SAMPLE_STEP == 0))]
+    code_map, pool, classes, reordering = _probe(probe, code_points)
+    sampled = code_points[(code_points >= _EMPTY_PLANES.start) & (code_points < _EMPTY_PLANES.stop)]
+    if (code_map[sampled] != _SAME).any() or classes[sampled].any():
+        code_map, pool, classes, reordering = _probe(probe, every[probed])
+    if probe.normalizer.normalize_str("#") != "#" or [p for p, _ in probe.pre_tokenizer.pre_tokenize_str(
+            "a#a")] != ["a", "#", "a"]:
+        raise RuntimeError("HF's BertNormalizer/BertPreTokenizer changed '#', the probe's separator")
+    classes[0x23] = _PUNCT
+    code_map[0xD800:0xE000] = _SURROGATE
+    strip = settings.get("strip_accents")
+    if settings.get("lowercase", True) if strip is None else strip:
+        code_map[reordering] = _ROUTE
+    return code_map.tobytes(), pool.tobytes(), classes.tobytes()
+
+
+def _probe(probe: tokenizers.Tokenizer, code_points: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """HF's normalizer output (code map and pool) and pre-tokenizer class of each of ``code_points``, and those
+    whose output NFD could reorder (`_reordering`)."""
+    interleaved = np.empty(2 * len(code_points), dtype=np.uint32)
+    interleaved[0::2] = 0x23
+    interleaved[1::2] = code_points
+    normalized = probe.normalizer.normalize_str(interleaved.tobytes().decode("utf-32-le"))
+    pool = np.frombuffer(normalized.encode("utf-32-le"), dtype=np.uint32).copy()
+    starts = np.flatnonzero(pool == 0x23)
+    if len(starts) != len(code_points):
+        raise RuntimeError("HF's normalizer output does not split back into one part per code point")
+    lengths = np.diff(np.append(starts, len(pool))) - 1
+    reordering = _reordering(code_points, starts, pool)
+    same = (lengths == 1) & (pool[np.minimum(starts + 1, len(pool) - 1)] == code_points)
+    pool[starts] = lengths
+    code_map = np.full(CODE_POINTS, _SAME, dtype=np.uint32)
+    code_map[code_points[~same]] = starts[~same]
+    classes = np.zeros(CODE_POINTS, dtype=np.uint8)
+    classes[code_points] = _classes(probe, code_points)
+    return code_map, pool, classes, reordering
+
+
+def _classes(probe: tokenizers.Tokenizer, code_points: np.ndarray) -> np.ndarray:
+    """BertPreTokenizer's class of each code point: white space (dropped), punctuation (alone) or word.
+
+    All code points in a row: a piece of two or more characters is word characters, an uncovered position
+    white space; a one-character piece is punctuation or a word character between two others, which a second
+    probe with each of them between two ``a``s tells apart.
+    """
+    text = code_points.tobytes().decode("utf-32-le")
+    kinds = np.full(len(code_points), _SPACE, dtype=np.uint8)
+    single = _pieces(probe, text, kinds)
+    if single:
+        again = "".join(f"a{text[i]}a" for i in single)
+        kinds_again = np.full(len(again), _SPACE, dtype=np.uint8)
+        kinds_again[_pieces(probe, again, kinds_again)] = _PUNCT
+        kinds[single] = kinds_again[1::3]
+    return kinds
+
+
+def _pieces(probe: tokenizers.Tokenizer, text: str, kinds: np.ndarray) -> list[int]:
+    """Marks the positions pre-tokenized into pieces of two or more characters as words in ``kinds``; returns
+    the positions of one-character pieces."""
+    single = []
+    for piece, (start, end) in probe.pre_tokenizer.pre_tokenize_str(text):
+        if end - start == 1:
+            single.append(start)
+        else:
+            kinds[start:end] = _WORD
+        if len(piece) != end - start:
+            raise RuntimeError("HF's pre-tokenizer offsets are not character offsets")
+    return single
+
+
+def _reordering(code_points: np.ndarray, starts: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Of ``code_points``, those whose normalized output (at ``starts`` in ``pool``) keeps a combining mark or a
+    character the ``regex`` module does not know: NFD may reorder such a mark with its neighbours' marks,
+    which a per-character table cannot do."""
+    import regex
+
+    text = pool.tobytes().decode("utf-32-le")  # still the normalized probe text: a '#' before each output
+    # every risky character becomes '#' (all '#'s are separators so far): a C-speed scan, no match objects
+    marked = np.frombuffer(regex.sub(r"[^\p{ccc=0}]|\p{Cn}", "#", text).encode("utf-32-le"), dtype=np.uint32)
+    hits = np.flatnonzero((marked == 0x23) & (pool != 0x23))
+    found = code_points[np.searchsorted(starts, hits, side="right") - 1]
+    return found[(found < _EMPTY_PLANES.start) | (found >= _EMPTY_PLANES.stop)].astype(np.int64)
