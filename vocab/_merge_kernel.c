@@ -498,6 +498,109 @@ WordStore_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+PyDoc_STRVAR(store_from_flat_doc,
+"store_from_flat(symbols, offsets, counts)\n"
+"--\n\n"
+"A WordStore (without lengths) from flat arrays: `symbols` a C-contiguous int32 buffer holding every word's\n"
+"ids back to back, `offsets` an int64 buffer of num_words + 1 word starts (0 first, len(symbols) last),\n"
+"`counts` a list of one int per word. The same store as WordStore(words, counts), without a Python int\n"
+"per symbol. ValueError when the offsets do not describe the symbols; OverflowError past int64 or int32.");
+
+/* Read a C-contiguous buffer whose items are `itemsize` bytes of a native integer format ("i"/"l"/"q"). */
+static int
+integer_buffer(PyObject *object, Py_buffer *view, Py_ssize_t itemsize, const char *what)
+{
+    if (PyObject_GetBuffer(object, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        return -1;
+    }
+    const char *format = view->format == NULL ? "B" : view->format;
+    if (format[0] == '@' || format[0] == '=' || format[0] == '<') {
+        format++;
+    }
+    if (view->itemsize != itemsize || strlen(format) != 1 || strchr("ilq", format[0]) == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s must be a buffer of native %zd-byte integers", what, itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+store_from_flat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "store_from_flat() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *counts = args[2];
+    if (!PyList_Check(counts)) {
+        PyErr_SetString(PyExc_TypeError, "counts must be a list of ints");
+        return NULL;
+    }
+    Py_buffer symbols_view, offsets_view;
+    if (integer_buffer(args[0], &symbols_view, 4, "symbols") < 0) {
+        return NULL;
+    }
+    if (integer_buffer(args[1], &offsets_view, 8, "offsets") < 0) {
+        PyBuffer_Release(&symbols_view);
+        return NULL;
+    }
+    const int32_t *symbols = (const int32_t *)symbols_view.buf;
+    const int64_t *offsets = (const int64_t *)offsets_view.buf;
+    Py_ssize_t total = symbols_view.len / 4;
+    Py_ssize_t num_words = offsets_view.len / 8 - 1;
+    WordStoreObject *self = NULL;
+    if (num_words < 0 || PyList_GET_SIZE(counts) != num_words || offsets[0] != 0 || offsets[num_words] != total) {
+        PyErr_SetString(PyExc_ValueError, "store_from_flat needs num_words + 1 offsets from 0 to len(symbols) "
+                                          "and one count per word");
+        goto done;
+    }
+    if (num_words > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "WordStore indexes words in int32: too many words");
+        goto done;
+    }
+    self = (WordStoreObject *)WordStoreType.tp_alloc(&WordStoreType, 0);
+    if (self == NULL) {
+        goto done;
+    }
+    self->num_words = num_words;
+    self->offsets = PyMem_Malloc((size_t)(num_words + 1) * sizeof(Py_ssize_t));
+    self->sizes = PyMem_Malloc((size_t)(num_words + 1) * sizeof(Py_ssize_t));
+    self->symbols = PyMem_Malloc((size_t)(total + 1) * sizeof(int32_t));
+    self->counts = PyMem_Malloc((size_t)(num_words + 1) * sizeof(long long));
+    if (self->offsets == NULL || self->sizes == NULL || self->symbols == NULL || self->counts == NULL) {
+        Py_CLEAR(self);
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < total; i++) {
+        if (symbols[i] < 0) {
+            PyErr_Format(PyExc_OverflowError, "symbol id %d does not fit the int32 WordStore", symbols[i]);
+            Py_CLEAR(self);
+            goto done;
+        }
+    }
+    memcpy(self->symbols, symbols, (size_t)total * sizeof(int32_t));
+    for (Py_ssize_t i = 0; i < num_words; i++) {
+        if (offsets[i + 1] < offsets[i]) {
+            PyErr_SetString(PyExc_ValueError, "store_from_flat needs non-decreasing offsets");
+            Py_CLEAR(self);
+            goto done;
+        }
+        self->offsets[i] = (Py_ssize_t)offsets[i];
+        self->sizes[i] = (Py_ssize_t)(offsets[i + 1] - offsets[i]);
+        self->counts[i] = PyLong_AsLongLong(PyList_GET_ITEM(counts, i)); /* OverflowError past int64 */
+        if (self->counts[i] == -1 && PyErr_Occurred()) {
+            Py_CLEAR(self);
+            goto done;
+        }
+    }
+done:
+    PyBuffer_Release(&symbols_view);
+    PyBuffer_Release(&offsets_view);
+    return (PyObject *)self;
+}
+
 /* The store's symbols (when `symbols` is not NULL) or lengths, one list of ints per word, as edited so far. */
 static PyObject *
 store_lists(WordStoreObject *self, const int32_t *symbols, const long long *lengths)
@@ -1325,6 +1428,7 @@ done:
 static PyMethodDef methods[] = {
     {"merge_store", (PyCFunction)(void (*)(void))merge_store, METH_FASTCALL, merge_store_doc},
     {"run_merges", (PyCFunction)(void (*)(void))run_merges, METH_FASTCALL, run_merges_doc},
+    {"store_from_flat", (PyCFunction)(void (*)(void))store_from_flat, METH_FASTCALL, store_from_flat_doc},
     {NULL, NULL, 0, NULL},
 };
 
