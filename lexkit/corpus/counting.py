@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["count_pre_tokens"]
 
 #: What counting one work unit gives: source index, raw counts (before the pre-tokenizer's surface map; None
-#: when they stayed in the block counter), bytes read, non-empty items, skipped lines.
-_Result = tuple[int, Counter[str] | None, int, int, Skipped | None]
+#: when they stayed in the block counter; a block counter's `take_packed` bytes from a pool worker), bytes read,
+#: non-empty items, skipped lines.
+_Result = tuple[int, Counter[str] | bytes | None, int, int, Skipped | None]
 
 # The raw counter, UTF-8 policy and block counter of a pool worker process, set once by `_init_worker`.
 _WORKER: tuple[RawCounter, Errors, Counts | None] | None = None
@@ -35,14 +36,15 @@ _WORKER: tuple[RawCounter, Errors, Counts | None] | None = None
 
 def _count(counter: RawCounter, errors: Errors, blocks: Counts | None, task: Task, *, keep: bool = False) -> _Result:
     """Decode and count one work unit: a valid UTF-8 file block straight from its bytes when ``blocks`` can
-    (its counts left in ``blocks`` with ``keep``, else taken out)."""
+    (its counts left in ``blocks`` with ``keep``, else taken out packed: one bytes object to send back instead of
+    a Counter, whose str and int per key cost more to pickle, unpickle and add than the counting itself)."""
     if blocks is not None and task.block is not None:
         try:
             lines = blocks.count_block(task.block.data)
         except UnicodeDecodeError:
             pass
         else:
-            return task.source, None if keep else blocks.take(), len(task.block.data), lines, None
+            return task.source, None if keep else blocks.take_packed(), len(task.block.data), lines, None
     texts, skipped = task_texts(task, errors)
     nbytes = len(task.block.data) if task.block is not None else sum(len(text.encode("utf-8")) for text in texts)
     return task.source, counter(texts), nbytes, count_non_empty(texts), skipped
@@ -139,7 +141,10 @@ def _count_locally(plan: Plan, normalizer: Mapping[str, Any] | None, pre_tokeniz
                 _pooled(pool, tasks, workers) if pool is not None
                 else (_count(counter, config.errors, blocks, t, keep=True) for t in tasks)
             ):
-                if partial is not None:
+                if isinstance(partial, bytes):
+                    assert blocks is not None, "packed counts come from workers with a block counter, as here"
+                    blocks.add_packed(partial)  # stays in C, in corpus order, until the next Counter or the end
+                elif partial is not None:
                     if blocks is not None and len(blocks):  # the blocks before this unit first: corpus order
                         add_counts(counts, blocks.take())
                     add_counts(counts, partial)
