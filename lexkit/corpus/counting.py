@@ -16,11 +16,19 @@ from lexkit.components import build_pipeline
 from lexkit.corpus.config import CountConfig, Errors
 from lexkit.corpus.reading import Skipped, Tally, Task, count_non_empty, plan_tasks, task_texts
 from lexkit.corpus.sources import Corpus, Plan, Source, TextFile, plan_sources
-from lexkit.corpus.splitting import RawCounter, add_counts, block_counter, raw_counter, surface_counts
+from lexkit.corpus.splitting import (
+    RawCounter,
+    add_counts,
+    block_counter,
+    raw_counter,
+    surface_counts,
+    take_block_surface,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult, Pool
 
+    from lexkit.components import TextPipeline
     from lexkit.corpus._split_kernel import Counts
 
 __all__ = ["count_pre_tokens"]
@@ -113,15 +121,15 @@ def count_pre_tokens(
 
         counts = count_on_dask(plan, normalizer, pre_tokenizer, config, progress=progress)
     else:
-        counts = surface_counts(pipeline, _count_locally(plan, normalizer, pre_tokenizer, config, progress))
+        counts = _count_locally(plan, pipeline, normalizer, pre_tokenizer, config, progress)
     if config.min_count > 1:
         return {piece: count for piece, count in counts.items() if count >= config.min_count}
     return dict(counts)
 
 
-def _count_locally(plan: Plan, normalizer: Mapping[str, Any] | None, pre_tokenizer: Mapping[str, Any] | None,
-                   config: CountConfig, progress: bool) -> Counter[str]:
-    """The raw counts (before the surface map) of ``plan`` from a local process pool, or this process."""
+def _count_locally(plan: Plan, pipeline: TextPipeline, normalizer: Mapping[str, Any] | None,
+                   pre_tokenizer: Mapping[str, Any] | None, config: CountConfig, progress: bool) -> Counter[str]:
+    """The surface counts of ``plan`` from a local process pool, or this process."""
     workers = (os.cpu_count() or 1) if config.workers is None else config.workers
     counter, blocks = raw_counter(normalizer, pre_tokenizer), block_counter(normalizer, pre_tokenizer)
     known_size = all(isinstance(unit, TextFile) for _, unit in plan.units)
@@ -154,10 +162,12 @@ def _count_locally(plan: Plan, normalizer: Mapping[str, Any] | None, pre_tokeniz
         if pool is not None:
             pool.terminate()
             pool.join()
-    if blocks is not None and len(blocks):
-        add_counts(counts, blocks.take())
     tally.finish()
-    return counts
+    if blocks is not None and len(blocks):
+        if not counts:  # every unit stayed in the block table (the usual case): map to the surface in C
+            return take_block_surface(blocks)
+        add_counts(counts, blocks.take())
+    return surface_counts(pipeline, counts)
 
 
 def _start_pool(

@@ -47,7 +47,8 @@ except ImportError:  # not built (no C compiler at install time): the ``re`` spl
 if TYPE_CHECKING:
     from lexkit.corpus import _split_kernel
 
-__all__ = ["RawCounter", "add_counts", "block_counter", "fast_counter", "raw_counter", "surface_counts"]
+__all__ = ["RawCounter", "add_counts", "block_counter", "fast_counter", "raw_counter", "surface_counts",
+           "take_block_surface"]
 
 #: Counts the raw pre-tokens (before the pre-tokenizer's surface map) of a list of text items.
 RawCounter = Callable[[list[str]], Counter[str]]
@@ -199,6 +200,16 @@ def add_counts(counts: Counter[str], partial: Mapping[str, int]) -> None:
         _kernel.add_counts(counts, partial)
     else:
         counts.update(partial)
+
+
+def take_block_surface(blocks: _split_kernel.Counts) -> Counter[str]:
+    """The counts of a `block_counter` table in the surface form of its pipeline, built in C from each key's
+    bytes (the byte-level presets map every UTF-8 byte through GPT-2's one-to-one table, so keys stay distinct):
+    what ``surface_counts(pipeline, blocks.take())`` gives, without a raw str and a Python call per key."""
+    from lexkit.formats.surface import bytes_to_unicode
+
+    table = bytes_to_unicode()
+    return blocks.take_surface("".join(table[byte] for byte in range(256)))
 
 
 def surface_counts(pipeline: TextPipeline, raw: Counter[str]) -> Counter[str]:
