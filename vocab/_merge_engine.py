@@ -607,9 +607,18 @@ def _count_initial_pairs(
         keep = lengths[flat[starts]] + lengths[flat[starts + 1]] < limit
         starts, pairs = starts[keep], pairs[keep]
     del flat
-    order = np.argsort(pairs, kind="stable")  # stable: word indices stay ascending within a pair
-    pairs, owners = pairs[order], word_of[starts[order]]
-    del order, starts, word_of
+    word_bits = max(len(word_symbols) - 1, 1).bit_length()
+    if 2 * shift + word_bits <= 63:
+        # One unstable sort of packed (pair, word) keys: word indices come out ascending within a pair, as from
+        # a stable argsort of the pairs, about five times faster (0.16 s against 0.73 s for 3.7 million pairs).
+        keys = np.sort((pairs << word_bits) | word_of[starts].astype(np.int64))
+        pairs, owners = keys >> word_bits, (keys & ((1 << word_bits) - 1)).astype(np.int32)
+        del keys
+    else:
+        order = np.argsort(pairs, kind="stable")  # stable: word indices stay ascending within a pair
+        pairs, owners = pairs[order], word_of[starts[order]]
+        del order
+    del starts, word_of
     first = np.ones(len(pairs), dtype=bool)
     first[1:] = pairs[1:] != pairs[:-1]
     group_starts = np.flatnonzero(first)
