@@ -601,6 +601,93 @@ done:
     return (PyObject *)self;
 }
 
+PyDoc_STRVAR(counts_text_doc,
+"counts_text(keys, counts)\n"
+"--\n\n"
+"b''.join(f'{key}\\0{counts[key]}\\0'.encode() for key in keys): the bytes the trainers' counts_sha256 hashes,\n"
+"built without a formatted str per key. UnicodeEncodeError for a key that is not valid UTF-8 text.");
+
+static int
+text_append(char **buffer, size_t *size, size_t *capacity, const char *data, size_t length)
+{
+    if (*size + length > *capacity) {
+        size_t grown = (*capacity * 2 > *size + length) ? *capacity * 2 : *size + length;
+        char *bigger = PyMem_Realloc(*buffer, grown);
+        if (bigger == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *buffer = bigger;
+        *capacity = grown;
+    }
+    memcpy(*buffer + *size, data, length);
+    *size += length;
+    return 0;
+}
+
+static PyObject *
+counts_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "counts_text(keys: list[str], counts: dict[str, int])");
+        return NULL;
+    }
+    PyObject *keys = args[0], *counts = args[1];
+    size_t size = 0, capacity = 1 << 16;
+    char *buffer = PyMem_Malloc(capacity);
+    if (buffer == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        PyObject *count = PyDict_GetItemWithError(counts, key); /* borrowed */
+        if (count == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetObject(PyExc_KeyError, key);
+            }
+            goto failed;
+        }
+        PyObject *encoded = PyUnicode_AsUTF8String(key);
+        if (encoded == NULL) {
+            goto failed;
+        }
+        int status = text_append(&buffer, &size, &capacity, PyBytes_AS_STRING(encoded),
+                                 (size_t)PyBytes_GET_SIZE(encoded) + 1); /* the bytes' own NUL terminator */
+        Py_DECREF(encoded);
+        if (status < 0) {
+            goto failed;
+        }
+        int overflow = 0;
+        long long value = PyLong_CheckExact(count) ? PyLong_AsLongLongAndOverflow(count, &overflow) : 0;
+        if (PyLong_CheckExact(count) && !overflow && !(value == -1 && PyErr_Occurred())) {
+            char digits[32];
+            int length = snprintf(digits, sizeof(digits), "%lld", value);
+            status = text_append(&buffer, &size, &capacity, digits, (size_t)length + 1);
+        }
+        else { /* beyond int64, or not an int: str() as the f-string does */
+            PyErr_Clear();
+            PyObject *text = PyObject_Str(count);
+            PyObject *bytes = text == NULL ? NULL : PyUnicode_AsUTF8String(text);
+            Py_XDECREF(text);
+            if (bytes == NULL) {
+                goto failed;
+            }
+            status = text_append(&buffer, &size, &capacity, PyBytes_AS_STRING(bytes),
+                                 (size_t)PyBytes_GET_SIZE(bytes) + 1);
+            Py_DECREF(bytes);
+        }
+        if (status < 0) {
+            goto failed;
+        }
+    }
+    PyObject *result = PyBytes_FromStringAndSize(buffer, (Py_ssize_t)size);
+    PyMem_Free(buffer);
+    return result;
+failed:
+    PyMem_Free(buffer);
+    return NULL;
+}
+
 /* The store's symbols (when `symbols` is not NULL) or lengths, one list of ints per word, as edited so far. */
 static PyObject *
 store_lists(WordStoreObject *self, const int32_t *symbols, const long long *lengths)
@@ -1428,6 +1515,7 @@ done:
 static PyMethodDef methods[] = {
     {"merge_store", (PyCFunction)(void (*)(void))merge_store, METH_FASTCALL, merge_store_doc},
     {"run_merges", (PyCFunction)(void (*)(void))run_merges, METH_FASTCALL, run_merges_doc},
+    {"counts_text", (PyCFunction)(void (*)(void))counts_text, METH_FASTCALL, counts_text_doc},
     {"store_from_flat", (PyCFunction)(void (*)(void))store_from_flat, METH_FASTCALL, store_from_flat_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from types import ModuleType
 from typing import Any, Literal
 
 from lexkit._version import __version__
@@ -18,11 +19,32 @@ from lexkit.formats.surface import bytes_to_unicode, decode_surface
 from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule
 from lexkit.vocabulary import AddedTokenOptions, Token, TokenKind, Vocabulary
 
-__all__ = ["PreTokenizerName", "NormalizerName", "ALPHABET_SIZE", "BPEConfig", "BPETrainer"]
+_kernel: ModuleType | None
+try:
+    from lexkit.vocab import _merge_kernel as _kernel
+except ImportError:  # not built: counts_sha256 formats the text in Python
+    _kernel = None
+
+__all__ = ["PreTokenizerName", "NormalizerName", "ALPHABET_SIZE", "BPEConfig", "BPETrainer", "counts_sha256"]
 
 PreTokenizerName = Literal["gpt2", "cl100k", "o200k", "whitespace", "none"]
 NormalizerName = Literal["none", "nfkc", "lowercase", "nfkc-lowercase"]
 ALPHABET_SIZE = 256
+
+
+def counts_sha256(counts: Mapping[str, int]) -> str:
+    """The fingerprint of pre-token counts stored as ``metadata["counts_sha256"]``: sha256 of ``word NUL count
+    NUL`` for every word in sorted order, so equal counts give equal digests whatever their order.
+
+    >>> counts_sha256({"b": 2, "a": 1}) == counts_sha256({"a": 1, "b": 2})
+    True
+    """
+    words = sorted(counts)
+    if _kernel is not None and isinstance(counts, dict):
+        text = _kernel.counts_text(words, counts)  # the same bytes, without a formatted str per word
+    else:
+        text = "".join(f"{word}\x00{counts[word]}\x00" for word in words).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -157,11 +179,10 @@ class BPETrainer:
         return vocabulary
 
     def _metadata(self, result: MergeResult[str], counts: Mapping[str, int]) -> dict[str, Any]:
-        digest = hashlib.sha256("".join(f"{word}\x00{counts[word]}\x00" for word in sorted(counts)).encode())
         encoder_size = len(result.keys)
         return {
             "trainer": self.name, "config": asdict(self.config), "encoder": self.encoder,
-            "lexkit_version": __version__, "tie_break": "hf-bpe-trainer", "counts_sha256": digest.hexdigest(),
+            "lexkit_version": __version__, "tie_break": "hf-bpe-trainer", "counts_sha256": counts_sha256(counts),
             "pre_tokens": len(counts), "stop_reason": result.stop_reason,
             # trainers.md 2.3: embedding rows, all symbols the encoder knows, merges learned.
             "model_size": encoder_size - len(result.scaffolds), "encoder_size": encoder_size,
