@@ -620,7 +620,9 @@ text_append(char **buffer, size_t *size, size_t *capacity, const char *data, siz
         *buffer = bigger;
         *capacity = grown;
     }
-    memcpy(*buffer + *size, data, length);
+    if (data != NULL) { /* NULL: reserve room only */
+        memcpy(*buffer + *size, data, length);
+    }
     *size += length;
     return 0;
 }
@@ -647,22 +649,66 @@ counts_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             goto failed;
         }
-        PyObject *encoded = PyUnicode_AsUTF8String(key);
-        if (encoded == NULL) {
-            goto failed;
+        int status;
+        if (PyUnicode_Check(key) && PyUnicode_KIND(key) != PyUnicode_4BYTE_KIND) {
+            /* UTF-8 of 1- and 2-byte strings written here (at most 3 bytes a character); surrogates raise */
+            Py_ssize_t length = PyUnicode_GET_LENGTH(key);
+            if (text_append(&buffer, &size, &capacity, NULL, (size_t)length * 3 + 1) < 0) {
+                goto failed;
+            }
+            size -= (size_t)length * 3 + 1;
+            unsigned char *out = (unsigned char *)buffer + size;
+            int kind = PyUnicode_KIND(key);
+            const void *data = PyUnicode_DATA(key);
+            for (Py_ssize_t j = 0; j < length; j++) {
+                Py_UCS4 c = PyUnicode_READ(kind, data, j);
+                if (c < 0x80) {
+                    *out++ = (unsigned char)c;
+                }
+                else if (c < 0x800) {
+                    *out++ = (unsigned char)(0xC0 | (c >> 6));
+                    *out++ = (unsigned char)(0x80 | (c & 0x3F));
+                }
+                else if (c >= 0xD800 && c < 0xE000) {
+                    PyUnicode_AsUTF8String(key); /* raises the UnicodeEncodeError str.encode() would */
+                    goto failed;
+                }
+                else {
+                    *out++ = (unsigned char)(0xE0 | (c >> 12));
+                    *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+                    *out++ = (unsigned char)(0x80 | (c & 0x3F));
+                }
+            }
+            *out++ = 0;
+            size = (size_t)((char *)out - buffer);
         }
-        int status = text_append(&buffer, &size, &capacity, PyBytes_AS_STRING(encoded),
+        else {
+            PyObject *encoded = PyUnicode_AsUTF8String(key);
+            if (encoded == NULL) {
+                goto failed;
+            }
+            status = text_append(&buffer, &size, &capacity, PyBytes_AS_STRING(encoded),
                                  (size_t)PyBytes_GET_SIZE(encoded) + 1); /* the bytes' own NUL terminator */
-        Py_DECREF(encoded);
-        if (status < 0) {
-            goto failed;
+            Py_DECREF(encoded);
+            if (status < 0) {
+                goto failed;
+            }
         }
         int overflow = 0;
         long long value = PyLong_CheckExact(count) ? PyLong_AsLongLongAndOverflow(count, &overflow) : 0;
         if (PyLong_CheckExact(count) && !overflow && !(value == -1 && PyErr_Occurred())) {
             char digits[32];
-            int length = snprintf(digits, sizeof(digits), "%lld", value);
-            status = text_append(&buffer, &size, &capacity, digits, (size_t)length + 1);
+            int at = 31;
+            digits[at] = 0;
+            unsigned long long magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+            do {
+                digits[--at] = (char)('0' + magnitude % 10);
+                magnitude /= 10;
+            } while (magnitude);
+            if (value < 0) {
+                digits[--at] = '-';
+            }
+            status = text_append(&buffer, &size, &capacity, digits + at, (size_t)(32 - at));
         }
         else { /* beyond int64, or not an int: str() as the f-string does */
             PyErr_Clear();
