@@ -2,6 +2,13 @@
 
 Counting runs in a local process pool, or on a Dask cluster (`lexkit.corpus.dask`, imported only then) when the
 `CountConfig` says ``engine="dask"``; both give the same counts in the same order (``docs/scaling.md``).
+
+For the byte-level presets, pool workers send each file block's counts back packed (``Counts.take_packed``: one
+bytes object of UTF-8 keys and int64 counts) and this process adds them to its own C table in corpus order, then
+builds the surface-form dict from that table in C (``Counts.take_surface``). Sending a ``Counter`` per block cost
+more than the counting: on the 100 MB fixture, 2 workers took 4.32 s against 2.1-2.3 s for one process; packed,
+2.11 s (measure lock; the wall-clock gain of the second core is small on this 2-core machine, where the parent's
+reading and adding compete with both workers).
 """
 
 from __future__ import annotations

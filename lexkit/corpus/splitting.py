@@ -7,7 +7,8 @@ pure-ASCII items with a hand-written matcher of the pattern and counts them in a
 file blocks (`block_counter`: lines are scanned in the block's bytes, no str per line); other items go to
 ``regex`` and are counted in the same table, so counts and key order never depend on the path. On the 100 MB
 English fixture (98 % of its bytes on ASCII lines) ``count_pre_tokens(workers=1)`` takes 2.9 s (34 MB/s, measure
-lock), the surface map and Python tables included. Without the kernel (no C compiler at install time) ASCII items are split with
+lock), the surface map and Python tables included (2.1-2.3 s in a later measure-lock session;
+the surface dict is now built in C by ``Counts.take_surface``). Without the kernel (no C compiler at install time) ASCII items are split with
 Python's ``re`` running the same pattern with every Unicode property replaced by its ASCII members (1.5x faster
 than ``regex`` for GPT-2's pattern, 2.6x for cl100k/o200k). All are the same automaton on ASCII input (the
 character classes are computed from ``regex`` itself); ``tests/lexkit/test_split_kernel.py`` (every string of up
