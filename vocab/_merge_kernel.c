@@ -605,7 +605,25 @@ PyDoc_STRVAR(counts_text_doc,
 "counts_text(keys, counts)\n"
 "--\n\n"
 "b''.join(f'{key}\\0{counts[key]}\\0'.encode() for key in keys): the bytes the trainers' counts_sha256 hashes,\n"
-"built without a formatted str per key. UnicodeEncodeError for a key that is not valid UTF-8 text.");
+"built without a formatted str per key; keys=None means sorted(counts) (sorted here by UTF-8 bytes, which is\n"
+"code-point order). UnicodeEncodeError for a key that is not valid UTF-8 text.");
+
+typedef struct {
+    const char *key;
+    size_t key_length, start, end;
+} Record;
+
+static int
+record_order(const void *a, const void *b)
+{
+    const Record *left = a, *right = b;
+    size_t common = left->key_length < right->key_length ? left->key_length : right->key_length;
+    int order = memcmp(left->key, right->key, common);
+    if (order != 0) {
+        return order;
+    }
+    return (left->key_length > right->key_length) - (left->key_length < right->key_length);
+}
 
 static int
 text_append(char **buffer, size_t *size, size_t *capacity, const char *data, size_t length)
@@ -630,18 +648,27 @@ text_append(char **buffer, size_t *size, size_t *capacity, const char *data, siz
 static PyObject *
 counts_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "counts_text(keys: list[str], counts: dict[str, int])");
+    if (nargs != 2 || (args[0] != Py_None && !PyList_Check(args[0])) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "counts_text(keys: list[str] | None, counts: dict[str, int])");
         return NULL;
     }
-    PyObject *keys = args[0], *counts = args[1];
+    PyObject *counts = args[1];
+    int sort = args[0] == Py_None;
+    PyObject *keys = sort ? PyDict_Keys(counts) : Py_NewRef(args[0]);
+    if (keys == NULL) {
+        return NULL;
+    }
+    Py_ssize_t number = PyList_GET_SIZE(keys);
     size_t size = 0, capacity = 1 << 16;
     char *buffer = PyMem_Malloc(capacity);
-    if (buffer == NULL) {
-        return PyErr_NoMemory();
+    Record *records = sort ? PyMem_Malloc(sizeof(Record) * (size_t)(number + 1)) : NULL;
+    if (buffer == NULL || (sort && records == NULL)) {
+        PyErr_NoMemory();
+        goto failed;
     }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+    for (Py_ssize_t i = 0; i < number; i++) {
         PyObject *key = PyList_GET_ITEM(keys, i);
+        size_t start = size;
         PyObject *count = PyDict_GetItemWithError(counts, key); /* borrowed */
         if (count == NULL) {
             if (!PyErr_Occurred()) {
@@ -694,6 +721,9 @@ counts_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 goto failed;
             }
         }
+        if (sort) {
+            records[i] = (Record){NULL, size - start - 1, start, 0};
+        }
         int overflow = 0;
         long long value = PyLong_CheckExact(count) ? PyLong_AsLongLongAndOverflow(count, &overflow) : 0;
         if (PyLong_CheckExact(count) && !overflow && !(value == -1 && PyErr_Occurred())) {
@@ -726,11 +756,33 @@ counts_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto failed;
         }
     }
-    PyObject *result = PyBytes_FromStringAndSize(buffer, (Py_ssize_t)size);
+    PyObject *result = NULL;
+    if (sort) {
+        for (Py_ssize_t i = 0; i < number; i++) {
+            records[i].key = buffer + records[i].start;
+            records[i].end = i + 1 < number ? records[i + 1].start : size;
+        }
+        qsort(records, (size_t)number, sizeof(Record), record_order);
+        result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+        if (result != NULL) {
+            char *out = PyBytes_AS_STRING(result);
+            for (Py_ssize_t i = 0; i < number; i++) {
+                memcpy(out, records[i].key, records[i].end - records[i].start);
+                out += records[i].end - records[i].start;
+            }
+        }
+    }
+    else {
+        result = PyBytes_FromStringAndSize(buffer, (Py_ssize_t)size);
+    }
     PyMem_Free(buffer);
+    PyMem_Free(records);
+    Py_DECREF(keys);
     return result;
 failed:
     PyMem_Free(buffer);
+    PyMem_Free(records);
+    Py_DECREF(keys);
     return NULL;
 }
 

@@ -391,7 +391,11 @@ def test_counts_text_is_the_formatted_bytes() -> None:
     assert kernel is not None
     counts = {"Ġthe": 12, "a": 2**70, "é": -3, "😀x": 0, "ࠀ": 12345678901, "": 1}
     words = sorted(counts)
-    assert kernel.counts_text(words, counts) == "".join(f"{w}\x00{counts[w]}\x00" for w in words).encode()
+    expected = "".join(f"{w}\x00{counts[w]}\x00" for w in words).encode()
+    assert kernel.counts_text(words, counts) == expected
+    # None: sorted in C by UTF-8 bytes, which is Python's code-point order (prefixes first, non-BMP last)
+    mixed = {**counts, "Ġth": 1, "Ġthe\x00": 2, "\uffff": 3, "\U00010000": 4, "\x7f": 5, "\x80": 6}
+    assert kernel.counts_text(None, mixed) == "".join(f"{w}\x00{mixed[w]}\x00" for w in sorted(mixed)).encode()
     with pytest.raises(UnicodeEncodeError):
         kernel.counts_text(["a\ud800"], {"a\ud800": 1})
     with pytest.raises(KeyError):
