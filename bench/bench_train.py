@@ -10,6 +10,9 @@ byte-level BPE with the GPT-2 pattern and ``min_frequency=2`` for lexkit and HF 
 sample N lines instead (its table row is then labelled ``sentencepiece (N lines)``): for corpora where training on
 every line takes longer than a run may.
 
+``--phases``: instead, where lexkit ``bpe``'s time goes, in a fresh process per corpus (import, counting,
+`hf_words`, the merge engine, the vocabulary and its metadata), with ``--repeat`` runs.
+
 Then, unless ``--speed-only``: HF merge-list parity at 8k and 32k on the first corpus; encoding throughput of
 the ``scaffold`` and ``long-first`` encoders against HF ``bpe``; Scaffold-BPE and LBPE behaviour (scaffold tokens,
 frequency imbalance, long-token share) on tokenizers trained on the last corpus.
@@ -65,6 +68,56 @@ else:
 mb = lambda who: resource.getrusage(who).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "rss_mb": mb(resource.RUSAGE_SELF), "children_rss_mb": mb(resource.RUSAGE_CHILDREN)}))
 """
+
+
+# Runs in a fresh interpreter: lexkit bpe's phases, timed apart; prints {"import": s, "count": s, ...}.
+_PHASES = r"""
+import json, sys, time
+start = time.perf_counter()
+from lexkit.corpus import count_pre_tokens
+from lexkit.vocab import _hf_compat
+from lexkit.vocab.bpe import BPEConfig, BPETrainer
+seconds = {"import": time.perf_counter() - start}
+config = BPEConfig(vocab_size=int(sys.argv[2]), min_frequency=2)
+components = config.components()
+mark = time.perf_counter()
+counts = count_pre_tokens(sys.argv[1], normalizer=components["normalizer"], pre_tokenizer=components["pre_tokenizer"],
+                          progress=False)
+seconds["count"] = time.perf_counter() - mark
+def timed(name, function):
+    def run(*args, **kwargs):
+        begin = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            seconds[name] = time.perf_counter() - begin
+    return run
+_hf_compat.hf_words = timed("hf_words", _hf_compat.hf_words)
+_hf_compat.learn_with_progress = timed("merge engine", _hf_compat.learn_with_progress)
+mark = time.perf_counter()
+BPETrainer(config).train_from_counts(counts)
+seconds["vocabulary and metadata"] = time.perf_counter() - mark - seconds["hf_words"] - seconds["merge engine"]
+seconds["total"] = time.perf_counter() - start
+print(json.dumps(seconds))
+"""
+
+
+def phases(corpora: list[Path], vocab: int, repeat: int) -> dict[str, Any]:
+    """lexkit bpe's time per phase on each corpus, ``repeat`` fresh processes each (medians)."""
+    table = {}
+    for corpus in corpora:
+        runs = []
+        for _ in range(repeat):
+            done = subprocess.run([sys.executable, "-c", _PHASES, str(corpus.resolve()), str(vocab)],
+                                  capture_output=True, text=True, cwd=tempfile.gettempdir())
+            if done.returncode:
+                raise SystemExit(f"phases failed on {corpus}:\n{done.stderr}")
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        medians = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+        print(f"{corpus.name}, vocab {vocab}, median of {repeat}: "
+              + ", ".join(f"{name} {value:.2f} s" for name, value in medians.items()))
+        table[corpus.name] = {"medians": medians, "runs": runs}
+    return table
 
 
 def _train(kind: str, corpus: Path, vocab: int, out: Path, spm_sentences: int = 0) -> dict[str, float]:
@@ -208,6 +261,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument("--phases", action="store_true", help="only time lexkit bpe's phases (see above)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS),
                         help="which trainers the speed table runs")
     parser.add_argument("--spm-input-sentence-size", type=int, default=0,
@@ -217,6 +271,11 @@ def main() -> None:
     args = parser.parse_args()
     corpora = args.corpus or [fixtures_dir() / "corpus" / "corpus_10M.txt", fixtures_dir() / "corpus" / "corpus_100M.txt"]
     results: dict[str, Any] = {}
+    if args.phases:
+        results["phases"] = phases(corpora, args.vocab, args.repeat)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2, default=str))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         results["speed"] = speed(corpora, args.vocab, args.repeat, work, tuple(args.contenders),

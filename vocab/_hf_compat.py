@@ -35,7 +35,9 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from lexkit.vocab._merge_engine import LengthRule, MergeResult, ScaffoldRule, learn_merges
+import numpy as np
+
+from lexkit.vocab._merge_engine import FlatWords, LengthRule, MergeResult, ScaffoldRule, learn_merges
 
 __all__ = ["HFBPEResult", "HFWords", "hf_alphabet", "hf_words", "learn_with_progress", "stored_merges",
            "train_bpe_like_hf"]
@@ -91,13 +93,14 @@ class HFWords(NamedTuple):
 
     Attributes:
         keys: every initial symbol string in id order: specials, the alphabet, then decorated variants.
-        words: each distinct pre-token as symbol ids, in the order of ``word_counts``.
+        words: each distinct pre-token as symbol ids, in the order of ``word_counts`` (a `FlatWords`
+            without a continuing-subword prefix or end-of-word suffix).
         counts: the count of each word.
         join: joins two symbol strings as HF does (dropping the right part's continuation prefix).
     """
 
     keys: list[str]
-    words: list[list[int]]
+    words: Sequence[list[int]]
     counts: list[int]
     join: Callable[[str, str], str]
 
@@ -141,12 +144,11 @@ def hf_words(
 
     # subtle: HF tests the bare character (a special token with the same text counts as present), and skips
     # characters cut from the alphabet, which joins their neighbours.
-    words: list[list[int]] = []
+    words: Sequence[list[int]]
     if continuing_subword_prefix is None and end_of_word_suffix is None:
-        # str.translate maps every character to the one whose code point is its id (or drops it) in C.
-        table = {ord(char): chr(ids[char]) if char in ids else None for char in set("".join(word_counts))}
-        words = [list(map(ord, word.translate(table))) for word in word_counts]
+        words = _flat_words(word_counts, ids)
     else:
+        words = []
         for word in word_counts:
             symbols: list[int] = []
             last = len(word) - 1
@@ -169,6 +171,26 @@ def hf_words(
             return left + (right[len(prefix) :] if right.startswith(prefix) else right)
 
     return HFWords(vocab, words, list(word_counts.values()), join)
+
+
+def _flat_words(word_counts: Mapping[str, int], ids: Mapping[str, int]) -> FlatWords:
+    """Every word's characters as ids, back to back, in one numpy pass over the joined words: each character
+    becomes the id of the one-character key equal to it; characters without one (cut from the alphabet) are
+    dropped, which joins their neighbours as in HF."""
+    joined = "".join(word_counts)
+    points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    lookup = np.full(int(points.max()) + 1 if len(points) else 1, -1, dtype=np.int32)
+    for text, token_id in ids.items():
+        if len(text) == 1 and ord(text) < len(lookup):
+            lookup[ord(text)] = token_id
+    symbols = lookup[points]
+    ends = np.cumsum(np.fromiter(map(len, word_counts), dtype=np.int64, count=len(word_counts)))
+    offsets = np.concatenate(([0], ends))
+    kept = symbols >= 0
+    if not kept.all():
+        offsets = np.concatenate(([0], np.cumsum(kept, dtype=np.int64)))[offsets]
+        symbols = symbols[kept]
+    return FlatWords(symbols, offsets)
 
 
 def train_bpe_like_hf(

@@ -498,6 +498,294 @@ WordStore_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+PyDoc_STRVAR(store_from_flat_doc,
+"store_from_flat(symbols, offsets, counts)\n"
+"--\n\n"
+"A WordStore (without lengths) from flat arrays: `symbols` a C-contiguous int32 buffer holding every word's\n"
+"ids back to back, `offsets` an int64 buffer of num_words + 1 word starts (0 first, len(symbols) last),\n"
+"`counts` a list of one int per word. The same store as WordStore(words, counts), without a Python int\n"
+"per symbol. ValueError when the offsets do not describe the symbols; OverflowError past int64 or int32.");
+
+/* Read a C-contiguous buffer whose items are `itemsize` bytes of a native integer format ("i"/"l"/"q"). */
+static int
+integer_buffer(PyObject *object, Py_buffer *view, Py_ssize_t itemsize, const char *what)
+{
+    if (PyObject_GetBuffer(object, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        return -1;
+    }
+    const char *format = view->format == NULL ? "B" : view->format;
+    if (format[0] == '@' || format[0] == '=' || format[0] == '<') {
+        format++;
+    }
+    if (view->itemsize != itemsize || strlen(format) != 1 || strchr("ilq", format[0]) == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s must be a buffer of native %zd-byte integers", what, itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+store_from_flat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "store_from_flat() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *counts = args[2];
+    if (!PyList_Check(counts)) {
+        PyErr_SetString(PyExc_TypeError, "counts must be a list of ints");
+        return NULL;
+    }
+    Py_buffer symbols_view, offsets_view;
+    if (integer_buffer(args[0], &symbols_view, 4, "symbols") < 0) {
+        return NULL;
+    }
+    if (integer_buffer(args[1], &offsets_view, 8, "offsets") < 0) {
+        PyBuffer_Release(&symbols_view);
+        return NULL;
+    }
+    const int32_t *symbols = (const int32_t *)symbols_view.buf;
+    const int64_t *offsets = (const int64_t *)offsets_view.buf;
+    Py_ssize_t total = symbols_view.len / 4;
+    Py_ssize_t num_words = offsets_view.len / 8 - 1;
+    WordStoreObject *self = NULL;
+    if (num_words < 0 || PyList_GET_SIZE(counts) != num_words || offsets[0] != 0 || offsets[num_words] != total) {
+        PyErr_SetString(PyExc_ValueError, "store_from_flat needs num_words + 1 offsets from 0 to len(symbols) "
+                                          "and one count per word");
+        goto done;
+    }
+    if (num_words > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "WordStore indexes words in int32: too many words");
+        goto done;
+    }
+    self = (WordStoreObject *)WordStoreType.tp_alloc(&WordStoreType, 0);
+    if (self == NULL) {
+        goto done;
+    }
+    self->num_words = num_words;
+    self->offsets = PyMem_Malloc((size_t)(num_words + 1) * sizeof(Py_ssize_t));
+    self->sizes = PyMem_Malloc((size_t)(num_words + 1) * sizeof(Py_ssize_t));
+    self->symbols = PyMem_Malloc((size_t)(total + 1) * sizeof(int32_t));
+    self->counts = PyMem_Malloc((size_t)(num_words + 1) * sizeof(long long));
+    if (self->offsets == NULL || self->sizes == NULL || self->symbols == NULL || self->counts == NULL) {
+        Py_CLEAR(self);
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < total; i++) {
+        if (symbols[i] < 0) {
+            PyErr_Format(PyExc_OverflowError, "symbol id %d does not fit the int32 WordStore", symbols[i]);
+            Py_CLEAR(self);
+            goto done;
+        }
+    }
+    memcpy(self->symbols, symbols, (size_t)total * sizeof(int32_t));
+    for (Py_ssize_t i = 0; i < num_words; i++) {
+        if (offsets[i + 1] < offsets[i]) {
+            PyErr_SetString(PyExc_ValueError, "store_from_flat needs non-decreasing offsets");
+            Py_CLEAR(self);
+            goto done;
+        }
+        self->offsets[i] = (Py_ssize_t)offsets[i];
+        self->sizes[i] = (Py_ssize_t)(offsets[i + 1] - offsets[i]);
+        self->counts[i] = PyLong_AsLongLong(PyList_GET_ITEM(counts, i)); /* OverflowError past int64 */
+        if (self->counts[i] == -1 && PyErr_Occurred()) {
+            Py_CLEAR(self);
+            goto done;
+        }
+    }
+done:
+    PyBuffer_Release(&symbols_view);
+    PyBuffer_Release(&offsets_view);
+    return (PyObject *)self;
+}
+
+PyDoc_STRVAR(counts_text_doc,
+"counts_text(keys, counts)\n"
+"--\n\n"
+"b''.join(f'{key}\\0{counts[key]}\\0'.encode() for key in keys): the bytes the trainers' counts_sha256 hashes,\n"
+"built without a formatted str per key; keys=None means sorted(counts) (sorted here by UTF-8 bytes, which is\n"
+"code-point order). UnicodeEncodeError for a key that is not valid UTF-8 text.");
+
+typedef struct {
+    const char *key;
+    size_t key_length, start, end;
+} Record;
+
+static int
+record_order(const void *a, const void *b)
+{
+    const Record *left = a, *right = b;
+    size_t common = left->key_length < right->key_length ? left->key_length : right->key_length;
+    int order = memcmp(left->key, right->key, common);
+    if (order != 0) {
+        return order;
+    }
+    return (left->key_length > right->key_length) - (left->key_length < right->key_length);
+}
+
+static int
+text_append(char **buffer, size_t *size, size_t *capacity, const char *data, size_t length)
+{
+    if (*size + length > *capacity) {
+        size_t grown = (*capacity * 2 > *size + length) ? *capacity * 2 : *size + length;
+        char *bigger = PyMem_Realloc(*buffer, grown);
+        if (bigger == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *buffer = bigger;
+        *capacity = grown;
+    }
+    if (data != NULL) { /* NULL: reserve room only */
+        memcpy(*buffer + *size, data, length);
+    }
+    *size += length;
+    return 0;
+}
+
+static PyObject *
+counts_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || (args[0] != Py_None && !PyList_Check(args[0])) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "counts_text(keys: list[str] | None, counts: dict[str, int])");
+        return NULL;
+    }
+    PyObject *counts = args[1];
+    int sort = args[0] == Py_None;
+    PyObject *keys = sort ? PyDict_Keys(counts) : Py_NewRef(args[0]);
+    if (keys == NULL) {
+        return NULL;
+    }
+    Py_ssize_t number = PyList_GET_SIZE(keys);
+    size_t size = 0, capacity = 1 << 16;
+    char *buffer = PyMem_Malloc(capacity);
+    Record *records = sort ? PyMem_Malloc(sizeof(Record) * (size_t)(number + 1)) : NULL;
+    if (buffer == NULL || (sort && records == NULL)) {
+        PyErr_NoMemory();
+        goto failed;
+    }
+    for (Py_ssize_t i = 0; i < number; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        size_t start = size;
+        PyObject *count = PyDict_GetItemWithError(counts, key); /* borrowed */
+        if (count == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetObject(PyExc_KeyError, key);
+            }
+            goto failed;
+        }
+        int status;
+        if (PyUnicode_Check(key) && PyUnicode_KIND(key) != PyUnicode_4BYTE_KIND) {
+            /* UTF-8 of 1- and 2-byte strings written here (at most 3 bytes a character); surrogates raise */
+            Py_ssize_t length = PyUnicode_GET_LENGTH(key);
+            if (text_append(&buffer, &size, &capacity, NULL, (size_t)length * 3 + 1) < 0) {
+                goto failed;
+            }
+            size -= (size_t)length * 3 + 1;
+            unsigned char *out = (unsigned char *)buffer + size;
+            int kind = PyUnicode_KIND(key);
+            const void *data = PyUnicode_DATA(key);
+            for (Py_ssize_t j = 0; j < length; j++) {
+                Py_UCS4 c = PyUnicode_READ(kind, data, j);
+                if (c < 0x80) {
+                    *out++ = (unsigned char)c;
+                }
+                else if (c < 0x800) {
+                    *out++ = (unsigned char)(0xC0 | (c >> 6));
+                    *out++ = (unsigned char)(0x80 | (c & 0x3F));
+                }
+                else if (c >= 0xD800 && c < 0xE000) {
+                    PyUnicode_AsUTF8String(key); /* raises the UnicodeEncodeError str.encode() would */
+                    goto failed;
+                }
+                else {
+                    *out++ = (unsigned char)(0xE0 | (c >> 12));
+                    *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+                    *out++ = (unsigned char)(0x80 | (c & 0x3F));
+                }
+            }
+            *out++ = 0;
+            size = (size_t)((char *)out - buffer);
+        }
+        else {
+            PyObject *encoded = PyUnicode_AsUTF8String(key);
+            if (encoded == NULL) {
+                goto failed;
+            }
+            status = text_append(&buffer, &size, &capacity, PyBytes_AS_STRING(encoded),
+                                 (size_t)PyBytes_GET_SIZE(encoded) + 1); /* the bytes' own NUL terminator */
+            Py_DECREF(encoded);
+            if (status < 0) {
+                goto failed;
+            }
+        }
+        if (sort) {
+            records[i] = (Record){NULL, size - start - 1, start, 0};
+        }
+        int overflow = 0;
+        long long value = PyLong_CheckExact(count) ? PyLong_AsLongLongAndOverflow(count, &overflow) : 0;
+        if (PyLong_CheckExact(count) && !overflow && !(value == -1 && PyErr_Occurred())) {
+            char digits[32];
+            int at = 31;
+            digits[at] = 0;
+            unsigned long long magnitude = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+            do {
+                digits[--at] = (char)('0' + magnitude % 10);
+                magnitude /= 10;
+            } while (magnitude);
+            if (value < 0) {
+                digits[--at] = '-';
+            }
+            status = text_append(&buffer, &size, &capacity, digits + at, (size_t)(32 - at));
+        }
+        else { /* beyond int64, or not an int: str() as the f-string does */
+            PyErr_Clear();
+            PyObject *text = PyObject_Str(count);
+            PyObject *bytes = text == NULL ? NULL : PyUnicode_AsUTF8String(text);
+            Py_XDECREF(text);
+            if (bytes == NULL) {
+                goto failed;
+            }
+            status = text_append(&buffer, &size, &capacity, PyBytes_AS_STRING(bytes),
+                                 (size_t)PyBytes_GET_SIZE(bytes) + 1);
+            Py_DECREF(bytes);
+        }
+        if (status < 0) {
+            goto failed;
+        }
+    }
+    PyObject *result = NULL;
+    if (sort) {
+        for (Py_ssize_t i = 0; i < number; i++) {
+            records[i].key = buffer + records[i].start;
+            records[i].end = i + 1 < number ? records[i + 1].start : size;
+        }
+        qsort(records, (size_t)number, sizeof(Record), record_order);
+        result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+        if (result != NULL) {
+            char *out = PyBytes_AS_STRING(result);
+            for (Py_ssize_t i = 0; i < number; i++) {
+                memcpy(out, records[i].key, records[i].end - records[i].start);
+                out += records[i].end - records[i].start;
+            }
+        }
+    }
+    else {
+        result = PyBytes_FromStringAndSize(buffer, (Py_ssize_t)size);
+    }
+    PyMem_Free(buffer);
+    PyMem_Free(records);
+    Py_DECREF(keys);
+    return result;
+failed:
+    PyMem_Free(buffer);
+    PyMem_Free(records);
+    Py_DECREF(keys);
+    return NULL;
+}
+
 /* The store's symbols (when `symbols` is not NULL) or lengths, one list of ints per word, as edited so far. */
 static PyObject *
 store_lists(WordStoreObject *self, const int32_t *symbols, const long long *lengths)
@@ -1325,6 +1613,8 @@ done:
 static PyMethodDef methods[] = {
     {"merge_store", (PyCFunction)(void (*)(void))merge_store, METH_FASTCALL, merge_store_doc},
     {"run_merges", (PyCFunction)(void (*)(void))run_merges, METH_FASTCALL, run_merges_doc},
+    {"counts_text", (PyCFunction)(void (*)(void))counts_text, METH_FASTCALL, counts_text_doc},
+    {"store_from_flat", (PyCFunction)(void (*)(void))store_from_flat, METH_FASTCALL, store_from_flat_doc},
     {NULL, NULL, 0, NULL},
 };
 

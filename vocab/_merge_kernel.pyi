@@ -27,6 +27,10 @@ class WordStore:
     def lengths(self) -> list[list[int]] | None:
         """The per-occurrence lengths as lists, or None when the store has none."""
 
+def store_from_flat(symbols: NDArray[np.int32], offsets: NDArray[np.int64], counts: list[int], /) -> WordStore:
+    """A store (no lengths) from words back to back and their int64 starts (``len(counts) + 1`` of them)."""
+def counts_text(keys: list[str] | None, counts: Mapping[str, int], /) -> bytes:
+    """``b"".join(f"{key}\\0{counts[key]}\\0".encode() for key in keys)``, built in C (``None``: sorted keys)."""
 def merge_store(
     store: WordStore,
     positions: Collection[int] | bytearray | NDArray[np.int32],

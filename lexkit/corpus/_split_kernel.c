@@ -651,6 +651,138 @@ Counts_take(Counts *self, PyObject *Py_UNUSED(ignored))
     return counts;
 }
 
+/* Packed counts: for each entry in table order, its count (int64), its key's length (int64) and its UTF-8
+ * bytes, native byte order. One bytes object crosses a process boundary (pickled as one buffer) where a
+ * Counter would cost a str and an int per key to build, pickle, unpickle and add. */
+static PyObject *
+Counts_take_packed(Counts *self, PyObject *Py_UNUSED(ignored))
+{
+    Table *table = &self->table;
+    size_t total = 0;
+    for (Py_ssize_t e = 0; e < table->size; e++) {
+        total += 2 * sizeof(int64_t) + (size_t)table->entries[e].length;
+    }
+    PyObject *packed = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (packed == NULL) {
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(packed);
+    for (Py_ssize_t e = 0; e < table->size; e++) {
+        Entry *entry = &table->entries[e];
+        int64_t head[2] = {entry->count, entry->length};
+        memcpy(out, head, sizeof(head));
+        memcpy(out + sizeof(head), entry->key, (size_t)entry->length);
+        out += sizeof(head) + (size_t)entry->length;
+    }
+    Table fresh;
+    if (table_init(&fresh) < 0) {
+        Py_DECREF(packed);
+        return NULL;
+    }
+    table_free(table);
+    self->table = fresh;
+    return packed;
+}
+
+static PyObject *
+Counts_add_packed(Counts *self, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "add_packed takes the bytes of take_packed()");
+        return NULL;
+    }
+    const char *at = PyBytes_AS_STRING(data), *end = at + PyBytes_GET_SIZE(data);
+    while (at < end) {
+        int64_t head[2];
+        if ((size_t)(end - at) < sizeof(head)) {
+            break;
+        }
+        memcpy(head, at, sizeof(head));
+        at += sizeof(head);
+        if (head[1] < 0 || head[1] > end - at) {
+            break;
+        }
+        if (table_add(&self->table, at, (Py_ssize_t)head[1], head[0]) < 0) {
+            return NULL;
+        }
+        at += head[1];
+    }
+    if (at != end) {
+        PyErr_SetString(PyExc_ValueError, "add_packed: the bytes are not the output of take_packed()");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* take() with every key mapped through a byte -> character table (`table`: a str of 256 characters, all
+ * distinct, so distinct keys stay distinct): ByteLevel's surface form built straight from the UTF-8 bytes,
+ * without the raw str and a Python translate per key. */
+static PyObject *
+Counts_take_surface(Counts *self, PyObject *table)
+{
+    if (!PyUnicode_Check(table) || PyUnicode_GET_LENGTH(table) != 256) {
+        PyErr_SetString(PyExc_TypeError, "take_surface takes a str of 256 characters (the byte -> character map)");
+        return NULL;
+    }
+    Py_UCS4 map[256];
+    for (int b = 0; b < 256; b++) {
+        map[b] = PyUnicode_READ_CHAR(table, b);
+    }
+    PyObject *counter_type = NULL, *counts = NULL;
+    PyObject *collections = PyImport_ImportModule("collections");
+    if (collections != NULL) {
+        counter_type = PyObject_GetAttrString(collections, "Counter");
+        Py_DECREF(collections);
+    }
+    if (counter_type != NULL) {
+        counts = PyObject_CallNoArgs(counter_type);
+        Py_DECREF(counter_type);
+    }
+    if (counts == NULL) {
+        return NULL;
+    }
+    Table *entries = &self->table;
+    for (Py_ssize_t e = 0; e < entries->size; e++) {
+        Entry *entry = &entries->entries[e];
+        const unsigned char *bytes = (const unsigned char *)entry->key;
+        Py_UCS4 widest = 0;
+        for (Py_ssize_t j = 0; j < entry->length; j++) {
+            widest = map[bytes[j]] > widest ? map[bytes[j]] : widest;
+        }
+        PyObject *key = PyUnicode_New(entry->length, widest);
+        if (key == NULL) {
+            Py_DECREF(counts);
+            return NULL;
+        }
+        int kind = PyUnicode_KIND(key);
+        void *data = PyUnicode_DATA(key);
+        for (Py_ssize_t j = 0; j < entry->length; j++) {
+            PyUnicode_WRITE(kind, data, j, map[bytes[j]]);
+        }
+        PyObject *value = PyLong_FromLongLong(entry->count);
+        int failed = value == NULL || PyDict_SetItem(counts, key, value) < 0;
+        Py_XDECREF(value);
+        Py_DECREF(key);
+        if (failed) {
+            Py_DECREF(counts);
+            return NULL;
+        }
+    }
+    if (PyDict_GET_SIZE(counts) != entries->size) {
+        Py_DECREF(counts);
+        PyErr_SetString(PyExc_ValueError, "take_surface: the table maps two bytes to one character");
+        return NULL;
+    }
+    Table fresh;
+    if (table_init(&fresh) < 0) {
+        Py_DECREF(counts);
+        return NULL;
+    }
+    table_free(entries);
+    self->table = fresh;
+    return counts;
+}
+
 static Py_ssize_t
 Counts_len(Counts *self)
 {
@@ -666,6 +798,14 @@ static PyMethodDef Counts_methods[] = {
      "before anything is added."},
     {"take", (PyCFunction)Counts_take, METH_NOARGS,
      "take() -> Counter: the counts so far, keys in order of first occurrence; the table starts empty again."},
+    {"take_surface", (PyCFunction)Counts_take_surface, METH_O,
+     "take_surface(table: str) -> Counter: take() with each key's UTF-8 bytes mapped through `table` (256\n"
+     "distinct characters: ByteLevel's surface form); the table starts empty again."},
+    {"take_packed", (PyCFunction)Counts_take_packed, METH_NOARGS,
+     "take_packed() -> bytes: the counts so far, packed for add_packed (same order); the table starts empty again."},
+    {"add_packed", (PyCFunction)Counts_add_packed, METH_O,
+     "add_packed(packed: bytes) -> None: add the counts of a take_packed() result (new keys at the end, in its\n"
+     "order), as if its text had been counted here."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,6 +15,12 @@ class Counts:
         UnicodeDecodeError before anything is added."""
     def take(self) -> Counter[str]:
         """The counts so far (keys in order of first occurrence); the table starts empty again."""
+    def take_surface(self, table: str, /) -> Counter[str]:
+        """`take` with each key's UTF-8 bytes mapped through ``table`` (256 distinct characters)."""
+    def take_packed(self) -> bytes:
+        """The counts so far, packed for `add_packed` (same order); the table starts empty again."""
+    def add_packed(self, packed: bytes, /) -> None:
+        """Add the counts of a `take_packed` result (new keys at the end, in its order)."""
     def __len__(self) -> int: ...
 
 def add_counts(counts: dict[str, int], partial: dict[str, int], /) -> None:

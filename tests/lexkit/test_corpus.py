@@ -325,11 +325,12 @@ def test_missing_paths_and_empty_globs_are_named(tmp_path):
 # Parallel counting
 
 
-def test_counts_do_not_depend_on_workers_or_block_size(tmp_path):
+@pytest.mark.parametrize("normalizer", [{"type": "NFKC"}, None])  # None: the block kernel, packed from workers
+def test_counts_do_not_depend_on_workers_or_block_size(tmp_path, normalizer):
     path = tmp_path / "code.txt"
     path.write_text("".join(iter_lines("code")), encoding="utf-8", newline="")
     results = [
-        count_pre_tokens(path, normalizer={"type": "NFKC"}, pre_tokenizer=byte_level_pre_tokenizer("o200k"),
+        count_pre_tokens(path, normalizer=normalizer, pre_tokenizer=byte_level_pre_tokenizer("o200k"),
                          workers=workers, progress=False, block_bytes=block_bytes)
         for workers, block_bytes in [(1, 4 << 20), (1, 100_000), (2, 100_000), (2, 37_000)]
     ]

@@ -163,3 +163,25 @@ def test_add_counts_is_counter_update():
     splitting.add_counts(counts, Counter({"b": 3, "c": 4, "a": 2**70}))
     assert counts == Counter({"a": 2**70 + 1, "b": 5, "c": 4})
     assert list(counts) == ["a", "b", "c"]
+
+
+def test_packed_counts_add_up_like_counters():
+    data = _resources.corpus_path().read_bytes()[:300_000]
+    cut = data.index(b"\n", len(data) // 2) + 1
+    parts = [data[:cut], data[cut:], "déjà vu, 😀 again\n".encode()]
+    whole = splitting.block_counter(None, byte_level_pre_tokenizer())
+    assert whole is not None
+    for part in parts:
+        whole.count_block(part)
+    merged = splitting.block_counter(None, byte_level_pre_tokenizer())
+    packer = splitting.block_counter(None, byte_level_pre_tokenizer())
+    assert merged is not None and packer is not None
+    for part in parts:  # what the pool does: each block counted apart, packed, added in corpus order
+        packer.count_block(part)
+        merged.add_packed(packer.take_packed())
+        assert len(packer) == 0
+    expected = whole.take()
+    got = merged.take()
+    assert got == expected and list(got) == list(expected)
+    with pytest.raises(ValueError, match="take_packed"):
+        merged.add_packed(b"\x01\x00\x00")

@@ -344,3 +344,59 @@ def test_huge_id_space_uses_the_python_kernel(monkeypatch: pytest.MonkeyPatch) -
 
     compiled, python = both_kernels(monkeypatch, run)
     assert compiled == python and compiled.stop_reason == "exhausted"
+
+
+# --- flat words and the counts fingerprint ---------------------------------------------------------------
+
+
+def test_hf_words_flat_form_equals_the_per_character_lists(prepared: HFWords) -> None:
+    assert isinstance(prepared.words, _merge_engine.FlatWords)
+    counts = {"ab": 3, "": 1, "bca": 2, "ä€😀": 1, "zz": 4}
+    # limit_alphabet cuts characters (dropped from the words, which joins their neighbours); specials first
+    for options in ({}, {"limit_alphabet": 3}, {"special_tokens": ["<s>", "a"]}):
+        flat = hf_words(counts, **options)  # type: ignore[arg-type]
+        ids = {key: token_id for token_id, key in enumerate(flat.keys)}
+        expected = [[ids[char] for char in word if char in ids] for word in counts]
+        assert list(flat.words) == expected and [flat.words[i] for i in range(len(counts))] == expected
+        assert flat.words[-1] == expected[-1] and flat.words[1:3] == expected[1:3]
+    with pytest.raises(IndexError):
+        flat.words[len(counts)]
+
+
+def test_store_from_flat_equals_the_list_store(prepared: HFWords) -> None:
+    assert kernel is not None
+    flat = prepared.words
+    assert isinstance(flat, _merge_engine.FlatWords)
+    store = kernel.store_from_flat(flat.symbols, flat.offsets, prepared.counts)
+    assert store.words() == kernel.WordStore(list(flat), prepared.counts).words() == list(flat)
+    with pytest.raises(ValueError, match="offsets"):
+        kernel.store_from_flat(flat.symbols, flat.offsets[:-1], prepared.counts)
+    with pytest.raises(TypeError, match="4-byte"):
+        kernel.store_from_flat(flat.symbols.astype(np.int64), flat.offsets, prepared.counts)
+
+
+def test_flat_and_list_words_train_the_same_merges(prepared: HFWords, monkeypatch: pytest.MonkeyPatch) -> None:
+    lists = list(prepared.words)
+    runs = [learn_merges(words, prepared.counts, prepared.keys, vocab_size=2000, join=prepared.join)
+            for words in (prepared.words, lists)]
+    with monkeypatch.context() as patch:  # the reference loop reads the flat form as lists
+        patch.setattr(_merge_engine, "_kernel", None)
+        runs.append(learn_merges(prepared.words, prepared.counts, prepared.keys, vocab_size=2000,
+                                 join=prepared.join))
+    assert runs[0].merges == runs[1].merges == runs[2].merges and len(runs[0].merges) > 1000
+    assert runs[0].frequencies == runs[1].frequencies == runs[2].frequencies
+
+
+def test_counts_text_is_the_formatted_bytes() -> None:
+    assert kernel is not None
+    counts = {"Ġthe": 12, "a": 2**70, "é": -3, "😀x": 0, "ࠀ": 12345678901, "": 1}
+    words = sorted(counts)
+    expected = "".join(f"{w}\x00{counts[w]}\x00" for w in words).encode()
+    assert kernel.counts_text(words, counts) == expected
+    # None: sorted in C by UTF-8 bytes, which is Python's code-point order (prefixes first, non-BMP last)
+    mixed = {**counts, "Ġth": 1, "Ġthe\x00": 2, "\uffff": 3, "\U00010000": 4, "\x7f": 5, "\x80": 6}
+    assert kernel.counts_text(None, mixed) == "".join(f"{w}\x00{mixed[w]}\x00" for w in sorted(mixed)).encode()
+    with pytest.raises(UnicodeEncodeError):
+        kernel.counts_text(["a\ud800"], {"a\ud800": 1})
+    with pytest.raises(KeyError):
+        kernel.counts_text(["missing"], counts)
