@@ -96,26 +96,25 @@ class TextTotals:
         non-blank text are ``len(line.split(" "))`` summed over its ``str.splitlines()``, i.e. its spaces plus
         its lines, where the lines are its line breaks (``\r\n`` once) plus one unless it ends in a break.
         """
-        classes = _classes(batch.codes)
-        space = (classes & _WS).astype(bool)
+        index = _class_index(batch.codes)
+        space = _IS_SPACE[index]
         solid = ~space
         starts, lengths = batch.offsets[:-1], np.diff(batch.offsets)
-        word_starts = solid.copy()
-        word_starts[1:] &= space[:-1]
+        words = int(np.count_nonzero(solid[1:] & space[:-1])) + int(solid[:1].sum())
         # a text that begins right after a text ending in a non-space character starts a word the join hid
         later = starts[(lengths > 0) & (starts > 0)]
-        words = int(np.count_nonzero(word_starts)) + int(np.count_nonzero(solid[later] & solid[later - 1]))
+        words += int(np.count_nonzero(solid[later] & solid[later - 1]))
         greed = 0
         used = starts[lengths > 0]
         if used.size:
-            per_char = ((classes & _SPACE) != 0).astype(np.int64) + ((classes & _BREAK) != 0)
-            crlf = np.zeros(classes.size, dtype=bool)
-            crlf[1:] = ((classes[1:] & _LF) != 0) & ((classes[:-1] & _CR) != 0)
-            crlf[used] = False  # "\r" ending one text and "\n" starting the next are two breaks
-            per_char -= crlf
-            values = np.add.reduceat(per_char, used)
+            values = np.add.reduceat(_GREED_WEIGHT[index], used, dtype=np.int64)  # spaces plus line breaks
+            codes = batch.codes
+            crlf = np.flatnonzero((codes[1:] == 10) & (codes[:-1] == 13)) + 1  # "\r\n" is one break, not two
+            owner = np.searchsorted(used, crlf, side="right") - 1
+            inside = used[owner] != crlf  # "\r" ending one text and "\n" starting the next are two breaks
+            values -= np.bincount(owner[inside], minlength=used.size)
             non_blank = np.add.reduceat(solid, used, dtype=np.int64) > 0
-            ends_in_break = (classes[batch.offsets[1:][lengths > 0] - 1] & _BREAK) != 0
+            ends_in_break = (_CLASSES[index[batch.offsets[1:][lengths > 0] - 1]] & _BREAK) != 0
             greed = int(values[non_blank].sum() + np.count_nonzero(non_blank & ~ends_in_break))
         joined = batch.joined
         size = len(joined) if joined.isascii() else len(joined.encode("utf-8", "surrogatepass"))
@@ -141,7 +140,7 @@ class TextBatch:
 
 
 # Character classes of str.isspace and str.splitlines; every such character is below _CLASS_LIMIT (a test checks).
-_WS, _SPACE, _BREAK, _CR, _LF = 1, 2, 4, 8, 16
+_WS, _SPACE, _BREAK = 1, 2, 4
 _CLASS_LIMIT = 0x3001
 
 
@@ -150,18 +149,18 @@ def _class_table() -> np.ndarray:
     for code in range(_CLASS_LIMIT):
         char = chr(code)
         table[code] = ((_WS if char.isspace() else 0) | (_SPACE if char == " " else 0)
-                       | (_BREAK if len(f"a{char}b".splitlines()) > 1 else 0)
-                       | (_CR if char == "\r" else 0) | (_LF if char == "\n" else 0))
+                       | (_BREAK if len(f"a{char}b".splitlines()) > 1 else 0))
     return table
 
 
 _CLASSES = _class_table()
+_IS_SPACE = (_CLASSES & _WS) != 0
+_GREED_WEIGHT = ((_CLASSES & _SPACE) != 0).astype(np.uint8) + ((_CLASSES & _BREAK) != 0)
 
 
-def _classes(codes: np.ndarray) -> np.ndarray:
-    if codes.dtype == np.uint8:
-        return _CLASSES[codes]
-    return _CLASSES[np.minimum(codes, _CLASS_LIMIT)]
+def _class_index(codes: np.ndarray) -> np.ndarray:
+    """Indices into the class tables: the code points, every one above the table's range at its last entry."""
+    return codes if codes.dtype == np.uint8 else np.minimum(codes, _CLASS_LIMIT)
 
 
 def measure_corpus(tokenizer: Tokenizer, texts: Iterable[str], *, batch_size: int = BATCH_TEXTS,

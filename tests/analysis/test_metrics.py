@@ -73,7 +73,8 @@ def test_streaming_counts_equal_one_pass_and_batch_size_does_not_matter(tok):
 def test_text_totals_equal_the_per_text_definitions():
     """The batch formulas (one join, spaces plus lines) against the definitions counted text by text."""
     texts = list(iter_lines("code"))[:2000] + ["", "   \n", "a  b\r\nc d\u2028e", "no newline", " x ", "\u00e9 \u65e5\n",
-                                             "\r", "\nb", "x\u3000\n", "abc", "\u1680y\x1c", "\ud800 lone"]
+                                             "\r", "\nb", "x\u3000\n", "abc", "\u1680y\x1c", "\ud800 lone",
+                                             "a\r", "", "\n\r\nz\r\n", "\r\n\r\n", "\r\r\n"]
     totals = m.TextTotals.of(texts)
     assert totals.texts == len(texts)
     assert totals.bytes == sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
