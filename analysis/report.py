@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lexkit.analysis.metrics import (
+    BATCH_TEXTS,
     CorpusMetrics,
     digit_grouping,
     measure_corpora,
@@ -122,7 +123,7 @@ def analyze(
     tokenizers: Mapping[str, Tokenizer],
     corpora: Mapping[str, Callable[[], Iterable[str]]],
     *,
-    batch_size: int = 4096,
+    batch_size: int = BATCH_TEXTS,
     progress: bool = True,
     gold: Path | None = None,
     probe_words: int = 5000,
@@ -134,7 +135,7 @@ def analyze(
     Args:
         tokenizers: name -> tokenizer.
         corpora: name -> a function returning a fresh iterator of text items (lines or documents).
-        batch_size: texts per encode call.
+        batch_size: texts per encode call at most (see `lexkit.analysis.metrics.measure_corpora`).
         progress: report each pass on stderr: a bar on a terminal, one plain line per pass otherwise (logs).
         gold: a gold segmentation file (``word<TAB>morph morph ...``) for morphological boundary F1.
         probe_words: distinct words of the first corpus used to compare inference methods on one vocabulary.

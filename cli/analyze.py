@@ -54,11 +54,10 @@ def analyze(tokenizers: tuple[str, ...], corpora: tuple[str, ...], output: Path,
 
 def _opener(corpus: Corpus, max_bytes: int | None) -> Callable[[], Iterator[str]]:
     """A function returning a fresh, optionally truncated, text stream of ``corpus``."""
+    if max_bytes is None:
+        return lambda: iter_texts(corpus)  # no generator of our own per line when nothing is cut
 
     def open_corpus() -> Iterator[str]:
-        if max_bytes is None:
-            yield from iter_texts(corpus)  # no per-line byte count when nothing is cut
-            return
         total = 0
         for text in iter_texts(corpus):
             yield text

@@ -43,6 +43,16 @@ def test_zipf_fit_recovers_an_exact_power_law():
     assert fit.exponent == pytest.approx(1.2, abs=0.01) and fit.r_squared > 0.999
 
 
+def test_batches_end_at_the_text_count_or_the_character_bound():
+    texts = [f"t{i}" for i in range(10_000)]
+    for size, max_chars, lengths in [(4, 10**6, [4] * 2500), (6_000, 10**9, [6_000, 4_000]),
+                                     (10_000, 100, [4096, 4096, 1808])]:  # the bound is checked per 4,096 texts
+        batches = list(m._batched(iter(texts), size, max_chars))
+        assert [len(b) for b in batches] == lengths
+        assert [t for b in batches for t in b] == texts
+    assert list(m._batched(iter([]), 5, 5)) == []
+
+
 def test_streaming_counts_equal_one_pass_and_batch_size_does_not_matter(tok):
     lines = list(iter_lines("code"))[:3000]
     small = m.measure_corpus(tok, iter(lines), batch_size=7)
@@ -63,7 +73,8 @@ def test_streaming_counts_equal_one_pass_and_batch_size_does_not_matter(tok):
 def test_text_totals_equal_the_per_text_definitions():
     """The batch formulas (one join, spaces plus lines) against the definitions counted text by text."""
     texts = list(iter_lines("code"))[:2000] + ["", "   \n", "a  b\r\nc d\u2028e", "no newline", " x ", "\u00e9 \u65e5\n",
-                                             "\r", "\nb", "x\u3000\n", "abc", "\u1680y\x1c", "\ud800 lone"]
+                                             "\r", "\nb", "x\u3000\n", "abc", "\u1680y\x1c", "\ud800 lone",
+                                             "a\r", "", "\n\r\nz\r\n", "\r\n\r\n", "\r\r\n"]
     totals = m.TextTotals.of(texts)
     assert totals.texts == len(texts)
     assert totals.bytes == sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)

@@ -101,8 +101,9 @@ def test_analyze_command_and_bad_corpus_spec(tmp_path):
 
 
 def test_inference_methods_with_shared_engines_equal_fresh_tokenizers(report_dir):
-    """The probe reuses the tokenizer and shares its engine with ``scaffold``; each encoder built afresh agrees."""
-    from lexkit.analysis.metrics import segmentation_difference
+    """The probe reuses the tokenizer and shares its engine with ``scaffold``; each encoder built afresh agrees,
+    and so does long-first's own fast engine."""
+    from lexkit.analysis.metrics import _runs_its_tokenizer_json, segmentation_difference
     from lexkit.analysis.report import _distinct_words, _usable_encoders
 
     _, report = report_dir
@@ -112,3 +113,8 @@ def test_inference_methods_with_shared_engines_equal_fresh_tokenizers(report_dir
     words = _distinct_words(iter(default_corpus("prose")), 5000)
     fresh = segmentation_difference(Tokenizer(tok.vocabulary), list(usable), words)
     assert report.extra["inference_methods"]["bpe-600"] == fresh
+    # long-first is probed on its HF reference, not a fast engine of its own: the engine's ids are the same
+    assert _runs_its_tokenizer_json(usable["long-first"]) and not _runs_its_tokenizer_json(usable["scaffold"])
+    texts = [" " + w for w in words]
+    engine_ids = Tokenizer(tok.vocabulary, encoder="long-first").encode_batch(texts, disallowed_special=())
+    assert [e.ids for e in usable["long-first"].encoder.backend.encode_batch(texts)] == engine_ids
