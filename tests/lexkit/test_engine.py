@@ -143,6 +143,22 @@ def test_engine_finds_special_token_text_while_encoding(name: str) -> None:
         assert engine.encode_batch_flat_scanned([*clean[:50], f"a{special}b", "c"]) is None
 
 
+def test_encoders_exporting_one_tokenizer_json_share_one_engine() -> None:
+    """The engine cache (`lexkit.encoders._engines`): equal ``tokenizer.json`` and specials give one engine (ids
+    still HF's), a different vocabulary its own."""
+    path = _resources.gpt2_tokenizer_json()
+    first, second = _tokenizer("gpt2"), Tokenizer(from_hf(path))
+    assert first.vocabulary is not second.vocabulary
+    assert second.encoder.engine is first.encoder.engine
+    assert second.encoder.backend is first.encoder.backend  # type: ignore[attr-defined]
+    assert Tokenizer(first.vocabulary, encoder="scaffold").encoder.engine is first.encoder.engine
+    fewer = first.vocabulary.replace(merges=first.vocabulary.merges[:-1])  # one merge fewer: another vocabulary
+    other = Tokenizer(fewer).encoder
+    assert isinstance(other, HFEncoder) and other.compiled is not _encoder("gpt2").compiled
+    texts = list(parity_strings()[:2000]) + corpus_text(100_000).splitlines(keepends=True)
+    assert second.encode_batch(texts, disallowed_special=()) == _reference(_encoder("gpt2"), texts)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # ids identical to HF
 @pytest.mark.parametrize("name", ["gpt2", "llama3"])
