@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import contains
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     import tokenizers
 
 __all__ = [
-    "JSON", "PIECE_CHARS", "QWEN2_PATTERN", "CL100K_TIKTOKEN_PATTERN", "SPLITTABLE_PATTERNS", "probe_texts",
+    "JSON", "PIECE_CHARS", "HF_GROUP_CHARS", "QWEN2_PATTERN", "CL100K_TIKTOKEN_PATTERN", "SPLITTABLE_PATTERNS", "probe_texts",
     "split_safe", "split_points", "last_boundary", "split_flat", "Engine",
 ]
 
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 #: Texts longer than this (characters) are cut into pieces of about this size and encoded in parallel.
 PIECE_CHARS = 1 << 18
+#: Characters per HF ``tokenizers`` call. Its encodings take tens of bytes a character until their ids are copied
+#: out: a 10 MB one-line text added 364 MB of peak RSS in one call against 164 MB in groups (BERT).
+HF_GROUP_CHARS = 1 << 21
 #: How far past a target cut position `split_points` looks for a safe boundary.
 _SEARCH_CHARS = 1 << 16
 
@@ -282,11 +286,19 @@ class Engine:
         return np.concatenate(parts).astype(np.uint32, copy=False), out
 
     def _reference_flat(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
+        """HF's ids of ``texts``, encoded in groups of about `HF_GROUP_CHARS` characters (bounded memory)."""
         batch = getattr(self.reference, "encode_batch_fast", self.reference.encode_batch)  # no offsets: faster
-        lists = [e.ids for e in batch(texts, add_special_tokens=add)]
-        offsets = np.zeros(len(lists) + 1, dtype=np.int64)
-        np.cumsum([len(ids) for ids in lists], out=offsets[1:])
-        return np.fromiter((i for ids in lists for i in ids), dtype=np.uint32, count=int(offsets[-1])), offsets
+        counts: list[int] = []
+        parts: list[np.ndarray] = []
+        # subtle: a group holds at least two pieces of a cut text per core, so HF still uses every core
+        for start, stop in _groups(texts, max(HF_GROUP_CHARS, 2 * PIECE_CHARS * (os.cpu_count() or 1))):
+            lists = [e.ids for e in batch(texts[start:stop], add_special_tokens=add)]
+            sizes = list(map(len, lists))
+            counts += sizes
+            parts.append(np.fromiter(chain.from_iterable(lists), dtype=np.uint32, count=sum(sizes)))
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)), offsets
 
     def _fast_lists(self, texts: list[str], add: bool) -> list[list[int]]:
         return split_flat(*self._flat(texts, add))
@@ -383,6 +395,19 @@ class Engine:
             _refuse_surrogates([text])
             raise
         return ids
+
+
+def _groups(texts: Sequence[str], chars: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` index ranges of consecutive texts holding about ``chars`` characters each (a longer text
+    is a group of its own); one group when all fit."""
+    if not texts:
+        return []
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+    if ends[-1] <= chars:
+        return [(0, len(texts))]
+    group = np.maximum(ends - 1, 0) // chars  # the group of the text's last character
+    bounds = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(texts)]
+    return list(zip(bounds, bounds[1:]))
 
 
 def split_flat(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:

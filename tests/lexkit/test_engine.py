@@ -229,6 +229,25 @@ def test_long_text_is_cut_and_keeps_hf_ids(name: str, monkeypatch: pytest.Monkey
     assert encoder.engine.encode_batch(["short", text], add_special_tokens=True)[1] == with_specials
 
 
+def test_hf_engine_encodes_in_groups_with_the_same_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BERT runs on HF, whose encodings are large: long texts and many texts go through it in groups of about
+    `HF_GROUP_CHARS` characters (bounded memory), with the ids of one call."""
+    encoder = _encoder("bert-minilm")
+    assert encoder.engine.name == "tokenizers"
+    monkeypatch.setattr(engine_module, "PIECE_CHARS", 1000)
+    monkeypatch.setattr(engine_module, "HF_GROUP_CHARS", 5000)
+    monkeypatch.setattr(engine_module.os, "cpu_count", lambda: 1)
+    text = corpus_text(60_000).replace("\n", " ")
+    lines = corpus_text(40_000).splitlines(keepends=True)
+    groups = engine_module._groups(lines, 5000)
+    assert len(groups) > 5 and groups[0][0] == 0 and groups[-1][1] == len(lines)
+    assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))
+    assert encoder.engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids
+    texts = [*lines, "", text, "x"]
+    assert encoder.engine.encode_batch(texts) == _reference(encoder, texts)
+    assert encoder.engine.encode_batch(texts, add_special_tokens=True) == _reference(encoder, texts, add=True)
+
+
 def test_unsplittable_pipeline_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mistral prepends the word marker to the text's start only: its long texts stay whole."""
     encoder = _encoder("mistral-v1")
