@@ -10,7 +10,9 @@ identical to HF's. Writing our own engine could not beat that in the time a C ex
 fastokens must load every component (it refuses e.g. BERT's normalizer), and the two engines must give the same
 ids on a probe set (`probe_texts`) with and without the post-processor. Otherwise the HF engine runs, so an
 encoder never silently changes its ids. Long texts are cut where the ids provably cannot change
-(`split_points`) and the pieces encoded in parallel.
+(`split_points`) and the pieces encoded in parallel; SentencePiece-style BPE (Mistral) too, its pieces after the
+first encoded without the prepended word marker (`prepend_tail`). Streaming (`lexkit.stream`) still reads such a
+file whole: its blocks go through the public encode calls, which always prepend the marker.
 
 BERT (WordPiece) stays on HF: fastokens 0.3.5 has no WordPiece model and none of BERT's pre-tokenizers
 (``BertPreTokenizer``, nor ``Whitespace``/``WhitespaceSplit``/``Punctuation`` as replacements), so running HF's
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
     import tokenizers
 
 __all__ = [
-    "JSON", "PIECE_CHARS", "HF_GROUP_CHARS", "QWEN2_PATTERN", "CL100K_TIKTOKEN_PATTERN", "SPLITTABLE_PATTERNS", "probe_texts",
-    "split_safe", "split_points", "last_boundary", "split_flat", "Engine",
+    "JSON", "PIECE_CHARS", "HF_GROUP_CHARS", "QWEN2_PATTERN", "CL100K_TIKTOKEN_PATTERN", "SPLITTABLE_PATTERNS",
+    "probe_texts", "split_safe", "prepend_tail", "split_points", "last_boundary", "split_flat", "Engine",
 ]
 
 JSON = dict[str, Any]
@@ -126,6 +128,36 @@ def split_safe(data: JSON) -> bool:
             and split.get("pattern", {}).get("Regex") in SPLITTABLE_PATTERNS)
 
 
+def prepend_tail(data: JSON) -> JSON | None:
+    """The ``tokenizer.json`` that encodes the pieces after a cut of a SentencePiece-style BPE (Mistral), or None.
+
+    Such a pipeline (normalizers ``Prepend("▁")`` then ``Replace(" ", "▁")``, no pre-tokenizer) is not
+    `split_safe`: the word marker is prepended to the whole text only. It can still be cut before a space or
+    newline that follows a letter when the pieces after the first are encoded without the ``Prepend`` step
+    (returned here). subtle, why the ids cannot change: the normalizers act per character apart from that one
+    prepended mark, so the pieces' normalized texts join to the whole's; BPE then runs on one word, but no
+    vocabulary token holds a letter followed by ``▁`` or a newline (checked here), so no merge joins symbols across
+    the cut, and BPE on two regions no merge joins gives each region the segmentation it gets alone (merges apply
+    by rank within each region); byte fallback acts per character; added tokens hold no white space.
+    """
+    normalizer = data.get("normalizer") or {}
+    steps = normalizer.get("normalizers", []) if normalizer.get("type") == "Sequence" else [normalizer]
+    if (data.get("pre_tokenizer") is not None or len(steps) != 2 or steps[0] != {"type": "Prepend", "prepend": "▁"}
+            or steps[1] != {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}):
+        return None
+    model = data.get("model") or {}
+    if model.get("type") != "BPE" or model.get("dropout") or not isinstance(model.get("vocab"), dict):
+        return None
+    if any(added.get("lstrip") or added.get("rstrip") or any(c.isspace() for c in added["content"])
+           for added in data.get("added_tokens", [])):
+        return None
+    for token in model["vocab"]:
+        for position in range(1, len(token)):
+            if token[position] in "▁\n" and token[position - 1].isalpha():
+                return None
+    return {**data, "normalizer": steps[1]}
+
+
 def _boundary(text: str, start: int, stop: int) -> int:
     """The first cut position in ``text[start:stop]``: a newline (else a space) right after a letter; -1 if none."""
     for separator in ("\n", " "):
@@ -185,6 +217,14 @@ class Engine:
                  specials: Mapping[str, int] | None = None) -> None:
         self.reference = reference
         self.splittable = split_safe(data)
+        # SentencePiece-style BPE: long texts are cut too, the pieces after the first encoded by `tail`
+        # (`prepend_tail`); `splittable` stays False, since every cut piece needs that other engine.
+        self.tail: Engine | None = None
+        tail = None if self.splittable else prepend_tail(data)
+        if tail is not None:
+            from tokenizers import Tokenizer as HFTokenizer
+
+            self.tail = Engine(tail, HFTokenizer.from_str(json.dumps(tail, ensure_ascii=False)), verify=verify)
         self.fast: Any = None
         self.reason = ""
         # Odd white-space characters on which fastokens disagrees with HF: texts holding one go to HF (`_route`).
@@ -313,7 +353,7 @@ class Engine:
 
     def _pieces(self, texts: Sequence[str]) -> tuple[list[str], list[int] | None]:
         """Texts with every long one cut at `split_points`; and each piece's text index (None: nothing was cut)."""
-        if not self.splittable or not texts or max(map(len, texts)) <= 2 * PIECE_CHARS:  # map: C speed per text
+        if (not self.splittable and self.tail is None) or not texts or max(map(len, texts)) <= 2 * PIECE_CHARS:
             return list(texts), None
         pieces: list[str] = []
         owners: list[int] = []
@@ -332,7 +372,8 @@ class Engine:
         if owners is None:
             return self._flat(pieces, add_special_tokens)
         try:
-            ids, offsets = self._flat_unchecked(pieces, False)
+            ids, offsets = (self._flat_unchecked(pieces, False) if self.tail is None else
+                            self._flat_with_tail(pieces, owners))
         except (UnicodeEncodeError, TypeError):
             _refuse_surrogates(texts)  # subtle: name the text and character, not the piece's
             raise
@@ -346,6 +387,18 @@ class Engine:
         out = np.zeros(len(lists) + 1, dtype=np.int64)
         np.cumsum([len(seq) for seq in lists], out=out[1:])
         return np.fromiter((i for seq in lists for i in seq), dtype=np.uint32, count=int(out[-1])), out
+
+    def _flat_with_tail(self, pieces: list[str], owners: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Flat ids of ``pieces``: each text's first piece by this engine, the others by `tail` (`prepend_tail`)."""
+        assert self.tail is not None
+        first = [True, *(a != b for a, b in zip(owners, owners[1:]))]
+        heads, head_offsets = self._flat_unchecked(list(compress(pieces, first)), False)
+        rest, rest_offsets = self.tail._flat_unchecked([p for p, f in zip(pieces, first) if not f], False)
+        head_parts, rest_parts = iter(np.split(heads, head_offsets[1:-1])), iter(np.split(rest, rest_offsets[1:-1]))
+        parts = [next(head_parts) if f else next(rest_parts) for f in first]
+        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(part) for part in parts], out=offsets[1:])
+        return np.concatenate(parts).astype(np.uint32, copy=False), offsets
 
     def encode_batch_flat_scanned(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
         """`encode_batch_flat` (no post-processor) in one pass that also looks for special-token texts: None when

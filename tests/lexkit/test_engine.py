@@ -248,12 +248,30 @@ def test_hf_engine_encodes_in_groups_with_the_same_ids(monkeypatch: pytest.Monke
     assert encoder.engine.encode_batch(texts, add_special_tokens=True) == _reference(encoder, texts, add=True)
 
 
-def test_unsplittable_pipeline_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Mistral prepends the word marker to the text's start only: its long texts stay whole."""
+def test_sentencepiece_bpe_is_cut_with_a_tail_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mistral prepends the word marker to the text's start only: long texts are cut all the same, the pieces
+    after the first encoded without the marker (`prepend_tail`), with HF's ids; streaming still reads it whole."""
     encoder = _encoder("mistral-v1")
-    monkeypatch.setattr(engine_module, "PIECE_CHARS", 200)
-    text = corpus_text(20_000)
-    assert encoder.engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids
+    engine = encoder.engine
+    assert not engine.splittable and engine.tail is not None and engine.tail.name == "fastokens"
+    assert engine_module.prepend_tail(_encoder("gpt2").hf_json()) is None
+    monkeypatch.setattr(engine_module, "PIECE_CHARS", 500)
+    for text in (corpus_text(40_000), _boundary_stress(random.Random(5), 4_000), "  " + corpus_text(5_000)):
+        assert len(split_points(text, 500)) > 5
+        assert engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids
+        with_specials = encoder.backend.encode(text, add_special_tokens=True).ids
+        assert engine.encode_batch(["short", text, text], add_special_tokens=True)[1:] == [with_specials] * 2
+
+
+@pytest.mark.slow
+def test_sentencepiece_bpe_cut_gives_sentencepiece_ids_on_10_mb() -> None:
+    """10 MB of the real corpus as one text, cut into pieces, against sentencepiece itself."""
+    import sentencepiece as spm
+
+    text = corpus_text(10_000_000)
+    assert len(split_points(text)) > 30
+    processor = spm.SentencePieceProcessor(model_file=str(_resources.mistral_sp_model()))
+    assert _tokenizer("mistral-v1").encode(text, disallowed_special=()) == processor.encode(text)
 
 
 def test_split_points_and_last_boundary() -> None:
