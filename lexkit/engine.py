@@ -219,12 +219,8 @@ class Engine:
         self.splittable = split_safe(data)
         # SentencePiece-style BPE: long texts are cut too, the pieces after the first encoded by `tail`
         # (`prepend_tail`); `splittable` stays False, since every cut piece needs that other engine.
-        self.tail: Engine | None = None
-        tail = None if self.splittable else prepend_tail(data)
-        if tail is not None:
-            from tokenizers import Tokenizer as HFTokenizer
-
-            self.tail = Engine(tail, HFTokenizer.from_str(json.dumps(tail, ensure_ascii=False)), verify=verify)
+        self._tail_data = None if self.splittable else prepend_tail(data)
+        self._verify_tail = verify
         self.fast: Any = None
         self.reason = ""
         # Odd white-space characters on which fastokens disagrees with HF: texts holding one go to HF (`_route`).
@@ -353,7 +349,7 @@ class Engine:
 
     def _pieces(self, texts: Sequence[str]) -> tuple[list[str], list[int] | None]:
         """Texts with every long one cut at `split_points`; and each piece's text index (None: nothing was cut)."""
-        if (not self.splittable and self.tail is None) or not texts or max(map(len, texts)) <= 2 * PIECE_CHARS:
+        if (not self.splittable and self._tail_data is None) or not texts or max(map(len, texts)) <= 2 * PIECE_CHARS:
             return list(texts), None
         pieces: list[str] = []
         owners: list[int] = []
@@ -372,7 +368,7 @@ class Engine:
         if owners is None:
             return self._flat(pieces, add_special_tokens)
         try:
-            ids, offsets = (self._flat_unchecked(pieces, False) if self.tail is None else
+            ids, offsets = (self._flat_unchecked(pieces, False) if self._tail_data is None else
                             self._flat_with_tail(pieces, owners))
         except (UnicodeEncodeError, TypeError):
             _refuse_surrogates(texts)  # subtle: name the text and character, not the piece's
@@ -388,12 +384,23 @@ class Engine:
         np.cumsum([len(seq) for seq in lists], out=out[1:])
         return np.fromiter((i for seq in lists for i in seq), dtype=np.uint32, count=int(out[-1])), out
 
+    @cached_property
+    def tail(self) -> Engine | None:
+        """The engine for the pieces after the first of a cut text (`prepend_tail`); built at the first long text."""
+        if self._tail_data is None:
+            return None
+        from tokenizers import Tokenizer as HFTokenizer
+
+        reference = HFTokenizer.from_str(json.dumps(self._tail_data, ensure_ascii=False))
+        return Engine(self._tail_data, reference, verify=self._verify_tail)
+
     def _flat_with_tail(self, pieces: list[str], owners: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Flat ids of ``pieces``: each text's first piece by this engine, the others by `tail` (`prepend_tail`)."""
-        assert self.tail is not None
+        tail = self.tail
+        assert tail is not None
         first = [True, *(a != b for a, b in zip(owners, owners[1:]))]
         heads, head_offsets = self._flat_unchecked(list(compress(pieces, first)), False)
-        rest, rest_offsets = self.tail._flat_unchecked([p for p, f in zip(pieces, first) if not f], False)
+        rest, rest_offsets = tail._flat_unchecked([p for p, f in zip(pieces, first) if not f], False)
         head_parts, rest_parts = iter(np.split(heads, head_offsets[1:-1])), iter(np.split(rest, rest_offsets[1:-1]))
         parts = [next(head_parts) if f else next(rest_parts) for f in first]
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
