@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 #: Texts longer than this (characters) are cut into pieces of about this size and encoded in parallel.
 PIECE_CHARS = 1 << 18
 #: Characters per HF ``tokenizers`` call. Its encodings take tens of bytes a character until their ids are copied
-#: out: a 10 MB one-line text added 364 MB of peak RSS in one call against 164 MB in groups (BERT).
+#: out: a 10 MB one-line BERT text peaked at 521 MB RSS in one call and 320 MB in groups, at the same speed.
 HF_GROUP_CHARS = 1 << 21
 #: How far past a target cut position `split_points` looks for a safe boundary.
 _SEARCH_CHARS = 1 << 16
@@ -414,6 +414,9 @@ class Engine:
         subtle: fastokens matches the special texts raw and leftmost-longest, so any occurrence yields a special
         id; a text without one gives the same ids as with ``split_special_tokens``. A special id that plain text
         could produce (an unknown token, say) only sends the batch to the exact scan, which is always right.
+        Measured (Qwen2.5, 208 specials, 5 MB, measure lock): the pass costs 0.8 ms of CPU over 28 ms, all in
+        fastokens' added-token matching; adding 13 prefixes or the one prefix ``<|`` instead was no faster, and
+        Python's own substring scan for ``<|`` alone took 5-9 ms, so the scan stays in the engine pass.
         """
         if not self.specials or (texts and max(map(len, texts)) > 2 * PIECE_CHARS) or (
                 self.routed and self._routed_indices(texts)):
