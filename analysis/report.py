@@ -35,7 +35,7 @@ from lexkit.analysis.metrics import (
 from lexkit.analysis.viewer import ViewerData, build_viewer, render_fragment
 from lexkit.analysis.viewer_passages import pick_passages
 from lexkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
-from lexkit.encoders import HFEncoder, encoders_for
+from lexkit.encoders import encoders_for
 from lexkit.errors import LexkitError
 from lexkit.tokenizer import Tokenizer
 
@@ -203,18 +203,8 @@ def _usable_encoders(tokenizer: Tokenizer) -> dict[str, Tokenizer]:
             other = Tokenizer(tokenizer.vocabulary, encoder=name)
         except LexkitError:
             continue
-        _share_engine(tokenizer, other)
         usable[name] = other
     return usable
-
-
-def _share_engine(source: Tokenizer, target: Tokenizer) -> None:
-    """Give ``target`` the engine of ``source`` when both encoders export the same ``tokenizer.json``."""
-    mine, theirs = source.encoder, target.encoder
-    if (isinstance(mine, HFEncoder) and isinstance(theirs, HFEncoder)
-            and type(mine).hf_json is HFEncoder.hf_json and type(theirs).hf_json is HFEncoder.hf_json):
-        theirs.__dict__["backend"] = mine.backend  # subtle: fills the cached properties before first use
-        theirs.__dict__["engine"] = mine.engine
 
 
 def _distinct_words(texts: Iterable[str], limit: int) -> list[str]:

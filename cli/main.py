@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lexkit import LexkitError, Tokenizer
+from lexkit import EncodingError, LexkitError, Tokenizer
 from lexkit._version import __version__
 
 __all__ = ["LexkitGroup", "main", "json_option", "encode", "decode", "convert", "inspect", "view", "demo"]
@@ -98,14 +98,18 @@ def _read_text(text: str | None, input_file: Path | None) -> str:
               help="Write the ids to this file (atomically) instead of standard output.")
 @click.option("--encoder", default=None, help="Encoder name (default: the vocabulary's).")
 @click.option("--allow-special", is_flag=True, help="Encode special-token text as special tokens.")
+@click.option("--disallowed-special", type=click.Choice(["all", "none"]), default="all", show_default=True,
+              help="Special-token text that is an error (the API's disallowed_special): 'all' stops at text such "
+                   "as <s> or <|endoftext|>; 'none' encodes it as ordinary text (disallowed_special=()), e.g. a "
+                   "corpus that mentions <s>. --allow-special wins over both.")
 @click.option("--codes", type=click.Path(path_type=Path), default=None,
               help="Encode the code grids of this .npy with a visual-bpe vocabulary (one line per grid).")
 @click.option("--color", is_flag=True, help="Print the text with token boundaries in alternating colours instead.")
 @json_option
 @click.pass_context
 def encode(ctx: click.Context, tokenizer_path: Path, text: str | None, input_file: Path | None,
-           output: Path | None, encoder: str | None, allow_special: bool, codes: Path | None, color: bool,
-           as_json: bool) -> None:
+           output: Path | None, encoder: str | None, allow_special: bool, disallowed_special: str,
+           codes: Path | None, color: bool, as_json: bool) -> None:
     """Print the token ids of TEXT (or of code grids with --codes).
 
     Output: the ids as decimal numbers separated by single spaces on one line, then a newline (an empty text
@@ -123,10 +127,16 @@ def encode(ctx: click.Context, tokenizer_path: Path, text: str | None, input_fil
         click.echo(color_tokens(tokenizer, _read_text(text, input_file)), color=True)
         return
     allowed: Any = "all" if allow_special else frozenset()
-    if input_file is not None and not as_json:
-        _encode_file(tokenizer, input_file, allowed, output)
-        return
-    ids = tokenizer.encode(_read_text(text, input_file), allowed_special=allowed)
+    disallowed: Any = "all" if disallowed_special == "all" else ()
+    try:
+        if input_file is not None and not as_json:
+            _encode_file(tokenizer, input_file, allowed, disallowed, output)
+            return
+        ids = tokenizer.encode(_read_text(text, input_file), allowed_special=allowed, disallowed_special=disallowed)
+    except EncodingError as exc:
+        if "special token" not in str(exc):
+            raise
+        raise EncodingError(f"{exc} (here: --allow-special, or --disallowed-special none)") from None
     if as_json:
         result = json.dumps({"ids": ids, "tokens": [tokenizer.token_to_bytes(i).decode("utf-8", "replace")
                                                      for i in ids]}, ensure_ascii=False) + "\n"
@@ -140,7 +150,7 @@ def encode(ctx: click.Context, tokenizer_path: Path, text: str | None, input_fil
         atomic_write_text(output, result)
 
 
-def _encode_file(tokenizer: Tokenizer, path: Path, allowed: Any, output: Path | None) -> None:
+def _encode_file(tokenizer: Tokenizer, path: Path, allowed: Any, disallowed: Any, output: Path | None) -> None:
     """Stream the ids of a file (`lexkit.stream.encode_file`) to ``output`` (atomically) or standard output."""
     import contextlib
 
@@ -155,7 +165,8 @@ def _encode_file(tokenizer: Tokenizer, path: Path, allowed: Any, output: Path | 
         bar = stack.enter_context(tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="encode",
                                        disable=None, file=sys.stderr))
         separator = b""
-        for ids in encode_file(tokenizer, path, allowed_special=allowed, progress=bar.update):
+        for ids in encode_file(tokenizer, path, allowed_special=allowed, disallowed_special=disallowed,
+                               progress=bar.update):
             if len(ids):
                 sink.write(separator + format_ids(ids))
                 separator = b" "

@@ -180,6 +180,7 @@ def encode_file(
     path: Path,
     *,
     allowed_special: SpecialSet = frozenset(),
+    disallowed_special: SpecialSet = "all",
     read_bytes: int | None = None,
     max_carry_chars: int | None = None,
     progress: Callable[[int], object] | None = None,
@@ -190,6 +191,8 @@ def encode_file(
         tokenizer: the tokenizer (see `streamable`; others read the whole file at once).
         path: the file.
         allowed_special: special-token texts to encode as their id, as in `Tokenizer.encode`.
+        disallowed_special: special-token texts whose presence raises, as in `Tokenizer.encode` (``()``: encode
+            them as ordinary text).
         read_bytes: bytes read per step (default `READ_BYTES`).
         max_carry_chars: the longest stretch without a cut position held in memory (default `MAX_CARRY_CHARS`).
         progress: called with the number of bytes read after each step.
@@ -211,7 +214,7 @@ def encode_file(
             raise _invalid_utf8(path, exc.start, data[exc.start]) from None
         if progress is not None:
             progress(len(data))
-        yield _encode(tokenizer, path, text, 0, allowed_special)
+        yield _encode(tokenizer, path, text, 0, allowed_special, disallowed_special)
         return
     decoder = codecs.getincrementaldecoder("utf-8")()
     carry = ""
@@ -230,7 +233,7 @@ def encode_file(
             read += len(raw)
             cut = len(text) if not raw else last_boundary(text)
             if cut > 0:
-                yield _encode(tokenizer, path, text[:cut], chars, allowed_special)
+                yield _encode(tokenizer, path, text[:cut], chars, allowed_special, disallowed_special)
                 chars += cut
                 carry = text[cut:]
             else:
@@ -247,9 +250,10 @@ def encode_file(
                 return
 
 
-def _encode(tokenizer: Tokenizer, path: Path, text: str, start: int, allowed: SpecialSet) -> np.ndarray:
+def _encode(tokenizer: Tokenizer, path: Path, text: str, start: int, allowed: SpecialSet,
+            disallowed: SpecialSet) -> np.ndarray:
     try:
-        ids, _ = tokenizer.encode_batch_flat([text], allowed_special=allowed)
+        ids, _ = tokenizer.encode_batch_flat([text], allowed_special=allowed, disallowed_special=disallowed)
     except EncodingError as exc:
         raise EncodingError(f"{path}, text from character {start:,}: {exc}") from None
     return ids

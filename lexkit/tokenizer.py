@@ -313,8 +313,9 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | PathLike[str], *, encoder: str | None = None) -> Tokenizer:
-        """Load from a folder or file: ``lexkit.json``, ``tokenizer.json``, a sentencepiece ``.model`` or
-        ``.tiktoken`` ranks (GPT-2 pattern unless a ``pattern`` is recorded beside it).
+        """Load from a folder or file: ``lexkit.json``, ``tokenizer.json``, a sentencepiece ``.model`` (also
+        ``.model.v1`` and other ``.model.vN``, as Mistral names them) or ``.tiktoken`` ranks (GPT-2 pattern unless a
+        ``pattern`` is recorded beside it).
 
         Raises:
             FormatError: nothing loadable at ``path``.

@@ -7,7 +7,6 @@ encodes (fastokens where it reproduces HF, else HF's own Rust engine).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from lexkit.vocabulary import JSON, Vocabulary
 if TYPE_CHECKING:
     import tokenizers
 
+    from lexkit.encoders._engines import CompiledTokenizer
     from lexkit.engine import Engine
 
 __all__ = ["BPEEncoder", "HFEncoder", "LongestPrefixEncoder", "UnigramEncoder"]
@@ -29,7 +29,8 @@ class HFEncoder(Encoder):
     """An encoder whose fast path is `lexkit.engine` running the exported ``tokenizer.json``.
 
     ``backend`` is the HF ``tokenizers`` engine (the reference, and the fallback the `Engine` uses when fastokens
-    cannot run this tokenizer.json or gives other ids on the probe set).
+    cannot run this tokenizer.json or gives other ids on the probe set). Both belong to `compiled`, one object
+    for every encoder whose ``hf_json()`` and special tokens are equal (``bpe`` and ``scaffold`` on one vocabulary).
     """
 
     def hf_json(self) -> JSON:
@@ -43,19 +44,21 @@ class HFEncoder(Encoder):
         return data
 
     @cached_property
+    def compiled(self) -> CompiledTokenizer:
+        """``hf_json()`` compiled, shared by every encoder that exports the same one (`lexkit.encoders._engines`)."""
+        from lexkit.encoders._engines import compiled
+
+        return compiled(self.hf_json(), self.vocabulary.special_tokens)
+
+    @property
     def backend(self) -> tokenizers.Tokenizer:
         """The compiled HF tokenizer (built on first use)."""
-        return _compile(self.hf_json())
+        return self.compiled.backend
 
-    @cached_property
+    @property
     def engine(self) -> Engine:
         """The encode engine (built on first use; `lexkit.engine` says which engine runs and why)."""
-        from lexkit.engine import Engine
-
-        data = self.hf_json()
-        if "backend" not in self.__dict__:  # one export for both (o200k's took 2.6 s on a busy machine)
-            self.backend = _compile(data)
-        return Engine(data, self.backend, specials=self.vocabulary.special_tokens)
+        return self.compiled.engine
 
     def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         return self.engine.encode(text, add_special_tokens=add_special_tokens)
@@ -124,9 +127,3 @@ class UnigramEncoder(HFEncoder):
 
     name = "unigram"
     models = frozenset({"unigram"})
-
-
-def _compile(data: JSON) -> tokenizers.Tokenizer:
-    from tokenizers import Tokenizer as HFTokenizer
-
-    return HFTokenizer.from_str(json.dumps(data, ensure_ascii=False))

@@ -1,7 +1,9 @@
-"""File formats: HF ``tokenizer.json``, sentencepiece ``.model`` (read), tiktoken ranks, native ``lexkit.json``."""
+"""File formats: HF ``tokenizer.json``, sentencepiece ``.model``/``.model.vN`` (read), tiktoken ranks, native
+``lexkit.json``."""
 
 from __future__ import annotations
 
+import re
 from os import PathLike
 from pathlib import Path
 
@@ -31,7 +33,7 @@ def load_vocabulary(path: str | PathLike[str]) -> Vocabulary:
         raise FormatError(f"{path}: no such file or folder")
     if path.name == native.FILENAME or _sniff(path) == "lexkit":
         return native.load(path)
-    if path.suffix == ".model":
+    if path.suffix == ".model" or _SENTENCEPIECE_VERSIONED.search(path.name):
         from lexkit.formats.sentencepiece import from_sentencepiece
 
         return from_sentencepiece(path)
@@ -40,6 +42,10 @@ def load_vocabulary(path: str | PathLike[str]) -> Vocabulary:
 
         return from_tiktoken(path)
     return hf.from_hf(path)
+
+
+#: Versioned sentencepiece model names, as Mistral publishes them (``tokenizer.model.v1``, ``.v3``).
+_SENTENCEPIECE_VERSIONED = re.compile(r"\.model\.v\d+$")
 
 
 def _sniff(path: Path) -> str:

@@ -67,8 +67,7 @@ def test_bad_text_gives_tiktoken_ids_across_blocks(cl100k: Path, tmp_path: Path)
 def test_unstreamable_tokenizer_on_bad_text_gives_sentencepiece_ids(tmp_path: Path) -> None:
     import sentencepiece as spm
 
-    model = tmp_path / "mistral.model"  # the fixture's name ends in .model.v1, which lexkit does not recognise
-    model.write_bytes(_resources.mistral_sp_model().read_bytes())
+    model = _resources.mistral_sp_model()  # named tokenizer.model.v1, as Mistral publishes it
     processor = spm.SentencePieceProcessor(model_file=str(model))
     text = "".join(_bad_texts().values())
     path = tmp_path / "bad.txt"
@@ -103,3 +102,27 @@ def test_invalid_utf8_on_standard_input_is_named_by_byte() -> None:
     result = runner.invoke(main, args, input="a\x00b é😀".encode())
     assert result.exit_code == 0, result.output
     assert result.output.split() == [str(i) for i in _resources.gpt2_tiktoken().encode_ordinary("a\x00b é😀")]
+
+
+def test_special_token_text_as_ordinary_text_gives_sentencepiece_ids(tmp_path: Path) -> None:
+    """``--disallowed-special none`` (the API's ``disallowed_special=()``): a Mistral corpus that mentions ``<s>``
+    and ``</s>`` encodes as sentencepiece encodes it (it never reads control pieces from text); without the flag
+    it is a one-line error naming both fixes."""
+    import sentencepiece as spm
+
+    model = tmp_path / "tokenizer.model.v1"
+    model.write_bytes(_resources.mistral_sp_model().read_bytes())
+    processor = spm.SentencePieceProcessor(model_file=str(model))
+    words = _no_newline(20_000).split(" ")
+    text = " ".join(w + (" <s>" if i % 97 == 0 else "</s>" if i % 89 == 0 else "") for i, w in enumerate(words))
+    path = tmp_path / "tags.txt"
+    path.write_text(text, encoding="utf-8")
+    code, output = _encode(model, path)
+    assert code == 1 and len(output.strip().splitlines()) == 1, output
+    assert "special token '<s>'" in output and "--disallowed-special none" in output
+    code, output = _encode(model, path, "--disallowed-special", "none")
+    assert code == 0, output
+    assert output.split() == [str(i) for i in processor.encode(text)]
+    short = CliRunner().invoke(main, ["encode", "-t", str(model), "--disallowed-special", "none", "a <s> b</s>"])
+    assert short.exit_code == 0 and short.output.split() == [str(i) for i in processor.encode("a <s> b</s>")]
+    assert "disallowed_special" in CliRunner().invoke(main, ["encode", "--help"]).output

@@ -100,3 +100,22 @@ def test_longest_token_needs_a_byte_complete_vocabulary():
     v = Vocabulary.from_merges([b"a", b"b"], [(b"a", b"b")], **PIPELINE)
     with pytest.raises(Exception, match="all 256 single bytes"):
         get_encoder("longest-token", v)
+
+
+def test_engine_cache_shares_per_tokenizer_json_and_frees_unused_entries():
+    """Encoders of equal vocabularies share one compiled engine; another vocabulary gets its own;
+    an entry no encoder holds any more is freed (weak values)."""
+    import gc
+    import weakref
+
+    v = Vocabulary.from_merges(BYTES, [(b"h", b"i"), (b"hi", b"s")], **PIPELINE)
+    same = Vocabulary.from_merges(BYTES, [(b"h", b"i"), (b"hi", b"s")], **PIPELINE)
+    other = Vocabulary.from_merges(BYTES, [(b"h", b"i")], **PIPELINE)
+    a, b, c = (get_encoder("bpe", x) for x in (v, same, other))
+    assert a.compiled is b.compiled and a.engine is b.engine and a.compiled is not c.compiled
+    assert a.encode_ordinary("his hi") == b.encode_ordinary("his hi") == [257, 32, 256]
+    assert c.encode_ordinary("his hi") == [256, 115, 32, 256]
+    entry = weakref.ref(c.compiled)
+    del c
+    gc.collect()
+    assert entry() is None

@@ -143,6 +143,22 @@ def test_engine_finds_special_token_text_while_encoding(name: str) -> None:
         assert engine.encode_batch_flat_scanned([*clean[:50], f"a{special}b", "c"]) is None
 
 
+def test_encoders_exporting_one_tokenizer_json_share_one_engine() -> None:
+    """The engine cache (`lexkit.encoders._engines`): equal ``tokenizer.json`` and specials give one engine (ids
+    still HF's), a different vocabulary its own."""
+    path = _resources.gpt2_tokenizer_json()
+    first, second = _tokenizer("gpt2"), Tokenizer(from_hf(path))
+    assert first.vocabulary is not second.vocabulary
+    assert second.encoder.engine is first.encoder.engine
+    assert second.encoder.backend is first.encoder.backend  # type: ignore[attr-defined]
+    assert Tokenizer(first.vocabulary, encoder="scaffold").encoder.engine is first.encoder.engine
+    fewer = first.vocabulary.replace(merges=first.vocabulary.merges[:-1])  # one merge fewer: another vocabulary
+    other = Tokenizer(fewer).encoder
+    assert isinstance(other, HFEncoder) and other.compiled is not _encoder("gpt2").compiled
+    texts = list(parity_strings()[:2000]) + corpus_text(100_000).splitlines(keepends=True)
+    assert second.encode_batch(texts, disallowed_special=()) == _reference(_encoder("gpt2"), texts)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # ids identical to HF
 @pytest.mark.parametrize("name", ["gpt2", "llama3"])
@@ -213,12 +229,49 @@ def test_long_text_is_cut_and_keeps_hf_ids(name: str, monkeypatch: pytest.Monkey
     assert encoder.engine.encode_batch(["short", text], add_special_tokens=True)[1] == with_specials
 
 
-def test_unsplittable_pipeline_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Mistral prepends the word marker to the text's start only: its long texts stay whole."""
-    encoder = _encoder("mistral-v1")
-    monkeypatch.setattr(engine_module, "PIECE_CHARS", 200)
-    text = corpus_text(20_000)
+def test_hf_engine_encodes_in_groups_with_the_same_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BERT runs on HF, whose encodings are large: long texts and many texts go through it in groups of about
+    `HF_GROUP_CHARS` characters (bounded memory), with the ids of one call."""
+    encoder = _encoder("bert-minilm")
+    assert encoder.engine.name == "tokenizers"
+    monkeypatch.setattr(engine_module, "PIECE_CHARS", 1000)
+    monkeypatch.setattr(engine_module, "HF_GROUP_CHARS", 5000)
+    monkeypatch.setattr(engine_module.os, "cpu_count", lambda: 1)
+    text = corpus_text(60_000).replace("\n", " ")
+    lines = corpus_text(40_000).splitlines(keepends=True)
+    groups = engine_module._groups(lines, 5000)
+    assert len(groups) > 5 and groups[0][0] == 0 and groups[-1][1] == len(lines)
+    assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))
     assert encoder.engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids
+    texts = [*lines, "", text, "x"]
+    assert encoder.engine.encode_batch(texts) == _reference(encoder, texts)
+    assert encoder.engine.encode_batch(texts, add_special_tokens=True) == _reference(encoder, texts, add=True)
+
+
+def test_sentencepiece_bpe_is_cut_with_a_tail_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mistral prepends the word marker to the text's start only: long texts are cut all the same, the pieces
+    after the first encoded without the marker (`prepend_tail`), with HF's ids; streaming still reads it whole."""
+    encoder = _encoder("mistral-v1")
+    engine = encoder.engine
+    assert not engine.splittable and engine.tail is not None and engine.tail.name == "fastokens"
+    assert engine_module.prepend_tail(_encoder("gpt2").hf_json()) is None
+    monkeypatch.setattr(engine_module, "PIECE_CHARS", 500)
+    for text in (corpus_text(40_000), _boundary_stress(random.Random(5), 4_000), "  " + corpus_text(5_000)):
+        assert len(split_points(text, 500)) > 5
+        assert engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids
+        with_specials = encoder.backend.encode(text, add_special_tokens=True).ids
+        assert engine.encode_batch(["short", text, text], add_special_tokens=True)[1:] == [with_specials] * 2
+
+
+@pytest.mark.slow
+def test_sentencepiece_bpe_cut_gives_sentencepiece_ids_on_10_mb() -> None:
+    """10 MB of the real corpus as one text, cut into pieces, against sentencepiece itself."""
+    import sentencepiece as spm
+
+    text = corpus_text(10_000_000)
+    assert len(split_points(text)) > 30
+    processor = spm.SentencePieceProcessor(model_file=str(_resources.mistral_sp_model()))
+    assert _tokenizer("mistral-v1").encode(text, disallowed_special=()) == processor.encode(text)
 
 
 def test_split_points_and_last_boundary() -> None:

@@ -138,3 +138,20 @@ def test_post_processor_runs_with_allowed_specials(tok):
     plain = bos.encode("hi <|endoftext|>", allowed_special="all")
     assert bos.encode("hi <|endoftext|>", allowed_special="all", add_special_tokens=True) == [0, *plain]
     assert bos.encode("hi", add_special_tokens=True) == [0, *bos.encode("hi")]
+
+
+def test_load_reads_a_versioned_sentencepiece_model(tmp_path):
+    """Mistral publishes its sentencepiece model as ``tokenizer.model.v1``: `Tokenizer.load` reads that suffix."""
+    import shutil
+
+    import _resources
+    import sentencepiece as spm
+
+    path = tmp_path / "tokenizer.model.v1"
+    shutil.copy(_resources.mistral_sp_model(), path)
+    tok = Tokenizer.load(path)
+    assert len(tok.vocabulary) == 32_000
+    with open(_resources.corpus_path("corpus_10M.txt"), encoding="utf-8") as handle:
+        lines = handle.read(200_000).splitlines()
+    processor = spm.SentencePieceProcessor(model_file=str(path))
+    assert tok.encode_batch(lines, disallowed_special=()) == processor.encode(lines)
