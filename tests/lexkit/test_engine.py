@@ -230,10 +230,13 @@ def test_long_text_is_cut_and_keeps_hf_ids(name: str, monkeypatch: pytest.Monkey
 
 
 def test_hf_engine_encodes_in_groups_with_the_same_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    """BERT runs on HF, whose encodings are large: long texts and many texts go through it in groups of about
-    `HF_GROUP_CHARS` characters (bounded memory), with the ids of one call."""
+    """The HF path (any tokenizer no fast engine runs; here BERT with the fast engines turned off) holds large
+    encodings: long texts and many texts go through it in groups of about `HF_GROUP_CHARS` characters (bounded
+    memory), with the ids of one call."""
     encoder = _encoder("bert-minilm")
-    assert encoder.engine.name == "tokenizers"
+    monkeypatch.setattr(engine_module, "_build_fast", lambda data: (None, "turned off by the test"))
+    engine = engine_module.Engine(encoder.hf_json(), encoder.backend, specials=encoder.vocabulary.special_tokens)
+    assert engine.name == "tokenizers"
     monkeypatch.setattr(engine_module, "PIECE_CHARS", 1000)
     monkeypatch.setattr(engine_module, "HF_GROUP_CHARS", 5000)
     monkeypatch.setattr(engine_module.os, "cpu_count", lambda: 1)
@@ -242,10 +245,10 @@ def test_hf_engine_encodes_in_groups_with_the_same_ids(monkeypatch: pytest.Monke
     groups = engine_module._groups(lines, 5000)
     assert len(groups) > 5 and groups[0][0] == 0 and groups[-1][1] == len(lines)
     assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))
-    assert encoder.engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids
+    assert engine.encode(text) == encoder.backend.encode(text, add_special_tokens=False).ids
     texts = [*lines, "", text, "x"]
-    assert encoder.engine.encode_batch(texts) == _reference(encoder, texts)
-    assert encoder.engine.encode_batch(texts, add_special_tokens=True) == _reference(encoder, texts, add=True)
+    assert engine.encode_batch(texts) == _reference(encoder, texts)
+    assert engine.encode_batch(texts, add_special_tokens=True) == _reference(encoder, texts, add=True)
 
 
 def test_sentencepiece_bpe_is_cut_with_a_tail_engine(monkeypatch: pytest.MonkeyPatch) -> None:
