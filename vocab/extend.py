@@ -14,6 +14,10 @@ merge that the encoder applies at its new rank. A later new merge of a pair the 
 engine can meet a base pair next to a reused id) is dropped: the encoder already applies that pair at its
 earlier rank.
 
+A base in which no token holds a digit next to anything else (SmolLM2, Llama-3 style: digits split one by one,
+which a tokenizer loaded from GGUF may not say in its pre-tokenizer) keeps that property: words are cut around
+every digit before the merge loop, so no new token holds a digit and numbers encode exactly as before.
+
 Handled: byte-level BPE vocabularies (GPT-2, Llama-3, Qwen, SmolLM2 style). Not handled: metaspace and
 sentencepiece-style vocabularies, WordPiece, Unigram (a one-line error says so).
 """
@@ -120,16 +124,18 @@ def extend_from_counts(base: Vocabulary, counts: Mapping[str, int], config: Exte
     _check_base(base)
     model = _base_model(base)
     byte_ids = base.byte_ids
-    words: list[list[int]] = []
-    word_counts: list[int] = []
+    digits = {byte_ids[byte] for byte in _DIGITS if byte in byte_ids} if _isolates_digits(base) else set()
+    word_table: dict[tuple[int, ...], int] = {}
     skipped = 0
     for surface, count in counts.items():
         content = decode_surface(surface)
         if content is None or any(byte not in byte_ids for byte in content):
             skipped += 1
             continue
-        words.append([token.id for token in model.tokenize(surface)])
-        word_counts.append(count)
+        ids = [token.id for token in model.tokenize(surface)]
+        for word in _cut_at(ids, digits) if digits else (ids,):
+            word_table[tuple(word)] = word_table.get(tuple(word), 0) + count
+    words, word_counts = [list(word) for word in word_table], list(word_table.values())
     keys: list[bytes | str] = [t.content if t.kind in _CONTENT_KINDS else f"\x00{t.kind.value}:{t.id}"
                                for t in base.tokens]
     result = learn_merges(words, word_counts, keys, vocab_size=len(base) + config.new_tokens,
@@ -151,9 +157,30 @@ def extend_from_counts(base: Vocabulary, counts: Mapping[str, int], config: Exte
         "config": asdict(config), "base_size": len(base), "base_merges": len(base.merges),
         "new_tokens": len(added), "new_merges": len(merges) - len(base.merges), "merges_to_base_tokens": reused,
         "stop_reason": result.stop_reason, "pre_tokens": len(counts), "skipped_pre_tokens": skipped,
+        "digits_kept_apart": bool(digits),
         "counts_sha256": digest.hexdigest(), "lexkit_version": __version__,
     }
     return base.replace(tokens=base.tokens + added, merges=tuple(merges), metadata=metadata)
+
+
+_DIGITS = b"0123456789"
+
+
+def _isolates_digits(base: Vocabulary) -> bool:
+    """True when no text token of the base joins a digit to another byte (its digits are split one by one)."""
+    return not any(len(token.content) > 1 and any(byte in _DIGITS for byte in token.content)
+                   for token in base.tokens if token.kind in (TokenKind.NORMAL, TokenKind.BYTE))
+
+
+def _cut_at(ids: list[int], digits: set[int]) -> list[list[int]]:
+    """The runs of ``ids`` between digit tokens, and each digit alone (a digit then never meets a merge)."""
+    words: list[list[int]] = [[]]
+    for token_id in ids:
+        if token_id in digits:
+            words += [[token_id], []]
+        else:
+            words[-1].append(token_id)
+    return [word for word in words if word]
 
 
 def _content(key: bytes | str) -> bytes:

@@ -110,6 +110,16 @@ def test_a_merge_onto_a_base_token_is_kept_and_a_repeated_base_pair_dropped():
         assert tokenizer.encode("abc") == [abc]
 
 
+def test_a_base_that_splits_digits_one_by_one_gets_no_digit_token():
+    base = _tiny_base()  # no token joins a digit to anything (SmolLM2's rule)
+    extended = extend(base, ["x12 x12 ab12", "2024 2024 x1 x1"] * 5, new_tokens=20, min_frequency=1, workers=1)
+    new = [token.content for token in extended.tokens[len(base):]]
+    assert new and not any(set(content) & set(b"0123456789") for content in new), new
+    assert extended.metadata["extension"]["digits_kept_apart"]
+    _, gpt2 = _extended()  # GPT-2 has number tokens: nothing is cut there
+    assert not gpt2.metadata["extension"]["digits_kept_apart"]
+
+
 def test_bad_input_is_refused_with_the_fix():
     plain = Vocabulary.from_merges([bytes([b]) for b in range(256)], [(b"a", b"b")])
     with pytest.raises(LexkitError, match="ByteLevel"):
