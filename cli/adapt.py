@@ -205,7 +205,7 @@ def adapt(
     *,
     vocab_size: int | None = None,
     output: str | PathLike[str],
-    vocabulary: VocabularyMode = "replace",
+    vocabulary: VocabularyMode = "extend",
     new_tokens: int | None = None,
     algorithm: str = "bpe",
     min_frequency: int = 2,
@@ -461,7 +461,7 @@ def _read(path: Path, what: str) -> str:
               help="The original model: an HF folder (with its tokenizer) or a .gguf file.")
 @click.option("--corpus", "corpora", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Domain text (UTF-8; repeatable); the tail of each file is held out for evaluation.")
-@click.option("--vocabulary", "vocabulary_mode", type=click.Choice(VOCABULARY_MODES), default="replace",
+@click.option("--vocabulary", "vocabulary_mode", type=click.Choice(VOCABULARY_MODES), default="extend",
               show_default=True, help="replace: train a domain-only tokenizer that replaces the model's; extend: add "
               "-n domain tokens to the model's own tokenizer (old tokens and their rows unchanged).")
 @click.option("-n", "--size", "size", type=click.IntRange(min=1), required=True,
