@@ -2,14 +2,21 @@
 
 The workflow chains three peer packages, which may not import each other, so it lives here in the CLI layer:
 
-1. train a tokenizer on the domain text (`lexkit.vocab.train`), leaving a held-out slice (the tail of every
-   corpus text) that nothing trains on;
-2. transplant it into the model (`lexkit.transfer.transplant`): centred OMP with a donor, else the heuristic
-   with the auxiliary embedder (all-MiniLM-L6-v2 by default), as ``lexkit transplant`` picks;
+1. build the tokenizer on the domain text, leaving a held-out slice (the tail of every corpus text) that nothing
+   trains on: ``extend`` (the default) adds N domain tokens to the model's own tokenizer (`lexkit.vocab.extend`),
+   ``replace`` trains a domain-only one of N tokens (`lexkit.vocab.train`);
+2. transplant it into the model (`lexkit.transfer.transplant`): old rows are copied unchanged; new ones by
+   subword-mean (``extend``), or centred OMP with a donor, else the heuristic with the auxiliary embedder
+   (all-MiniLM-L6-v2 by default), as ``lexkit transplant`` picks (``replace``);
 3. heal the swapped model within the budget (`lexkit.transfer.heal`, resumable from its checkpoints);
 4. score the original, the zero-shot transplant and the adapted model in bits per byte on the held-out domain
    slice and on general text (`lexkit.transfer.evaluate`), and count tokens per byte of both tokenizers there;
 5. write the model, the tokenizer and ``adapt_report.json`` + ``adapt_report.html`` into one folder, atomically.
+
+``extend`` is the default by measurement (docs/adapt.md, SmolLM2-135M, 6 heal steps): on Turkish and on licence
+texts it kept general-text bits per byte within 0.9 % and 4.5 % of the original where ``replace`` lost 221 % and
+59 %, its domain bits per byte were 7.1 % and 8.6 % above the original instead of 12.2 % and 19.9 %, and it saved
+24.1 % and 12.9 % of the domain tokens (``replace`` with 16,000 tokens: 29.6 % and 7.8 %).
 
 Work that a rerun can reuse (the trained tokenizer, the transplanted model, the heal checkpoints) goes to a
 sibling folder ``OUT.adapt-work``; it is removed after a successful run.
@@ -46,7 +53,7 @@ _VARIANTS = ("original", "transplanted", "adapted")
 Echo = Callable[[str], None]
 #: ``replace``: a domain-only tokenizer replaces the model's; ``extend``: domain tokens are added to the model's.
 VocabularyMode = Literal["replace", "extend"]
-VOCABULARY_MODES: tuple[VocabularyMode, ...] = ("replace", "extend")
+VOCABULARY_MODES: tuple[VocabularyMode, ...] = ("extend", "replace")
 
 
 @dataclass
@@ -233,9 +240,10 @@ def adapt(
         corpus: the domain texts (one per file); the tail of each is held out for evaluation.
         vocab_size: ``vocabulary="replace"`` only: the new tokenizer's vocabulary size.
         output: the folder to write (model, ``tokenizer/``, reports); it must not exist.
-        vocabulary: ``"replace"`` trains a domain-only tokenizer that replaces the model's; ``"extend"`` appends
-            ``new_tokens`` domain tokens to the model's own tokenizer (`lexkit.vocab.extend`), so every old token,
-            id and embedding row stays as it was.
+        vocabulary: ``"extend"`` (default) appends ``new_tokens`` domain tokens to the model's own tokenizer
+            (`lexkit.vocab.extend`), so every old token, id and embedding row stays as it was; ``"replace"`` trains
+            a domain-only tokenizer that replaces the model's. The default is measured (module docstring): the
+            extension keeps general text and loses less on the domain.
         new_tokens: ``vocabulary="extend"`` only: how many tokens to add.
         algorithm: ``vocabulary="replace"`` only: a `lexkit.vocab.TRAINERS` text algorithm (``bpe``, ``domain``,
             ``lbpe``, ...); an extension always continues the model's byte-level BPE.
@@ -468,11 +476,11 @@ def _read(path: Path, what: str) -> str:
               help="replace: the new tokenizer's vocabulary size; extend: how many tokens to add.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="New output folder (model, tokenizer/, adapt_report.html/.json), written atomically.")
-@click.option("--algorithm", default="bpe", help="Trainer: bpe, domain, lbpe, scaffold-bpe, char, bytespan, morph.")
+@click.option("--algorithm", default="bpe", help="--vocabulary replace: the trainer (bpe, domain, lbpe, scaffold-bpe, char, bytespan, morph).")
 @click.option("--min-frequency", type=click.IntRange(min=0), default=2, help="Training stops when the best pair is rarer.")
 @click.option("--donor", default=None, help="A model using a tokenizer like the new one: centred OMP (default: heuristic).")
 @click.option("--method", type=click.Choice(("heuristic", "omp", "subword-mean", "mean")), default=None,
-              help="Transplant method (default: omp with --donor, else heuristic).")
+              help="Transplant method (default: extend subword-mean; replace omp with --donor, else heuristic).")
 @click.option("--aux", type=click.Path(path_type=Path), default=None,
               help="Heuristic: auxiliary embedding model folder (default all-MiniLM-L6-v2).")
 @click.option("--source-tokenizer", type=click.Path(path_type=Path), default=None,
@@ -497,7 +505,7 @@ def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: 
                   general: Path | None, minutes: float | None, steps: int | None, learning_rate: float,
                   sequence_chars: int, held_out_fraction: float, eval_documents: int, device: str,
                   workers: int | None, as_json: bool) -> None:
-    """Adapt --model to the --corpus domain: train a tokenizer, transplant, heal, evaluate; write to -o."""
+    """Adapt --model to the --corpus domain: extend (or replace) its tokenizer, transplant, heal, evaluate; write to -o."""
     from lexkit.transfer import HealConfig
 
     if minutes is None and steps is None:
