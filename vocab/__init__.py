@@ -16,6 +16,9 @@ Text trainers share one pipeline: `lexkit.corpus.count_pre_tokens` counts pre-to
 - ``visual-bpe``: 2-D merges on quantized image code grids, arXiv 2410.02155 (`VisualBPEConfig`, encoder
   ``visual``; `lexkit.vocab.visual`); it trains on grids (`VisualBPETrainer.train`), not through `train`.
 
+`extend` (`lexkit.vocab.extend`) continues an existing byte-level BPE vocabulary instead: N new tokens learned on
+domain text are appended after the base's tokens and merges, which stay unchanged.
+
 >>> from lexkit.vocab import BPEConfig, train
 >>> vocabulary = train(["hello world"] * 10, BPEConfig(vocab_size=300, min_frequency=1), progress=False)
 >>> len(vocabulary)
@@ -35,6 +38,8 @@ from lexkit.vocab.bpe import BPEConfig as BPEConfig
 from lexkit.vocab.bpe import BPETrainer as BPETrainer
 from lexkit.vocab.bytespan import ByteSpanConfig as ByteSpanConfig
 from lexkit.vocab.bytespan import ByteSpanTrainer as ByteSpanTrainer
+from lexkit.vocab.extend import ExtendConfig as ExtendConfig
+from lexkit.vocab.extend import extend as extend
 from lexkit.vocab.kl3m import CharConfig as CharConfig
 from lexkit.vocab.kl3m import CharTrainer as CharTrainer
 from lexkit.vocab.kl3m import DomainConfig as DomainConfig
@@ -51,8 +56,8 @@ from lexkit.vocabulary import Vocabulary
 
 __all__ = [
     "BPEConfig", "BPETrainer", "ByteSpanConfig", "ByteSpanTrainer", "CharConfig", "CharTrainer",
-    "DomainConfig", "DomainTrainer", "LBPEConfig", "LBPETrainer", "MorphConfig", "MorphTrainer",
-    "ScaffoldBPEConfig", "ScaffoldBPETrainer", "VisualBPEConfig", "VisualBPETrainer", "TRAINERS", "train",
+    "DomainConfig", "DomainTrainer", "ExtendConfig", "LBPEConfig", "LBPETrainer", "MorphConfig", "MorphTrainer",
+    "ScaffoldBPEConfig", "ScaffoldBPETrainer", "VisualBPEConfig", "VisualBPETrainer", "TRAINERS", "extend", "train",
 ]
 
 #: Algorithm name -> (configuration class, trainer class).

@@ -46,7 +46,7 @@ def test_adapt_smollm2_to_turkish_saves_tokens_and_reports_true_numbers(tmp_path
     domain = _turkish()
     general = [corpus_path().read_bytes()[:30_000].decode("utf-8", errors="ignore")]
     out = tmp_path / "adapted"
-    report = adapt(gguf, domain, vocab_size=4000, output=out, method="subword-mean", steps=2, general=general,
+    report = adapt(gguf, domain, vocabulary="replace", vocab_size=4000, output=out, method="subword-mean", steps=2, general=general,
                    eval_documents=DOCUMENTS, device="cpu", workers=1,
                    heal_config=HealConfig(sequence_chars=CHARS, batch_size=2, learning_rate=1e-2))
     _, held_out = split_held_out(domain, fraction=0.1, chunk_chars=CHARS)
