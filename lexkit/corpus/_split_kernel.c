@@ -625,8 +625,9 @@ Counts_count_block(Counts *self, PyObject *data)
     return status < 0 ? NULL : PyLong_FromSsize_t(lines);
 }
 
+/* An empty collections.Counter (what the take methods fill), or NULL with the error set. */
 static PyObject *
-Counts_take(Counts *self, PyObject *Py_UNUSED(ignored))
+new_counter(void)
 {
     PyObject *counter_type = NULL, *counts = NULL;
     PyObject *collections = PyImport_ImportModule("collections");
@@ -638,6 +639,13 @@ Counts_take(Counts *self, PyObject *Py_UNUSED(ignored))
         counts = PyObject_CallNoArgs(counter_type);
         Py_DECREF(counter_type);
     }
+    return counts;
+}
+
+static PyObject *
+Counts_take(Counts *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *counts = new_counter();
     if (counts == NULL) {
         return NULL;
     }
@@ -728,16 +736,7 @@ Counts_take_surface(Counts *self, PyObject *table)
     for (int b = 0; b < 256; b++) {
         map[b] = PyUnicode_READ_CHAR(table, b);
     }
-    PyObject *counter_type = NULL, *counts = NULL;
-    PyObject *collections = PyImport_ImportModule("collections");
-    if (collections != NULL) {
-        counter_type = PyObject_GetAttrString(collections, "Counter");
-        Py_DECREF(collections);
-    }
-    if (counter_type != NULL) {
-        counts = PyObject_CallNoArgs(counter_type);
-        Py_DECREF(counter_type);
-    }
+    PyObject *counts = new_counter();
     if (counts == NULL) {
         return NULL;
     }
