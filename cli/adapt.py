@@ -472,8 +472,9 @@ def _read(path: Path, what: str) -> str:
 @click.option("--vocabulary", "vocabulary_mode", type=click.Choice(VOCABULARY_MODES), default="extend",
               show_default=True, help="replace: train a domain-only tokenizer that replaces the model's; extend: add "
               "-n domain tokens to the model's own tokenizer (old tokens and their rows unchanged).")
-@click.option("-n", "--size", "size", type=click.IntRange(min=1), required=True,
-              help="replace: the new tokenizer's vocabulary size; extend: how many tokens to add.")
+@click.option("-n", "--size", "--vocab-size", "size", type=click.IntRange(min=1), required=True,
+              help="replace: the new tokenizer's vocabulary size; extend: how many tokens to add (--vocab-size, "
+              "as in lexkit train, is the same option).")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="New output folder (model, tokenizer/, adapt_report.html/.json), written atomically.")
 @click.option("--algorithm", default="bpe", help="--vocabulary replace: the trainer (bpe, domain, lbpe, scaffold-bpe, char, bytespan, morph).")

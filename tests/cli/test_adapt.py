@@ -128,6 +128,8 @@ def test_cli_adapt_errors_are_one_line_and_leave_nothing(tmp_path, model_dir, co
             "--sequence-chars", str(CHARS), "--workers", "1", "--aux", str(minilm_dir())]
     cases = [
         ([*base, "--model", str(model_dir), "--corpus", str(empty), "-o", str(out)], "holds no text"),
+        ([*base[:3], "--vocab-size", *base[4:], "--model", str(model_dir), "--corpus", str(empty), "-o", str(out)],
+         "holds no text"),  # lexkit train's spelling of -n is accepted too
         ([*base, "--model", str(model_dir), "--corpus", str(small), "-o", str(out)], "too small for -n 420"),
         ([*base, "--model", str(bare), "--corpus", str(corpus), "-o", str(out)], "holds no tokenizer"),
         ([*base, "--model", str(model_dir), "--corpus", str(corpus), "-o", str(existing)], "already exists"),
