@@ -21,10 +21,10 @@ pre-filtered anchors: bench_transfer_qwen.py's settings) and saves the start. ``
 start on bench_transfer_qwen.py's held-out slices (prose from the tail of corpus_10M.txt, CPython source, number
 lines; 15 documents of 400 characters each by default), then heals a fresh copy of the start once per variant for
 the same training-time budget on text from the head of corpus_10M.txt (disjoint from the held-out tail) and scores
-it again. Variants: ``alm`` (the default: approximate likelihood matching, new rows, head side), ``next-token`` (the
+it again. Variants: ``alm`` (approximate likelihood matching, new rows, head side), ``next-token`` (the
 plain baseline on the same rows and budget), ``alm-body`` / ``next-token-body`` (also through the transformer),
 ``next-token-all`` (every row), ``alm-lora`` / ``alm-body-lora`` (rank-8 LoRA on the attention's q/v projections
-besides the rows, head side / both sides). It prints bits per byte per slice, the share of the original's quality kept,
+besides the rows, head side / both sides; the latter is HealConfig's default). It prints bits per byte per slice, the share of the original's quality kept,
 trained parameters, tokens per second and peak memory (the process's, including both models).
 """
 
@@ -44,12 +44,13 @@ from _common import fixtures_dir, load_gguf, log_progress  # noqa: E402
 from bench_transfer_qwen import held_out_slices  # noqa: E402
 
 STARTS = ("mean", "heuristic", "omp-centred")
-VARIANTS: dict[str, dict[str, Any]] = {
+HEAD_ONLY = {"through_body": False, "lora_rank": 0}  # rows trained from the output head, transformer frozen
+VARIANTS: dict[str, dict[str, Any]] = {name: {**HEAD_ONLY, **options} for name, options in {
     "alm": {}, "next-token": {"loss": "next-token"},
     "alm-body": {"through_body": True}, "next-token-body": {"loss": "next-token", "through_body": True},
     "next-token-all": {"loss": "next-token", "rows": "all"},
-    "alm-lora": {"lora_rank": 8}, "alm-body-lora": {"through_body": True, "lora_rank": 8},
-}
+    "alm-lora": {"lora_rank": 8}, "alm-body-lora": {"through_body": True, "lora_rank": 8},  # the latter: the default
+}.items()}
 TRAIN_BYTES = 4_000_000
 logger = logging.getLogger("bench_heal")
 
