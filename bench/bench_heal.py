@@ -24,8 +24,9 @@ the same training-time budget on text from the head of corpus_10M.txt (disjoint 
 it again. Variants: ``alm`` (approximate likelihood matching, new rows, head side), ``next-token`` (the
 plain baseline on the same rows and budget), ``alm-body`` / ``next-token-body`` (also through the transformer),
 ``next-token-all`` (every row), ``alm-lora`` / ``alm-body-lora`` (rank-8 LoRA on the attention's q/v projections
-besides the rows, head side / both sides; the latter is HealConfig's default). It prints bits per byte per slice, the share of the original's quality kept,
-trained parameters, tokens per second and peak memory (the process's, including both models).
+besides the rows, head side / both sides; the latter is HealConfig's default). It prints bits per byte per slice,
+the share of the original's quality kept, trained parameters, tokens per second and peak memory (the process's,
+including both models).
 """
 
 from __future__ import annotations
