@@ -21,10 +21,12 @@ pre-filtered anchors: bench_transfer_qwen.py's settings) and saves the start. ``
 start on bench_transfer_qwen.py's held-out slices (prose from the tail of corpus_10M.txt, CPython source, number
 lines; 15 documents of 400 characters each by default), then heals a fresh copy of the start once per variant for
 the same training-time budget on text from the head of corpus_10M.txt (disjoint from the held-out tail) and scores
-it again. Variants: ``alm`` (the default: approximate likelihood matching, new rows, head side), ``next-token`` (the
+it again. Variants: ``alm`` (approximate likelihood matching, new rows, head side), ``next-token`` (the
 plain baseline on the same rows and budget), ``alm-body`` / ``next-token-body`` (also through the transformer),
-``next-token-all`` (every row). It prints bits per byte per slice, the share of the original's quality kept,
-trained parameters, tokens per second and peak memory (the process's, including both models).
+``next-token-all`` (every row), ``alm-lora`` / ``alm-body-lora`` (rank-8 LoRA on the attention's q/v projections
+besides the rows, head side / both sides; the latter is HealConfig's default). It prints bits per byte per slice,
+the share of the original's quality kept, trained parameters, tokens per second and peak memory (the process's,
+including both models).
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ from _common import fixtures_dir, load_gguf, log_progress  # noqa: E402
 from bench_transfer_qwen import held_out_slices  # noqa: E402
 
 STARTS = ("mean", "heuristic", "omp-centred")
-VARIANTS: dict[str, dict[str, Any]] = {
+HEAD_ONLY = {"through_body": False, "lora_rank": 0}  # rows trained from the output head, transformer frozen
+VARIANTS: dict[str, dict[str, Any]] = {name: {**HEAD_ONLY, **options} for name, options in {
     "alm": {}, "next-token": {"loss": "next-token"},
     "alm-body": {"through_body": True}, "next-token-body": {"loss": "next-token", "through_body": True},
     "next-token-all": {"loss": "next-token", "rows": "all"},
-}
+    "alm-lora": {"lora_rank": 8}, "alm-body-lora": {"through_body": True, "lora_rank": 8},  # the latter: the default
+}.items()}
 TRAIN_BYTES = 4_000_000
 logger = logging.getLogger("bench_heal")
 
@@ -252,7 +256,7 @@ def score_checkpoints(args: argparse.Namespace) -> None:
     --keep-checkpoints``): the model as it was after step N, for marks chosen after the run started."""
     import torch
 
-    from lexkit.transfer import evaluate
+    from lexkit.transfer import HealConfig, evaluate
     from lexkit.transfer._models import load_causal_lm
 
     if args.threads:
@@ -263,6 +267,12 @@ def score_checkpoints(args: argparse.Namespace) -> None:
     model, _ = load_causal_lm(args.start_dir)
     embedding = model.get_input_embeddings().weight
     start = embedding.detach().clone()
+    config = HealConfig(**VARIANTS[args.variant])
+    if config.lora_rank:  # the run's adapters, with the same layers, rank and scale; each checkpoint loads its own
+        from lexkit.transfer._heal_lora import attach_lora
+
+        attach_lora(model.base_model, config.lora_targets, rank=config.lora_rank, alpha=config.lora_alpha,
+                    seed=config.seed)
     if args.reference:
         small = fixtures / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
         results["original"] = _slice_bpb(evaluate(load_causal_lm(small)[0], small, slices))
@@ -281,6 +291,13 @@ def score_checkpoints(args: argparse.Namespace) -> None:
         with torch.no_grad():
             embedding.copy_(start)
             embedding[rows["rows"]] = rows["values"].to(embedding.dtype)
+        if bool(payload.get("adapters")) != bool(config.lora_rank):
+            held = "holds" if payload.get("adapters") else "holds no"
+            raise SystemExit(f"{path} {held} LoRA adapters but --variant is {args.variant}; pass the run's variant")
+        if config.lora_rank:
+            from lexkit.transfer._heal_lora import load_adapter_state
+
+            load_adapter_state(model.base_model, payload["adapters"])
         results[str(step)] = _slice_bpb(evaluate(model, args.start_dir, slices)) | {
             "tokens": payload["state"]["tokens"]}
         logger.info("step %d: %s", step, results[str(step)])
@@ -332,6 +349,8 @@ def main() -> None:
     third.add_argument("--checkpoint-dir", type=Path, required=True)
     third.add_argument("--steps", type=int, nargs="*", default=[], help="steps to score (none: only --reference)")
     third.add_argument("--threads", type=int, default=0)
+    third.add_argument("--variant", default="alm", choices=list(VARIANTS),
+                       help="the run's variant (a LoRA variant's checkpoints carry adapters)")
     third.add_argument("--reference", action="store_true", help="also score the original and the start")
     third.add_argument("--documents", type=int, default=15)
     third.add_argument("--doc-chars", type=int, default=400)

@@ -257,7 +257,8 @@ def adapt(
         source_tokenizer: the model's tokenizer (default: read from the model folder or ``.gguf`` file).
         general: general (non-domain) texts scored as a second slice (default: lexkit's embedded English prose).
         minutes: healing budget in minutes; steps: healing budget in steps (at least one of the two).
-        heal_config: a `lexkit.transfer.HealConfig` (default: ALM on the new rows, 1000-character pieces).
+        heal_config: a `lexkit.transfer.HealConfig` (default: ALM on the new rows from both sides plus rank-8
+            LoRA, 1000-character pieces).
         held_out_fraction: the share of each corpus text held out.
         eval_documents: pieces per slice scored in bits per byte (spread over the slice).
         device: ``cpu``, ``cuda`` or ``auto`` for transplant and healing.

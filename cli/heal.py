@@ -37,7 +37,9 @@ __all__ = ["heal"]
               help="alm: match the teacher's chunk likelihoods; next-token: the plain baseline.")
 @click.option("--rows", type=click.Choice(("new", "all")), default="new",
               help="Embedding rows that may train: the student's new tokens, or all.")
-@click.option("--through-body", is_flag=True, help="Also backpropagate through the transformer (input side).")
+@click.option("--through-body/--head-only", default=True,
+              help="Train the rows from both sides, backpropagating through the transformer (the default), or "
+                   "from the output head only.")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=3e-3,
               help="Learning rate of the rows (HealConfig's measured default).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Text pieces per step.")
@@ -46,8 +48,9 @@ __all__ = ["heal"]
               help="Score the held-out text every N steps (0: before and after only).")
 @click.option("--eval-steps", type=click.IntRange(min=1), multiple=True,
               help="Also score the held-out text after this step (repeatable).")
-@click.option("--lora-rank", type=click.IntRange(min=0), default=0,
-              help="Also train LoRA adapters of this rank on the attention's q/v projections (0: rows only).")
+@click.option("--lora-rank", type=click.IntRange(min=0), default=8,
+              help="Also train LoRA adapters of this rank on the attention's q/v projections (0: rows only; "
+                   "HealConfig's measured default).")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoint folder (default: OUTPUT.heal-checkpoint); a rerun resumes from it.")
 @click.option("--tokenizer", "tokenizer_path", type=click.Path(path_type=Path), default=None,

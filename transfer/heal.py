@@ -7,16 +7,17 @@ boundaries under both tokenizers, `lexkit.transfer._heal_chunks`), and the stude
 towards the teacher's with a tempered binary cross-entropy. ``loss="next-token"`` is the plain baseline (the
 student's own next-token loss on the same text).
 
-Only embedding rows train; the transformer stays bit-identical. By default only the *new* rows (student tokens
-that are not anchors of the teacher's vocabulary) may change, and a step updates only the rows of tokens in its
-batch (`lexkit.transfer._heal_rows.RowAdam`). The softmax over the whole vocabulary is computed exactly, block by
-block, so its ``(tokens, V)`` logits never sit in memory. By default gradients reach the rows through the output
-head only (the transformer runs without gradients, a forward pass); ``through_body=True`` also backpropagates
-through the transformer to the input side of the rows, at about 1.5x the cost per step.
+Embedding rows train, and by default rank-8 LoRA adapters on the attention's q/v projections. Only the *new*
+rows (student tokens that are not anchors of the teacher's vocabulary) may change by default, and a step updates
+only the rows of tokens in its batch (`lexkit.transfer._heal_rows.RowAdam`). The softmax over the whole vocabulary
+is computed exactly, block by block, so its ``(tokens, V)`` logits never sit in memory. By default gradients reach
+the rows from both sides, through the output head and backpropagated through the transformer to the input side
+(``through_body``); ``through_body=False, lora_rank=0`` trains head-side rows only and keeps the transformer
+bit-identical, at about 0.77x the cost per step.
 
-``lora_rank > 0`` also trains LoRA adapters on chosen linear layers of the transformer
-(`lexkit.transfer._heal_lora`); their frozen weights are never written while training, and the adapters are merged
-into plain linear layers at the end so the saved model reloads with the Auto classes.
+With ``lora_rank > 0`` the LoRA adapters (`lexkit.transfer._heal_lora`) run beside frozen weights that are never
+written while training, and are merged into plain linear layers at the end so the saved model reloads with the
+Auto classes.
 
 Not handled yet: bf16 autocast on GPU (``device="cuda"`` runs the same float32 code), tokenizers
 whose tokens do not spell the text byte for byte (SentencePiece dummy prefix, normalizers).
@@ -82,7 +83,8 @@ class HealConfig:
     Attributes:
         loss: ``alm`` (approximate likelihood matching against the teacher) or ``next-token`` (the baseline).
         rows: ``new`` (rows of student tokens the teacher lacks) or ``all`` (every embedding row).
-        through_body: also backpropagate through the transformer to the input side of the rows.
+        through_body: also backpropagate through the transformer to the input side of the rows (default on: see
+            ``lora_rank``).
         learning_rate: Adam's step size for the rows. 3e-3: from the centred-OMP start of the Qwen2.5 → SmolLM2
             swap, 26 ALM steps reached 1.8605 bits per byte at 3e-3 against 1.8847 at 1e-3 and 1.8705 at 1e-2
             (start 1.9057; `bench/bench_heal.py`, docs/healing.md).
@@ -94,7 +96,11 @@ class HealConfig:
         eval_steps: held-out bits per byte also after each of these steps (e.g. the step counts that match
             minutes of training at a measured step rate, so a run's marks do not depend on machine load).
         checkpoint_every: write a checkpoint every this many steps (when a checkpoint folder is given).
-        lora_rank: rank of LoRA adapters trained on the ``lora_targets`` layers besides the rows (0: none).
+        lora_rank: rank of LoRA adapters trained on the ``lora_targets`` layers besides the rows (0: none). 8, with
+            ``through_body``: from the centred-OMP start of the Qwen2.5 → SmolLM2 swap, five minutes of the 2-core
+            CPU (20 steps at its measured rate) reached 1.7809 bits per byte against 1.8508 for rows from both sides
+            without adapters (21 steps) and 1.8605 for head-side rows only (26 steps; start 1.9057;
+            `bench/bench_heal.py` variants alm-body-lora / alm-body / alm, docs/healing.md).
         lora_alpha: the adapters' scale numerator (update = alpha / rank · B A).
         lora_targets: attribute names of the transformer's linear layers that get adapters.
         seed: data-order seed.
@@ -102,7 +108,7 @@ class HealConfig:
 
     loss: Loss = "alm"
     rows: Rows = "new"
-    through_body: bool = False
+    through_body: bool = True
     learning_rate: float = 3e-3
     batch_size: int = 4
     sequence_chars: int = 1000
@@ -111,7 +117,7 @@ class HealConfig:
     eval_every: int = 0
     eval_steps: tuple[int, ...] = ()
     checkpoint_every: int = 25
-    lora_rank: int = 0
+    lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
     seed: int = 0

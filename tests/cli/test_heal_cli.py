@@ -89,3 +89,12 @@ def test_cli_learning_rate_default_is_heal_configs():
     for command in (heal, adapt_command):
         option = next(p for p in command.params if p.name == "learning_rate")
         assert option.default == HealConfig().learning_rate == 3e-3  # the measured default (docs/healing.md)
+
+
+def test_cli_capacity_defaults_are_heal_configs():
+    from lexkit.cli.heal import heal
+    from lexkit.transfer import HealConfig
+
+    defaults = {p.name: p.default for p in heal.params}
+    config = HealConfig()  # the measured default (docs/healing.md): rows from both sides plus rank-8 LoRA
+    assert (defaults["through_body"], defaults["lora_rank"]) == (config.through_body, config.lora_rank) == (True, 8)

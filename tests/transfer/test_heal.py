@@ -12,7 +12,9 @@ from lexkit.transfer.heal import CHECKPOINT_FILE, _Trainer
 
 
 def run(swapped, teacher, source_tokenizer, texts, steps=6, **options):
-    config = HealConfig(**{"sequence_chars": 300, "learning_rate": 1e-2, **options})
+    # head-side rows, transformer frozen, unless a test asks for more (the default adds LoRA and the body)
+    config = HealConfig(**{"sequence_chars": 300, "learning_rate": 1e-2, "through_body": False, "lora_rank": 0,
+                           **options})
     return heal(swapped, teacher, texts, budget=Budget(steps=steps), teacher_tokenizer=source_tokenizer,
                 config=config, device="cpu")
 
@@ -22,7 +24,7 @@ def test_student_logprobs_are_the_models_exact_log_softmax(swapped, teacher, sou
 
     student = swapped.model
     trainer = _Trainer(student, TransferTokenizer.from_any(swapped.tokenizer), teacher,
-                       TransferTokenizer.from_any(source_tokenizer), HealConfig(), torch.device("cpu"))
+                       TransferTokenizer.from_any(source_tokenizer), HealConfig(lora_rank=0), torch.device("cpu"))
     ids = torch.tensor([swapped.tokenizer("def parse(self, text):\n    return text")["input_ids"]])
     with torch.no_grad():
         expected = torch.log_softmax(student(ids).logits[0, :-1], -1).gather(-1, ids[0, 1:, None]).squeeze(-1)
@@ -83,7 +85,7 @@ def test_untied_student_trains_head_rows_and_keeps_the_rest(teacher, source_toke
 
 def test_resume_from_a_checkpoint_gives_the_uninterrupted_result(swapped, teacher, source_tokenizer, texts, tmp_path):
     straight = run(swapped, teacher, source_tokenizer, texts, steps=4)
-    config = HealConfig(sequence_chars=300, learning_rate=1e-2, checkpoint_every=1)
+    config = HealConfig(sequence_chars=300, learning_rate=1e-2, checkpoint_every=1, through_body=False, lora_rank=0)
     kwargs = {"teacher_tokenizer": source_tokenizer, "config": config, "device": "cpu",
               "checkpoint_dir": tmp_path}
     heal(swapped, teacher, texts, budget=Budget(steps=2), **kwargs)
