@@ -252,7 +252,7 @@ def adapt(
         method: override the transplant method (``omp``, ``heuristic``, ``subword-mean``, ``mean``); None picks
             as above for ``replace`` and ``subword-mean`` for ``extend``. ``subword-mean`` skips the auxiliary
             embedder (the heuristic embeds every source token). Every method copies the rows of the tokens the
-            model already has unchanged, so with ``extend`` only the new rows are initialised (and healed).
+            model already has unchanged, so with ``extend`` only the new rows are initialised (and heal never trains an old row).
         aux: the heuristic's auxiliary embedder or its folder (default all-MiniLM-L6-v2).
         source_tokenizer: the model's tokenizer (default: read from the model folder or ``.gguf`` file).
         general: general (non-domain) texts scored as a second slice (default: lexkit's embedded English prose).
@@ -493,6 +493,11 @@ def _read(path: Path, what: str) -> str:
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Healing step budget.")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
               default=3e-3, help="Healing learning rate (HealConfig's measured default).")
+@click.option("--through-body/--head-only", default=True,
+              help="Heal the new rows from both sides, through the transformer (HealConfig's measured default), or "
+                   "from the output head only.")
+@click.option("--lora-rank", type=click.IntRange(min=0), default=8,
+              help="Heal with LoRA adapters of this rank on q/v too (0: rows only; HealConfig's measured default).")
 @click.option("--sequence-chars", type=click.IntRange(min=16), default=1000,
               help="Characters per text piece (healing and scoring).")
 @click.option("--held-out-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
@@ -505,6 +510,7 @@ def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: 
                   output: Path, algorithm: str,
                   min_frequency: int, donor: str | None, method: str | None, aux: Path | None, source_tokenizer: Path | None,
                   general: Path | None, minutes: float | None, steps: int | None, learning_rate: float,
+                  through_body: bool, lora_rank: int,
                   sequence_chars: int, held_out_fraction: float, eval_documents: int, device: str,
                   workers: int | None, as_json: bool) -> None:
     """Adapt --model to the --corpus domain: extend (or replace) its tokenizer, transplant, heal, evaluate; write to -o."""
@@ -522,7 +528,8 @@ def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: 
                    min_frequency=min_frequency, donor=None if donor is None else Path(donor), method=method, aux=aux,
                    source_tokenizer=source_tokenizer,
                    general=general_texts, minutes=minutes, steps=steps,
-                   heal_config=HealConfig(learning_rate=learning_rate, sequence_chars=sequence_chars),
+                   heal_config=HealConfig(learning_rate=learning_rate, sequence_chars=sequence_chars,
+                                          through_body=through_body, lora_rank=lora_rank),
                    held_out_fraction=held_out_fraction, eval_documents=eval_documents, device=device,
                    workers=workers, echo=None if as_json else lambda line: click.echo(line, err=True), names=names)
     if as_json:

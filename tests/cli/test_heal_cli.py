@@ -92,9 +92,12 @@ def test_cli_learning_rate_default_is_heal_configs():
 
 
 def test_cli_capacity_defaults_are_heal_configs():
+    from lexkit.cli.adapt import adapt_command
     from lexkit.cli.heal import heal
     from lexkit.transfer import HealConfig
 
     defaults = {p.name: p.default for p in heal.params}
     config = HealConfig()  # the measured default (docs/healing.md): rows from both sides plus rank-8 LoRA
     assert (defaults["through_body"], defaults["lora_rank"]) == (config.through_body, config.lora_rank) == (True, 8)
+    adapt_defaults = {p.name: p.default for p in adapt_command.params}
+    assert (adapt_defaults["through_body"], adapt_defaults["lora_rank"]) == (config.through_body, config.lora_rank)
