@@ -24,7 +24,6 @@ sentencepiece-style vocabularies, WordPiece, Unigram (a one-line error says so).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from lexkit._version import __version__
 from lexkit.corpus.config import CountConfig
 from lexkit.errors import LexkitError, VocabularyError
+from lexkit.vocab.bpe import counts_sha256
 from lexkit.vocabulary import Token, TokenKind, Vocabulary
 
 __all__ = ["ExtendConfig", "extend", "extend_from_counts"]
@@ -151,14 +151,13 @@ def extend_from_counts(base: Vocabulary, counts: Mapping[str, int], config: Exte
         reused += merged < len(base)
     new_ids = range(len(base), len(result.keys))
     added = tuple(Token(token_id, _content(result.keys[token_id])) for token_id in new_ids)
-    digest = hashlib.sha256("".join(f"{word}\x00{counts[word]}\x00" for word in sorted(counts)).encode())
     metadata = dict(base.metadata)
     metadata["extension"] = {
         "config": asdict(config), "base_size": len(base), "base_merges": len(base.merges),
         "new_tokens": len(added), "new_merges": len(merges) - len(base.merges), "merges_to_base_tokens": reused,
         "stop_reason": result.stop_reason, "pre_tokens": len(counts), "skipped_pre_tokens": skipped,
         "digits_kept_apart": bool(digits),
-        "counts_sha256": digest.hexdigest(), "lexkit_version": __version__,
+        "counts_sha256": counts_sha256(counts), "lexkit_version": __version__,
     }
     return base.replace(tokens=base.tokens + added, merges=tuple(merges), metadata=metadata)
 

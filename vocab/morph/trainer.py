@@ -18,7 +18,6 @@ vocabulary can end a few ids short of ``vocab_size`` (``metadata["model_size"]``
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from lexkit._version import __version__
 from lexkit.encoders.morph import AFFIX_PREFIX, CONTROL_TOKENS, RESIDUE_SPLIT, MorphEncoder
 from lexkit.errors import VocabularyError
 from lexkit.formats.surface import bytes_to_unicode
+from lexkit.vocab.bpe import counts_sha256
 from lexkit.vocab.morph.lexicon import Lexicon, load_lexicon
 from lexkit.vocabulary import Token, TokenKind, Vocabulary
 
@@ -227,10 +227,7 @@ class MorphTrainer:
             "model_size": len(tokens), "encoder_size": len(tokens), "num_merges": len(merges),
         }
         if counts is not None:
-            digest = hashlib.sha256()
-            for word in sorted(counts):
-                digest.update(f"{word}\x00{counts[word]}\x00".encode())
-            metadata["counts_sha256"] = digest.hexdigest()
+            metadata["counts_sha256"] = counts_sha256(counts)
             metadata["pre_tokens"] = len(counts)
         if stats is not None:
             metadata["training_words"] = stats["words"]
