@@ -25,7 +25,7 @@ dev: $(PY)  ## editable install for development (strict mode so type checkers se
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test,all]" --config-settings editable_mode=strict
 
-fixtures: $(PY)  ## fetch the real tokenizers, models and corpora of resources.md into cache/fixtures
+fixtures: $(PY)  ## fetch the real tokenizers, models and corpora of docs/fixtures.md into cache/fixtures
 	$(PY) scripts/fetch_fixtures.py --group all
 
 fixtures-core: $(PY)

@@ -1,4 +1,4 @@
-"""Map the project folders into one ``lexkit.*`` namespace (see DESIGN.md, layout)."""
+"""Map the project folders into one ``lexkit.*`` namespace (docs/design.md)."""
 
 from setuptools import Extension, find_packages, setup
 

@@ -1,7 +1,7 @@
 """Turkish Token Percentage, Pure Token Percentage and root preservation, judged offline.
 
 Source: Bayram et al., arXiv 2508.14292, and its metric code (``malibayram/tokenizer_benchmark``: ``is_turkish.py``,
-``is_pure.py``), described in ``specs/trainers.md`` section 7.5. Both percentages are over the *set* of distinct
+``is_pure.py``), read offline as below. Both percentages are over the *set* of distinct
 token strings a tokenizer produces on a corpus (whitespace stripped, empty strings dropped):
 
 - TR % = share accepted as a Turkish word. The authors accept a token in their root/affix list or judged Turkish

@@ -1,4 +1,4 @@
-"""Intrinsic token-efficiency metrics (trainers.md section 9; "Greed is All You Need", Uzan et al. 2024).
+"""Intrinsic token-efficiency metrics ("Greed is All You Need", Uzan et al. 2024).
 
 `measure_corpus` streams a corpus through a tokenizer once and keeps only per-id counts and totals, so memory stays
 flat however large the corpus is. The metric functions below work on those counts:

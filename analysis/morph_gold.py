@@ -1,6 +1,6 @@
 """Gold morphological segmentations assembled from a hunspell dictionary's affix rules.
 
-No English gold segmentation set installs offline (resources.md section 8), but a hunspell dictionary lists stems
+No English gold segmentation set installs offline as a package, but a hunspell dictionary lists stems
 with the affix classes they take, and its ``.aff`` file (read by `lexkit.formats.hunspell.read_aff`) spells each class out (``SFX G 0 ing [^e]``: add ``ing``
 to stems not ending in ``e``). Applying each rule once to each stem gives words with one known boundary:
 ``walk`` + ``ing``, ``un`` + ``able``. Only rules that strip nothing are used, so the boundary is exactly where

@@ -3,8 +3,8 @@
 Follows Chan et al., "Analyzing The Language of Visual Tokens" (arXiv 2411.05001): images are read as token
 sequences in raster order and compared through rank-frequency (Zipf) fits for n-grams, token innovation,
 entropy, compression and Rényi efficiency (Zouhar et al. 2023, "Tokenization and the Noiseless Channel",
-which recommends alpha = 2.5). Where the paper leaves a definition open, several labelled variants are reported
-(``specs/visual.md`` section 6):
+which recommends alpha = 2.5). Where the paper leaves a definition open, several labelled variants are
+reported:
 
 - compression: ``entropy`` = 1 - H / log2 V; ``huffman`` = 1 - (Huffman mean code length) / ceil(log2 V);
   ``zlib`` and ``lzma`` = 1 - compressed / raw size of a fixed-width big-endian serialization. The paper's

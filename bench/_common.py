@@ -45,7 +45,7 @@ def log_progress() -> None:
 
 
 def load_gguf(path: Path) -> tuple[Any, Any]:
-    """A GGUF causal LM de-quantized to float32 in eval mode, and its tokenizer (resources.md recipe R1)."""
+    """A GGUF causal LM de-quantized to float32 in eval mode, and its tokenizer (via transformers)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

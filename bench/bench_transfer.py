@@ -3,13 +3,13 @@
 For each target tokenizer and method (omp, omp with the nearest-anchor pre-filter, heuristic, mean, subword-mean, random)
 this transplants SmolLM2-135M-Instruct (GGUF fixture, de-quantized to float32), times it, and scores bits per
 byte on held-out English text against the original model (paired bootstrap 95 % intervals over documents). It
-also measures what the nearest-anchor pre-filter costs against exact OMP in a leave-one-out anchor test
-(transfer.md 8.2): hide 5 % of the anchors, rebuild their rows from the rest, compare with the true rows.
+also measures what the nearest-anchor pre-filter costs against exact OMP in a leave-one-out anchor test:
+hide 5 % of the anchors, rebuild their rows from the rest, compare with the true rows.
 
-Donor for OMP: neither target has a model with weights (no GPT-2 weights are installable, resources.md section 8;
+Donor for OMP: neither target has a model with weights (no GPT-2 weights install as a package;
 the 32k BPE is new), so OMP runs in Scenario B with ``donor="auxiliary"``: the donor space is all-MiniLM-L6-v2's
-mean-pooled embedding of every target token's decoded text (transfer.md section 6, "OMP inside an auxiliary
-space", experimental). Coefficients found there are applied to SmolLM2's own rows of the anchors.
+mean-pooled embedding of every target token's decoded text (OMP inside an auxiliary
+space, experimental). Coefficients found there are applied to SmolLM2's own rows of the anchors.
 
 Data: ``corpus_10M.txt``. Its first 9,000,000 bytes train the 32k BPE; held-out documents are chunks of at most
 ``--doc-chars`` characters cut at whitespace from the last 1,000,000 bytes, ``--documents`` of them evenly spaced.

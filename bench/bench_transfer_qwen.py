@@ -1,6 +1,7 @@
 """Scenario A transplant on real models: SmolLM2-135M gets the Qwen2.5 tokenizer, Qwen2.5-Coder-0.5B as OMP donor.
 
-This is the OMP paper's setting (a donor model that already uses the target tokenizer; transfer.md section 4):
+This is the OMP paper's setting (Goddard & Fernandes Neto, arXiv 2506.06607: a donor model that
+already uses the target tokenizer):
 OMP codes every Qwen token that SmolLM2 lacks in the donor's input-embedding space over the shared anchors and
 applies the coefficients to SmolLM2's rows. The script times each method, then scores bits per byte on three
 held-out slices (English prose, Python code, number-heavy lines) against the original model with paired bootstrap

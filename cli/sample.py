@@ -1,7 +1,7 @@
 """``lexkit sample``: generate bytes from a tokenized causal LM without tokenization bias.
 
 The prompt may end anywhere, even inside a token (``"def hello_wor"``): the next bytes come from the exact
-byte-level distribution (spec ``sampling.md``), not from conditioning on ``encode(prompt)``. With ``--ensemble``
+byte-level distribution (`lexkit.sampling`), not from conditioning on ``encode(prompt)``. With ``--ensemble``
 several models with different tokenizers predict each byte together (product of experts or mixture).
 """
 

@@ -3,7 +3,8 @@
 `ReferenceBPE` runs the vocabulary's normalizer and pre-tokenizer in Python (`lexkit.components`) and applies
 BPE merges by rank exactly as HF ``tokenizers`` does: repeatedly merge the adjacent pair with the lowest rank,
 leftmost first. Handles byte-level vocabularies and character-level ones with byte fallback or an unknown token.
-The variants change one rule each, written the way the specs state it (``specs/trainers.md`` 3.3, 4, 8):
+The variants change one rule each, each written out plainly (Scaffold-BPE's demerging and the LBPE
+readings of ``lexkit.vocab.lbpe``):
 `ReferenceLongFirst` ranks merges by merged-token length, `ReferenceScaffold` demolishes scaffold tokens
 recursively after BPE, `ReferenceLongestToken` recurses on the longest token anywhere, `ReferenceLongestPair`
 merges the adjacent pair that spells the longest vocabulary token.

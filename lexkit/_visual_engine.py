@@ -5,7 +5,7 @@ neighbouring *patches* on 2-D grids of codebook ids and keeps the same three ide
 incrementally around each merge (never recounted), a key -> occurrences index finds the places to merge,
 and a lazy max-heap finds the most frequent pair.
 
-Model (``specs/visual.md`` sections 2-3):
+Model:
 
 - A grid is covered by *slots*; a slot holds one token, which is a patch: a set of ``(dy, dx, code)`` cells
   relative to its *anchor*, the first cell of the patch in raster order. Base tokens are single cells.

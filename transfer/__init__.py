@@ -1,6 +1,6 @@
 """lexkit.transfer: give a pretrained causal LM a new tokenizer by transplanting its embeddings.
 
-Layers (transfer.md section 1):
+Layers:
 1. `init_embeddings`: one matrix, on arrays: anchors copied, new rows estimated by a `Method`.
 2. `transplant`: a whole model: both matrices, tying, config, tokenizer; `TransplantResult.save`.
 3. `evaluate`: bits per byte of original and transplanted models on identical text; `compare_bpb`.

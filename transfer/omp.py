@@ -1,4 +1,4 @@
-"""Batched orthogonal matching pursuit (OMP) over anchors (transfer.md section 4).
+"""Batched orthogonal matching pursuit (OMP) over anchors.
 
 Goddard & Fernandes Neto, "Training-Free Tokenizer Transplantation via Orthogonal Matching Pursuit",
 arXiv 2506.06607. Each new token's donor row is approximated as a sparse combination of anchor donor rows; the

@@ -237,7 +237,7 @@ class TransferTokenizer:
         """Split raw bytes into this tokenizer's tokens with its model alone (no normalizer, no pre-tokenizer).
 
         Decomposing the bytes directly, rather than encoding text through the full pipeline, avoids the extra
-        ``▁`` a SentencePiece dummy prefix would add to a word-initial token (transfer.md section 5).
+        ``▁`` a SentencePiece dummy prefix would add to a word-initial token.
         Unknown-token pieces are dropped; an empty list means the bytes have no decomposition here.
 
         Args:

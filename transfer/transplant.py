@@ -1,12 +1,12 @@
 """Swap a causal LM's tokenizer: resize and fill its embedding matrices for a target tokenizer.
 
-`transplant` is layer 2 of transfer.md section 1: it loads what it is given, matches anchors once, plans and
+`transplant` is layer 2 of `lexkit.transfer`: it loads what it is given, matches anchors once, plans and
 builds the input matrix and (when untied) the output head, resizes a copy of the model, updates the config,
 generation config and special-token ids, and returns the model with the target tokenizer as a transformers
 tokenizer and the per-token provenance. `TransplantResult.save` writes one folder that reloads with plain
 ``AutoModelForCausalLM`` / ``AutoTokenizer``, plus ``transplant_report.json``.
 
-Tying (transfer.md section 3): a tied source has one matrix, which is rebuilt once; an untied source has its head
+Tying: a tied source has one matrix, which is rebuilt once; an untied source has its head
 rebuilt separately (OMP against the donor's head, read with tie aliases: a tied donor lends its single matrix;
 the other methods apply the same plan to the head). ``tie="tied"`` / ``"untied"`` force either layout.
 """
@@ -169,7 +169,7 @@ def transplant(
         method: ``omp`` (default; needs ``donor``), ``heuristic``, ``mean``, ``subword-mean``, ``random`` or ``zero``.
         donor: OMP only: a model that already uses the target tokenizer (Scenario A: a loaded model or path),
             or ``"auxiliary"`` to run OMP in the auxiliary text-embedding space of the target tokens' strings
-            (Scenario B; experimental, transfer.md section 6).
+            (Scenario B; experimental).
         source_tokenizer: the model's tokenizer; by default loaded from the model's folder or ``.gguf`` file.
         aux: the auxiliary embedder for ``heuristic`` and ``donor="auxiliary"``: an `AuxiliaryEmbedder` or a
             model folder (default all-MiniLM-L6-v2).
@@ -353,7 +353,7 @@ def _resized_copy(model: Any, new_input: torch.Tensor, new_output: torch.Tensor 
     import torch
 
     out = copy.deepcopy(model) if copy_model else model
-    # A GGUF-loaded model refuses save_pretrained while it carries the quantizer marker (resources.md R2);
+    # A GGUF-loaded model refuses save_pretrained while it carries the quantizer marker;
     # the weights are already de-quantized to float32.
     if getattr(out, "hf_quantizer", None) is not None:
         out.hf_quantizer = None
@@ -380,7 +380,7 @@ def _resized_copy(model: Any, new_input: torch.Tensor, new_output: torch.Tensor 
 
 def _update_configs(model: Any, tokenizer: PreTrainedTokenizerBase, source: TransferTokenizer) -> None:
     """Special-token ids from the target tokenizer into config and generation config; the source's chat
-    template is kept when the target has none (transfer.md section 3)."""
+    template is kept when the target has none."""
     ids = {role: getattr(tokenizer, f"{role}_token_id", None) for role in ("bos", "eos", "pad", "unk")}
     for role, token_id in ids.items():
         setattr(model.config, f"{role}_token_id", token_id)
@@ -393,7 +393,7 @@ def _update_configs(model: Any, tokenizer: PreTrainedTokenizerBase, source: Tran
 
 
 def numeric_probe(source: TransferTokenizer, target: TransferTokenizer) -> dict[str, Any]:
-    """Compare how the two tokenizers split digits (transfer.md 4.5): digit-run lengths of `NUMERIC_PROBE`.
+    """Compare how the two tokenizers split digits: digit-run lengths of `NUMERIC_PROBE`.
 
     Returns:
         ``{"text", "source", "target", "match"}``: the probe, each side's digits-per-token list, and whether

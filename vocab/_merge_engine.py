@@ -77,7 +77,7 @@ Scaffold-BPE (Lian et al., "Scaffold-BPE: Enhancing Byte Pair Encoding for Large
 Simple and Effective Scaffold Token Removal", arXiv 2404.17808, AAAI 2025) is the same loop with a
 `ScaffoldRule`: token items join pair items in the queue, components whose frequency falls below the queue
 head are marked scaffold, popped token items re-activate them, and the vocabulary size counts non-scaffold
-ids only (``specs/trainers.md`` section 3.2). Without a rule the loop is plain HF-identical BPE.
+ids only (Scaffold-BPE, arXiv 2404.17808). Without a rule the loop is plain HF-identical BPE.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ LengthRule = Literal["inclusive", "hf"]
 
 @dataclass(frozen=True)
 class ScaffoldRule:
-    """Scaffold-BPE's training rule (``specs/trainers.md`` section 3.2, defaults of section 12.1).
+    """Scaffold-BPE's training rule (arXiv 2404.17808; defaults in `lexkit.vocab.scaffold`).
 
     After each merge of ``(a, b)``, each component that is not protected and not already scaffold is marked
     scaffold when its frequency is strictly below the frequency of the queue's valid head (a pair count or

@@ -181,7 +181,7 @@ class BPETrainer:
             metadata=self._metadata(result, counts), **self.config.components(),
         )
         if result.scaffolds:
-            # style.md 3.4: vocabulary tokens keep their creation order at ids 0..N-1, scaffolds follow.
+            # vocabulary tokens keep their creation order at ids 0..N-1, scaffolds follow.
             order = sorted(range(len(tokens)), key=lambda token_id: (token_id in result.scaffolds, token_id))
             mapping = [0] * len(order)
             for new_id, old_id in enumerate(order):
@@ -200,7 +200,7 @@ class BPETrainer:
             "trainer": self.name, "config": asdict(self.config), "encoder": self.encoder,
             "lexkit_version": __version__, "tie_break": "hf-bpe-trainer", "counts_sha256": counts_sha256(counts),
             "pre_tokens": len(counts), "stop_reason": result.stop_reason,
-            # trainers.md 2.3: embedding rows, all symbols the encoder knows, merges learned.
+            # model size = embedding rows, all symbols the encoder knows, merges learned.
             "model_size": encoder_size - len(result.scaffolds), "encoder_size": encoder_size,
             "num_merges": len(result.merges),
         }

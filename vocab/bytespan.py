@@ -5,7 +5,7 @@ A byte whose signal is low is *grouped* with the byte before it; a span is a non
 by its run of grouped bytes. The most frequent spans become the vocabulary, and encoding is WordPiece-style
 greedy longest prefix with ``##`` continuations (encoder ``longest-prefix``), over GPT-2 byte-level pre-tokens.
 
-Grouping constraints (``specs/trainers.md`` 5.2; byte i joins byte i-1 when ...):
+Grouping constraints (ByteSpan, arXiv 2506.18639; byte i joins byte i-1 when ...):
 
 - ``monotonic``: ``s_i < s_{i-1}``;
 - ``combined`` (default): ``s_i < s_{i-1}`` or ``s_i < theta``, theta the ``percentile``-th percentile (30) of the
@@ -59,13 +59,13 @@ PREFIX = b"##"
 UNK = "<|unk|>"
 DEFAULT_SPECIALS = ("<|padding|>", "<|endoftext|>")
 WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
-MAX_INPUT_CHARS_PER_WORD = 100  # HF WordPiece's default: longer pre-tokens encode as <|unk|> (trainers.md 5.4)
+MAX_INPUT_CHARS_PER_WORD = 100  # HF WordPiece's default: longer pre-tokens encode as <|unk|>
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ByteSpanConfig:
-    """Settings of a ByteSpan run (defaults from ``specs/trainers.md`` 5 and 12.3).
+    """Settings of a ByteSpan run (ByteSpan, arXiv 2506.18639).
 
     Args:
         vocab_size: target number of tokens, specials, ``<|unk|>`` and the ~770 initial byte tokens included.

@@ -1,7 +1,7 @@
 """KL3M recipes: the ``domain`` tokenizer and the character-level ``char`` tokenizer.
 
 Source: Bommarito, Katz and Bommarito, "KL3M Tokenizers: A Family of Domain-Specific and Character-Level
-Tokenizers for Legal, Financial, and Preprocessing Applications" (2025), and ``specs/trainers.md`` section 6.
+Tokenizers for Legal, Financial, and Preprocessing Applications" (2025).
 Both recipes are byte-level BPE on the shared engine (GPT-2 regex, no prefix space, NFKC; lowercase for the
 uncased variant) with KL3M's 13 special tokens, and pad the result to a power of two.
 
@@ -20,7 +20,7 @@ uncased variant) with KL3M's 13 special tokens, and pad the result to a power of
   inclusive; ``length_rule="hf"`` instead trains with HF's exclusive ``max_token_length = max_chars + 1``,
   KL3M's exact setting, giving HF ``BpeTrainer``'s merge list.
 
-Vocabulary size (trainers.md 2.3): ``vocab_size`` counts every token, specials and added terms included; the
+Vocabulary size: ``vocab_size`` counts every token, specials and added terms included; the
 padding step then rounds the size up to the next power of two (an exact power stays as it is).
 """
 
@@ -245,7 +245,7 @@ class _KL3MConfig(BPEConfig):
 
 @dataclass(frozen=True)
 class DomainConfig(_KL3MConfig):
-    """Settings of a KL3M domain tokenizer (``specs/trainers.md`` 6.1).
+    """Settings of a KL3M domain tokenizer (the paper's domain recipe).
 
     Args:
         vocab_size: total size before padding: specials, bytes, merges and added terms.
@@ -322,7 +322,7 @@ class DomainConfig(_KL3MConfig):
 
 @dataclass(frozen=True)
 class CharConfig(_KL3MConfig):
-    """Settings of a KL3M character-level tokenizer (``specs/trainers.md`` 6.2).
+    """Settings of a KL3M character-level tokenizer (the paper's character-level recipe).
 
     Args:
         vocab_size: total size before padding (KL3M: 4096, 8192, 16384; see `CHAR_PRESETS`).

@@ -3,7 +3,7 @@
 Source: Lian et al., "LBPE: Long-token-first Tokenization to Improve Large Language Models", arXiv 2411.05504.
 Training is unchanged; at encoding time long tokens get priority, so they become more frequent, which narrows
 the frequency gap between short and long tokens at no cost in compression. No code is public and the abstract
-fixes no algorithm, so lexkit offers four readings (``specs/trainers.md`` sections 4 and 12.2) and records the
+fixes no algorithm, so lexkit offers four readings (below; the README compares them) and records the
 chosen one as ``metadata["encoder"]``:
 
 - ``fewest-tokens`` (default): the segmentation of each pre-token with the fewest tokens; among those, the

@@ -9,11 +9,11 @@ tokens can still be built) but get no embedding row, and re-enter the vocabulary
 their frequency again. Encoding runs BPE with every merge, then replaces each scaffold token by the
 non-scaffold pieces of its defining merge (``lexkit.encoders.ScaffoldEncoder``).
 
-The authors' code is not public; the rule follows ``specs/trainers.md`` sections 3.2 and 12.1 (two public
-re-implementations, ``bauwenst/TkTkT`` and ``yerinNam/h-scaffold-bpe``). The training loop is the shared
+The authors' code is not public; the rule follows the paper (arXiv 2404.17808) as two public
+re-implementations read it (``bauwenst/TkTkT``, ``yerinNam/h-scaffold-bpe``). The training loop is the shared
 HF-identical engine with a `lexkit.vocab._merge_engine.ScaffoldRule`, so counting, id numbering and tie-breaks
 are exactly those of plain BPE. ``vocab_size`` counts non-scaffold tokens (the embedding rows); scaffold
-tokens take the ids after them (style.md 3.4) and are listed with their final training frequencies in
+tokens take the ids after them and are listed with their final training frequencies in
 ``metadata["scaffold_tokens"]``.
 """
 

@@ -6,7 +6,7 @@ Visual Encoding", arXiv 2506.23639, ICCV 2025): pairs are right and lower neighb
 maximises ``P = F / F_max + alpha * S`` (frequency plus spatial consistency). Unlike the released Being-VL
 code, merges stay 2-D throughout, same-code and ``a > b`` pairs are allowed, counts are updated incrementally
 (no dense ``V x V`` matrix), and every merge keeps its relation and anchor offset, so each token is a fixed
-patch and every encoding decodes back to its grid exactly (``specs/visual.md`` section 4 lists the pitfalls).
+patch and every encoding decodes back to its grid exactly.
 
 The result is an ordinary `Vocabulary` over the ``grid_codebook`` alphabet: token ids ``0..K-1`` are the codes,
 merges are ``(left, right, "right" | "below")`` with the offsets in ``metadata["visual"]``, and it saves to
@@ -132,7 +132,7 @@ def learn_visual_merges(
 
 @dataclass(frozen=True)
 class VisualBPEConfig:
-    """Settings of a visual-BPE run (``specs/visual.md`` section 8; unpublished values use its defaults).
+    """Settings of a visual-BPE run (the paper's values where published, lexkit's own elsewhere).
 
     Args:
         vocab_size: stop when the vocabulary holds this many tokens (codes included); overrides ``num_merges``.

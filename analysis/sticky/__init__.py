@@ -6,7 +6,7 @@ text. Paper: Kexin Chen, Dongxia Wang, Yi Liu, Haonan Zhang, Wenhai Wang, "Stick
 Sticky Tokens in Text Embedding Models", ACL 2025 (arXiv 2507.18171); reference code ``March-7/StickyToken``.
 
 The pipeline follows the authors' code (the published lists come from it), quirks included, each behind a
-`StickyConfig` option (``specs/sticky.md`` sections 3-4):
+`StickyConfig` option:
 
 0. μ over the raw vocabulary strings embedded alone (`StickyTokenDetector.mean_similarity`).
 1-3. sentence pairs spread over the similarity range, then pairs below μ picked by nearest target

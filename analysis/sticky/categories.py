@@ -39,7 +39,7 @@ def special_ids(tokenizer: Tokenizer, roles: Iterable[str]) -> set[int]:
 
 
 def token_kind(tokenizer: Tokenizer, token_id: int, text: str, *, leading_space: bool) -> str:
-    """lexkit's descriptive kind of a token (``specs/sticky.md`` 6.1).
+    """lexkit's descriptive kind of a token (a label of lexkit's reports, not the paper's).
 
     ``special`` (a special token of the tokenizer, CLS included), ``unused`` (placeholders such as
     ``[unused3]`` or ``<extra_id_0>``), ``fragment`` (a continuation piece, a single non-letter character,

@@ -14,7 +14,7 @@ __all__ = ["METRICS", "MODES", "SCORE_CONSTANTS", "DEFAULT_SPECIAL_ROLES", "Embe
 
 METRICS = ("cos", "euc", "man")
 MODES = ("prefix", "suffix", "random")
-# (alpha, beta, gamma) of the score formula per distance (specs/sticky.md step 5).
+# (alpha, beta, gamma) of the sticky score formula per distance (step 5 of ``lexkit.analysis.sticky``).
 SCORE_CONSTANTS = {"cos": (0.1, 0.05, 0.01), "euc": (0.1, 0.05, 0.01), "man": (1.0, 0.5, 0.1)}
 DEFAULT_SPECIAL_ROLES = ("bos", "eos", "pad", "unk", "sep", "mask", "additional")
 

@@ -5,7 +5,7 @@ The task is built from real text: licence retrieval from ScanCode's licence text
 licence is its document; a query is answered correctly when its own licence ranks first by cosine
 similarity among all documents. Inserting tokens into the queries (or the documents) and measuring recall@1
 and MRR@10 against the clean run shows whether a model's sticky tokens do more harm than the same number of
-random OK-category tokens (``specs/sticky.md`` 5.1). Any list of query/document pairs works through
+random OK-category tokens. Any list of query/document pairs works through
 `RetrievalTask`.
 """
 

@@ -21,7 +21,7 @@ _COLUMNS = ("rank", "token", "id", "kind", "category", "score", "verification")
 
 
 def to_json(report: StickyTokenReport) -> dict[str, Any]:
-    """The report as JSON-ready data (the schema of ``specs/sticky.md`` section 6), with the kind rules."""
+    """The report as JSON-ready data (`StickyTokenReport.to_json`'s fields), with the kind rules."""
     data = report.to_json()
     data["kind_rules"] = KIND_RULES
     return data

@@ -112,7 +112,7 @@ class VerificationRow:
 
 @dataclass(frozen=True)
 class StickyEntry:
-    """One row of the report's candidate and final tables (JSON schema of ``specs/sticky.md`` section 6)."""
+    """One row of the report's candidate and final tables (one object of the JSON report's lists)."""
 
     token_id: int
     token: str

@@ -1,7 +1,7 @@
 """The ``morph`` encoder: root/affix lexicon first, BPE fallback, surface realization on decode.
 
 Source: Bayram et al., "Tokens with Meaning: A Hybrid Tokenization Approach for NLP", arXiv 2508.14292
-(``specs/trainers.md`` section 7). A vocabulary trained by ``lexkit.vocab.morph`` holds, in this id order,
+(docs/morph.md). A vocabulary trained by ``lexkit.vocab.morph`` holds, in this id order,
 control tokens (``<uppercase>``, ``<unknown>``, space, newline, tab, ``<pad>``, ``<eos>``), roots (content = the
 citation form; altered forms such as ``kitab`` for ``kitap`` share the root's id), affix classes (content =
 ``##`` + the class name, e.g. ``##lAr``; every allomorph, ``ler``/``lar``, shares the class id) and a byte-level BPE

@@ -23,7 +23,7 @@ class ScaffoldEncoder(HFEncoder):
     """Scaffold-BPE encoding: BPE with every merge (scaffolds included), then scaffold ids demolished.
 
     The HF engine runs all merges; each scaffold id in its output is replaced by the non-scaffold pieces of
-    its defining merge, expanded recursively (``specs/trainers.md`` 3.3), with one numpy gather per batch.
+    its defining merge, expanded recursively (Scaffold-BPE's demerging), with one numpy gather per batch.
     When a scaffold token is produced by several merges, the expansion with the fewest pieces wins, then the
     lexicographically smallest id sequence. Output ids are dense model ids (``< vocabulary.model_size``).
     """

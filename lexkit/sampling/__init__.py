@@ -1,4 +1,4 @@
-"""Exact byte-level probabilities and sampling from tokenized language models (``specs/sampling.md``).
+"""Exact byte-level probabilities and sampling from tokenized language models.
 
 A token-level LM becomes a byte-level LM through the Byte-Token Representation lemma of Phan et al.
 (arXiv 2410.09303): the probability of a byte prefix is the sum over its cover encodings. `ByteSampler` does

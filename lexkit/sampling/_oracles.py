@@ -4,11 +4,12 @@ Private: the tests and ``bench/bench_sampling.py`` check `lexkit.sampling.ByteSa
 not part of the API.
 
 - `OracleLM`: the exact token-level model of a known distribution over byte strings (pure numpy), the oracle of
-  the Markov-chain exactness test (spec ``sampling.md`` section 9); `markov_strings` and `markov_texts` make such
+  the Markov-chain exactness test (``tests/lexkit/sampling/test_markov_exactness.py``); `markov_strings` and
+  `markov_texts` make such
   distributions and `next_byte_truth` gives their exact next-byte answers.
 - `naive_next_byte`: the usual biased estimate (conditioning on ``encode(prefix)``), the baseline the benchmark
   measures the bias of.
-- The toy vocabulary of spec ``sampling.md`` section 9, with merge-rank BPE (`toy_bpe`) and maximum-prefix
+- A toy vocabulary, with merge-rank BPE (`toy_bpe`) and maximum-prefix
   (`toy_mpe`) encoders.
 
 The toy vocabulary has six merges over ``{a, b}``: (a,a), (a,b), (aa,b), (b,b), (ab,a), (aab,b), giving the tokens a, b, aa, ab, aab, bb,
@@ -158,7 +159,7 @@ def markov_strings(
     """All strings of one length from a random order-``order`` Markov chain, with their probabilities.
 
     The chain starts with a uniform history and draws each row of transition probabilities from a flat
-    Dirichlet (seeded). Used by the exactness test and benchmark (spec ``sampling.md`` section 9).
+    Dirichlet (seeded). Used by the exactness test and benchmark.
 
     Returns:
         ``(strings, transition)``: probability of every string of ``length`` symbols, and

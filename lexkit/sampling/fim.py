@@ -1,4 +1,4 @@
-"""Fill-in-the-middle with exact byte-level probabilities (spec ``sampling.md`` section 10.1).
+"""Fill-in-the-middle with exact byte-level probabilities.
 
 A FIM-trained model sees ``<prefix> P <suffix> S <middle>`` (PSM) or ``<suffix> S <prefix> P <middle>`` (SPM) as
 token ids and then writes the middle. `ContextLM` puts such fixed ids before every token sequence, so a `ByteSampler`

@@ -37,7 +37,7 @@ def softmax(values):
 
 
 def expected_row(token_id, matrix, source, target, *, tau=0.3, weight=0.3, top_k=3, threshold=0.0, shrink=0.4):
-    """The heuristic of transfer.md 6.1, written out directly, then pulled ``shrink`` toward the mean row."""
+    """TokenAdapt's heuristic, written out directly, then pulled ``shrink`` toward the mean row."""
     embed = HashEmbedder()
     text = target.text(token_id)
     query = unit(embed.embed([text])[0])
@@ -121,7 +121,7 @@ def test_default_auxiliary_model_is_minilm_with_mean_pooling():
     embedder = auxiliary_embedder(minilm_dir(), device="cpu")
     vectors = embedder.embed(["The cat sat on the mat.", "A feline rested on a rug.", "The cat sat on the mat."])
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
-    assert float(unit(vectors[0]) @ unit(vectors[1])) == pytest.approx(0.553, abs=0.01)  # resources.md R5
+    assert float(unit(vectors[0]) @ unit(vectors[1])) == pytest.approx(0.553, abs=0.01)  # measured
     assert np.array_equal(vectors[0], vectors[2])  # cached by string
 
 

@@ -104,7 +104,7 @@ def test_prefilter_finds_one_sparse_targets_and_batches_consistently():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# the omp method on tokenizers: synthetic spaces related by a known linear map (transfer.md 8.5)
+# the omp method on tokenizers: synthetic spaces related by a known linear map
 def synthetic_spaces(source_tokenizer, target_tokenizer, *, sparsity=3, seed=0, new_scale=1.0):
     """Source rows E; the target's true rows (anchors = source rows, new tokens = sparse anchor combinations);
     a donor space F = true rows @ A, A a scaled isometry into a larger dimension (so OMP's recovery guarantees

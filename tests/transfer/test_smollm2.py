@@ -19,11 +19,11 @@ TEXTS = ["The capital of France is Paris. It is known for the Eiffel Tower and i
 @pytest.mark.slow
 def test_smollm2_to_gpt2_round_trip_and_bits_per_byte(tmp_path):
     gguf = smollm2_gguf()
-    model, _ = load_causal_lm(gguf)  # de-quantized to float32 (resources.md R1)
+    model, _ = load_causal_lm(gguf)  # de-quantized to float32
     original = evaluate(model, gguf, TEXTS)
     result = transplant(model, gpt2_tokenizer_json(), "subword-mean", source_tokenizer=gguf, device="cpu")
     report = result.reports["input"]
-    # resources.md: 36,960 shared strings; GPT-2 has no pad and no chat template, so SmolLM2's <|im_end|> (pad)
+    # 36,960 shared strings; GPT-2 has no pad and no chat template, so SmolLM2's <|im_end|> (pad)
     # and <|im_start|> (written by the kept template) are carried with their rows
     assert result.info["special_tokens"]["ids"] == {"<|im_end|>": 50257, "<|im_start|>": 50258}
     assert report.anchors == {"exact": 36961, "role": 2, "total": 36963}

@@ -25,7 +25,7 @@ def reference_scaffold(
     words: Sequence[Sequence[int]], counts: Sequence[int], keys: Sequence[str], *, vocab_size: int,
     protected: int, reactivate: bool = True,
 ) -> tuple[list[tuple[int, int, int]], set[int], list[int]]:
-    """trainers.md 3.2 written out: recount every pair and token frequency after every step.
+    """Scaffold-BPE's training rule written out: recount every pair and token frequency after every step.
 
     Queue order: highest frequency first; at equal frequency a scaffold token before a pair (the engine's
     documented choice), tokens by id, pairs by (left, right).
@@ -113,7 +113,7 @@ def test_component_below_the_queue_head_becomes_scaffold():
     scaffolds = [token.content for token in vocabulary.tokens if token.scaffold]
     assert b"zon" in scaffolds and b"Arizon" in scaffolds
     assert vocabulary.model_size == 259
-    # style.md 3.4: vocabulary tokens first (dense ids), scaffolds after.
+    # vocabulary tokens first (dense ids), scaffolds after.
     assert all(token.scaffold for token in vocabulary.tokens[vocabulary.model_size:])
     assert not any(token.scaffold for token in vocabulary.tokens[:vocabulary.model_size])
     recorded = {token_id for token_id, _ in vocabulary.metadata["scaffold_tokens"]}

@@ -1,4 +1,6 @@
-"""ZeTT-style hypernetwork transfer (transfer.md section 7): predict embeddings for any target tokenizer.
+"""ZeTT-style hypernetwork transfer: predict embeddings for any target tokenizer.
+
+ZeTT: zero-shot tokenizer transfer, Minixhofer et al. 2024.
 
 `train` fits a `Hypernetwork` for one frozen source model on text with a new random tokenizer every step;
 `transplant(..., method="hypernetwork", hypernetwork=PATH)` uses it. This package imports torch.

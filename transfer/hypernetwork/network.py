@@ -3,7 +3,7 @@
 For a target token, the source tokenizer splits its bytes into at most ``max_pieces`` source tokens; their rows
 of the frozen source embeddings (input rows, plus output rows for an untied model) are rescaled, projected,
 run through a bidirectional post-LN transformer, pooled at the first position, and turned into an input
-embedding (and, for an untied model, an output embedding) by separate heads (transfer.md section 7.1).
+embedding (and, for an untied model, an output embedding) by separate heads (as ZeTT).
 
 ``residual=True`` (lexkit's CPU-budget variant) predicts a correction to the mean of the pieces' rows, with the
 heads' last layers zero-initialised, so training starts from the subword-mean estimate instead of from noise;
@@ -305,7 +305,7 @@ def batches(decompositions: list[list[int]], max_pieces: int, batch_size: int, *
 
 def fit_rescalers(module: HypernetModule, table: torch.Tensor, anchors: list[int], *, max_tokens: int = 2048,
                   seed: int = 0) -> None:
-    """Fit the frozen in- and out-rescalers (transfer.md 7.1 steps 2 and 7) on the source rows.
+    """Fit the frozen in- and out-rescalers on the source rows.
 
     In: every dimension of the piece rows gets mean 0 and std 0.02. Out (ZeTT layout only): the untrained
     network's predictions for up to ``max_tokens`` single-piece anchor tokens are matched to the per-dimension

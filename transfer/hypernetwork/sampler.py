@@ -1,4 +1,4 @@
-"""Random target tokenizers for hypernetwork training (transfer.md section 7.2, ZeTT's sampler).
+"""Random target tokenizers for hypernetwork training (ZeTT's sampler).
 
 Every training step sees a new UnigramLM tokenizer, so the hypernetwork learns to embed tokens of vocabularies
 it has never seen. Pieces come from substring statistics of recent training text: each batch adds a table of

@@ -1,4 +1,4 @@
-"""Training a hypernetwork for one frozen source model (transfer.md section 7.2).
+"""Training a hypernetwork for one frozen source model (ZeTT's training loop).
 
 Each step draws text spans, samples a new UnigramLM tokenizer from the recent text (`TokenizerSampler`),
 tokenizes the spans with it, predicts embeddings for the sampled vocabulary, and runs the frozen LM with them.

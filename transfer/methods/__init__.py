@@ -1,4 +1,4 @@
-"""Approximation methods, one embedding matrix at a time (transfer.md sections 1, 4, 5, 6.1).
+"""Approximation methods, one embedding matrix at a time (the planners of `lexkit.transfer.transplant`).
 
 Every method's planner fills a `Plan` (`plan`): for each target token a copied source row (an anchor), a weighted
 combination of source rows, a per-matrix fill, or a fallback; `apply_plan` turns a plan into a matrix and its
@@ -9,7 +9,7 @@ report. `planners.PLANNERS` maps each `Method` to its planner:
 - ``subword-mean``, ``mean``, ``random``, ``zero``: the baselines (`baselines`).
 - ``hypernetwork``: predicted by `lexkit.transfer.hypernetwork`, through `transplant` only.
 
-`init_embeddings` (`matrix`) runs one matrix end to end. Not handled: the other methods of transfer.md section 5
+`init_embeddings` (`matrix`) runs one matrix end to end. Not handled: other published initialisations
 (hewitt, knn, prefix, landmark-pca, focus, wechsel).
 """
 

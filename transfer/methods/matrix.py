@@ -1,4 +1,4 @@
-"""`init_embeddings`: one embedding matrix for the target vocabulary, on arrays (layer 1 of transfer.md section 1),
+"""`init_embeddings`: one embedding matrix for the target vocabulary, on arrays (layer 1 of lexkit.transfer),
 and `check_rows`, which checks a matrix and its tokenizer belong together."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The ``omp`` planner: each new token's donor row coded as a sparse combination of anchors' donor rows (orthogonal
-matching pursuit), the same coefficients then combining the anchors' source rows (transfer.md section 4)."""
+matching pursuit), the same coefficients then combining the anchors' source rows
+(Goddard & Fernandes Neto, arXiv 2506.06607)."""
 
 from __future__ import annotations
 

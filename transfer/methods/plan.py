@@ -1,5 +1,5 @@
 """A `Plan` (how every target row of one matrix is made, on ids) and `apply_plan`, which turns it into the matrix
-and its `TransferReport` (transfer.md sections 1, 4.6).
+and its `TransferReport` (per-token provenance and norm flags).
 
 Plans are pure bookkeeping on ids: for each target token a copied source row (an anchor), a weighted combination
 of source rows (approximated), a per-matrix fill (the `mean`, `random` and `zero` baselines), rows a model
@@ -55,7 +55,7 @@ class TokenProvenance:
             ``mean``, ``random``).
         reason: for fallbacks, why no estimate exists.
         norm: the row's L2 norm in the new matrix.
-        flagged: an approximated row whose norm exceeds the anchors' ``flag_percentile`` (transfer.md 4.6).
+        flagged: an approximated row whose norm exceeds the anchors' ``flag_percentile``.
     """
 
     target_id: int

@@ -1,4 +1,4 @@
-"""A smoothed byte n-gram LM, numpy only: ByteSpan's default signal source (trainers.md section 5.1).
+"""A smoothed byte n-gram LM, numpy only: ByteSpan's default signal source (arXiv 2506.18639).
 
 Witten-Bell interpolation (Witten & Bell 1991; as in SRILM's ``-wbdiscount -interpolate``): with ``N(c)`` the
 count of context ``c`` and ``T(c)`` the number of distinct bytes seen after it,

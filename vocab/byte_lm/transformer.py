@@ -1,7 +1,7 @@
 """A small causal byte-level transformer trained by lexkit (torch; ``device=``), saved to and loaded from a folder.
 
 The ByteSpan authors extract signals from a 57M-parameter LLaMA-style byte LM trained for 50,000 steps on
-FineWeb-Edu (trainers.md section 5.1). This is the same kind of model at toy scale so it trains in minutes on a
+FineWeb-Edu (arXiv 2506.18639). This is the same kind of model at toy scale so it trains in minutes on a
 CPU: pre-norm transformer blocks, learned absolute positions, a context window of ``context`` bytes, byte 256
 as the begin-of-text symbol, output tied to the input embedding. Anything larger can be trained elsewhere and
 plugged in through `lexkit.vocab.byte_lm.hf.HFByteLM`.

@@ -1,6 +1,6 @@
 """The ``morph`` trainer: lexicon roots and affix classes, then a BPE fallback on what they leave uncovered.
 
-Source: Bayram et al., arXiv 2508.14292 (``specs/trainers.md`` section 7). Steps:
+Source: Bayram et al., arXiv 2508.14292 (docs/morph.md). Steps:
 
 1. Count the corpus's words (text split on space, newline and tab; case kept).
 2. Keep the roots the corpus uses most (longest root match at each word start, after case splitting), then

@@ -246,7 +246,7 @@ def test_per_token_seed_scope_does_not_depend_on_the_other_tokens(tokenizer, sen
 
 
 def test_batched_scores_equal_the_plain_loop(tokenizer, sentences):
-    """The chunked, de-duplicated engine gives the plain per-token loop's numbers (specs/sticky.md 5)."""
+    """The chunked, de-duplicated engine gives the plain per-token loop's numbers (the sticky score)."""
     config = replace(FAST, seed_scope="per_token")
     embedder = BagEmbedder(tokenizer)
     detector = StickyTokenDetector(embedder, tokenizer, config, progress=False)
@@ -412,7 +412,7 @@ def test_downstream_sticky_insertion_hurts_more_than_random(tokenizer, sentences
 
 
 def _magikarp_category(token_id: int, text: str, reencoded: list[int], specials: set[int]) -> Category:
-    """The step-4 rules of specs/sticky.md, written out for the test: first match wins."""
+    """The step-4 token filtering rules of the authors' code, written out for the test: first match wins."""
     if not text.strip():
         return Category.MEANINGLESS
     if reencoded == [token_id]:

@@ -1,4 +1,4 @@
-"""The required exactness test (spec sampling.md section 9): an exact token-level oracle of a known Markov source.
+"""The exactness test: an exact token-level oracle of a known Markov source.
 
 For every prefix y of the source, lexkit's next-byte distribution must equal the true transition (EOS after the
 full length) to 1e-9, under a toy merge-rank BPE, maximum-prefix encoding over the same vocabulary, and GPT-2's

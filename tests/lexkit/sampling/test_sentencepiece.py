@@ -1,4 +1,4 @@
-"""SentencePiece BPE with byte fallback (Mistral v1's real model, recipe R10) through an exact oracle, no network.
+"""SentencePiece BPE with byte fallback (Mistral v1's real model) through an exact oracle, no network.
 
 sentencepiece itself is the independent reference: it decides canonicality in the brute-force cover enumeration
 and tokenizes the Markov source the oracle LM is built from; lexkit's adapter (``▁`` as a space, ``<0xNN>`` as

@@ -1,4 +1,4 @@
-"""SmolLM2-135M (GGUF fixture, recipe R1): the byte-level method on a real model. Slow (loads the model)."""
+"""SmolLM2-135M (GGUF fixture): the byte-level method on a real model. Slow (loads the model)."""
 
 from __future__ import annotations
 
