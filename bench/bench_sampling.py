@@ -370,7 +370,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--model", type=Path, default=None,
-                        help="transformers folder (default: the SmolLM2 GGUF fixture, recipe R1)")
+                        help="transformers folder (default: the SmolLM2 GGUF fixture, docs/fixtures.md)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")
     parser.add_argument("--mask-floor", type=float, default=1e-6,
                         help="candidate next tokens below this probability skip the canonicality check")

@@ -37,7 +37,7 @@ class ScaffoldEncoder(HFEncoder):
         model_size = vocabulary.model_size
         if any(token.scaffold for token in tokens[:model_size]):
             raise LexkitError(
-                "scaffold tokens must take the highest ids (style.md 3.4); renumber the vocabulary so that "
+                "scaffold tokens must take the highest ids (the vocabulary model keeps them last); renumber the vocabulary so that "
                 "non-scaffold tokens come first, as the scaffold-bpe trainer does"
             )
         self.model_size = model_size
