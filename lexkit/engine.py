@@ -11,8 +11,8 @@ fastokens must load every component (it refuses e.g. BERT's normalizer), and the
 ids on a probe set (`probe_texts`) with and without the post-processor. Otherwise the HF engine runs, so an
 encoder never silently changes its ids. Long texts are cut where the ids provably cannot change
 (`split_points`) and the pieces encoded in parallel; SentencePiece-style BPE (Mistral) too, its pieces after the
-first encoded without the prepended word marker (`prepend_tail`). Streaming (`lexkit.stream`) still reads such a
-file whole: its blocks go through the public encode calls, which always prepend the marker.
+first encoded without the prepended word marker (`prepend_tail`; `Engine.cuts_with_tail`). Streaming
+(`lexkit.stream`) cuts such a file by the same rule.
 
 BERT (WordPiece) runs on lexkit's own engine (`lexkit._wordpiece`, a C pass), probed against HF the same way:
 fastokens 0.3.5 has no WordPiece model and none of BERT's pre-tokenizers (``BertPreTokenizer``, nor
@@ -286,6 +286,11 @@ class Engine:
         for c in self.routed:
             found.update(compress(range(len(texts)), map(contains, texts, repeat(c))))
         return sorted(found)
+
+    @property
+    def cuts_with_tail(self) -> bool:
+        """True when long texts are cut by `prepend_tail`'s rule (SentencePiece-style BPE), not `split_safe`'s."""
+        return self._tail_data is not None
 
     @property
     def name(self) -> str:
