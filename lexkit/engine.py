@@ -229,7 +229,8 @@ class Engine:
         self.specials: dict[str, int] = {}
         added = [a["content"] for a in data.get("added_tokens", []) if not a.get("special")]
         for with_specials in ([True, False] if specials else [False]):
-            self.fast, self.reason = _build_fast(_with_specials(data, specials) if with_specials else data)
+            self.fast, self.reason = (_build_fast(_with_specials(data, specials)) if with_specials else
+                                      _build_fast(data, reference))
             if self.fast is None:
                 continue
             self.specials = dict(specials) if with_specials and specials else {}
@@ -485,13 +486,17 @@ def split_flat(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
     return [flat[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
 
 
-def _build_fast(data: JSON) -> tuple[Any, str]:
+def _build_fast(data: JSON, reference: tokenizers.Tokenizer | None = None) -> tuple[Any, str]:
     """A fast engine for ``data`` (lexkit's WordPiece engine for BERT's exact shape, else fastokens), or None
-    and the reason it cannot be built."""
+    and the reason it cannot be built. ``reference``: HF's tokenizer of exactly ``data``, reused where it helps."""
     from lexkit._wordpiece import WordPieceEngine, unsupported
 
-    if not unsupported(data):
-        return WordPieceEngine(data), ""
+    reason = unsupported(data)
+    if not reason:
+        return WordPieceEngine(data, reference), ""
+    if (data.get("model") or {}).get("type") == "WordPiece":
+        # fastokens 0.3.5 has no WordPiece model: not worth serializing and parsing the JSON to learn it again
+        return None, f"fastokens cannot run it (no WordPiece model), nor lexkit's WordPiece engine: {reason}"
     try:
         import fastokens
 
