@@ -10,13 +10,18 @@ its punctuation and control classes), not Python's. The one context the tables c
 reordering of combining marks that survive accent stripping: a text holding a character whose output keeps such
 a mark (e.g. U+1D165, U+1715) or a code point the ``regex`` module's Unicode data does not know (its combining
 class unknown) is encoded by HF instead. `lexkit.engine` also probes the engine against HF before it trusts it.
-Building the tables takes about 1-2 s, once per process and normalizer setting.
+
+The tables are built in two steps, each once per process and normalizer setting (`_tables`): the Basic
+Multilingual Plane when the engine is built, and every code point (about 1.5 s on this 2-core machine, most of a
+cold BERT load) only after `WIDE_ROUTED_CHARS` characters of texts holding a character above U+FFFF went to HF.
+Until then such texts are encoded by HF, like the routed ones above: the same ids, later or never paying the cost.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -39,6 +44,11 @@ PARALLEL_CHARS = 1 << 20
 _EMPTY_PLANES = range(0x40000, 0xE0000)
 _SAMPLE_STEP = 64
 _MAX_CHARS = 1 << 20
+#: The code points whose tables the engine builds first (`_tables`): the Basic Multilingual Plane.
+NARROW_LIMIT = 0x10000
+#: Characters of texts holding a code point above `NARROW_LIMIT` that go to HF before the engine builds the tables
+#: of every code point (`WordPieceEngine.widen`); a 2,000-line chunk of the English corpus is about 37,000.
+WIDE_ROUTED_CHARS = 1 << 16
 
 
 def unsupported(data: JSON) -> str:
@@ -74,31 +84,47 @@ class WordPieceEngine:
 
     Args:
         data: a ``tokenizer.json`` object that `unsupported` accepts.
+        reference: HF's tokenizer built from ``data`` (the encoder's own, so it is not parsed twice); None:
+            build one.
     """
 
     name = "wordpiece"
 
-    def __init__(self, data: JSON) -> None:
-        from tokenizers import Tokenizer as HFTokenizer
-
+    def __init__(self, data: JSON, reference: tokenizers.Tokenizer | None = None) -> None:
         from lexkit import _wordpiece_kernel
 
         reason = unsupported(data)
         if reason:
             raise ValueError(f"WordPieceEngine cannot run this tokenizer.json: {reason}")
         self._kernel = _wordpiece_kernel
-        self.reference: tokenizers.Tokenizer = HFTokenizer.from_str(json.dumps(data, ensure_ascii=False))
+        if reference is None:
+            from tokenizers import Tokenizer as HFTokenizer
+
+            reference = HFTokenizer.from_str(json.dumps(data, ensure_ascii=False))
+        self.reference: tokenizers.Tokenizer = reference
         model = data["model"]
-        code_map, pool, classes = _tables(json.dumps(data["normalizer"], sort_keys=True))
         vocab: dict[str, int] = model["vocab"]
-        self._model = _wordpiece_kernel.new_model(
-            code_map, pool, classes, [token.encode() for token in vocab], list(vocab.values()),
-            vocab[model["unk_token"]], model.get("continuing_subword_prefix", "##").encode(),
-            model.get("max_input_chars_per_word", 100))
+        self._normalizer = json.dumps(data["normalizer"], sort_keys=True)
+        self._vocab = ([token.encode() for token in vocab], list(vocab.values()), vocab[model["unk_token"]],
+                       model.get("continuing_subword_prefix", "##").encode(), model.get("max_input_chars_per_word", 100))
+        self._model = self._new_model(NARROW_LIMIT)
+        self.wide = False  # True once the tables cover every code point (`widen`)
+        self._wide_routed = 0  # characters of texts routed for a code point above NARROW_LIMIT so far
+        self._lock = threading.Lock()
         plain = self.reference.encode("a", add_special_tokens=False).ids
         full = self.reference.encode("a", add_special_tokens=True).ids
         start = next(i for i in range(len(full) - len(plain) + 1) if full[i:i + len(plain)] == plain)
         self._affixes = full[:start], full[start + len(plain):]
+
+    def _new_model(self, limit: int) -> Any:
+        return self._kernel.new_model(*_tables(self._normalizer, limit), *self._vocab)
+
+    def widen(self) -> None:
+        """Build the tables of every code point now (else built after `WIDE_ROUTED_CHARS` routed characters)."""
+        with self._lock:
+            if not self.wide:
+                self._model = self._new_model(CODE_POINTS)
+                self.wide = True
 
     def encode_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False,
                           split_special_tokens: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +155,15 @@ class WordPieceEngine:
             texts[bad].encode("utf-8")  # raises the UnicodeEncodeError that names the surrogate
         ids = np.frombuffer(raw_ids, dtype=np.uint32)
         offsets = np.frombuffer(raw_offsets, dtype=np.uint64).astype(np.int64)
-        return _splice(ids, offsets, routed, self._reference_lists([texts[i] for i in routed], add)) if routed else (
-            ids, offsets)
+        if not routed:
+            return ids, offsets
+        others = [texts[i] for i in routed]
+        if not self.wide:
+            # subtle: a racing thread may lose an addition; the count only decides when to widen
+            self._wide_routed += sum(len(text) for text in others if text and max(text) > "\uffff")
+            if self._wide_routed > WIDE_ROUTED_CHARS:
+                self.widen()
+        return _splice(ids, offsets, routed, self._reference_lists(others, add))
 
     def _reference_lists(self, texts: list[str], add: bool) -> list[list[int]]:
         return [e.ids for e in self.reference.encode_batch(texts, add_special_tokens=add)]
@@ -172,8 +205,9 @@ def _pool(pid: int) -> ThreadPoolExecutor:
 
 
 @lru_cache(maxsize=4)
-def _tables(normalizer: str) -> tuple[bytes, bytes, bytes]:
-    """The kernel's per-code-point tables for one ``BertNormalizer`` (JSON): the code map, its pool, classes.
+def _tables(normalizer: str, limit: int = CODE_POINTS) -> tuple[bytes, bytes, bytes]:
+    """The kernel's per-code-point tables for one ``BertNormalizer`` (JSON): the code map, its pool, classes;
+    code points from ``limit`` on are routed to HF.
 
     Both come from HF itself: every code point, each after a ``#`` (a starter that maps to itself), goes
     through HF's normalizer, and every code point through ``BertPreTokenizer`` (`_classes`). The normalized
@@ -190,7 +224,7 @@ def _tables(normalizer: str) -> tuple[bytes, bytes, bytes]:
         "version": "1.0", "normalizer": settings, "pre_tokenizer": {"type": "BertPreTokenizer"},
         "model": {"type": "WordLevel", "unk_token": "[UNK]", "vocab": {"[UNK]": 0}}}))
     every = np.arange(CODE_POINTS, dtype=np.uint32)
-    probed = ((every < 0xD800) | (every >= 0xE000)) & (every != 0x23)
+    probed = ((every < 0xD800) | (every >= 0xE000)) & (every != 0x23) & (every < limit)
     empty = (every >= _EMPTY_PLANES.start) & (every < _EMPTY_PLANES.stop)
     code_points = every[probed & (~empty | (every % _SAMPLE_STEP == 0))]
     code_map, pool, classes, reordering = _probe(probe, code_points)
@@ -202,6 +236,7 @@ def _tables(normalizer: str) -> tuple[bytes, bytes, bytes]:
         raise RuntimeError("HF's BertNormalizer/BertPreTokenizer changed '#', the probe's separator")
     classes[0x23] = _PUNCT
     code_map[0xD800:0xE000] = _SURROGATE
+    code_map[limit:] = _ROUTE
     strip = settings.get("strip_accents")
     if settings.get("lowercase", True) if strip is None else strip:
         code_map[reordering] = _ROUTE

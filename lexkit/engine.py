@@ -12,8 +12,8 @@ fastokens must load every component (it refuses e.g. BERT's normalizer), and the
 ids on a probe set (`probe_texts`) with and without the post-processor. Otherwise the HF engine runs, so an
 encoder never silently changes its ids. Long texts are cut where the ids provably cannot change
 (`split_points`) and the pieces encoded in parallel; SentencePiece-style BPE (Mistral) too, its pieces after the
-first encoded without the prepended word marker (`prepend_tail`). Streaming (`lexkit.stream`) still reads such a
-file whole: its blocks go through the public encode calls, which always prepend the marker.
+first encoded without the prepended word marker (`prepend_tail`; `Engine.cuts_with_tail`). Streaming
+(`lexkit.stream`) cuts such a file by the same rule.
 
 BERT (WordPiece) runs on lexkit's own engine (`lexkit._wordpiece`, a C pass), probed against HF the same way:
 fastokens 0.3.5 has no WordPiece model and none of BERT's pre-tokenizers (``BertPreTokenizer``, nor
@@ -230,7 +230,8 @@ class Engine:
         self.specials: dict[str, int] = {}
         added = [a["content"] for a in data.get("added_tokens", []) if not a.get("special")]
         for with_specials in ([True, False] if specials else [False]):
-            self.fast, self.reason = _build_fast(_with_specials(data, specials) if with_specials else data)
+            self.fast, self.reason = (_build_fast(_with_specials(data, specials)) if with_specials else
+                                      _build_fast(data, reference))
             if self.fast is None:
                 continue
             self.specials = dict(specials) if with_specials and specials else {}
@@ -287,6 +288,11 @@ class Engine:
         for c in self.routed:
             found.update(compress(range(len(texts)), map(contains, texts, repeat(c))))
         return sorted(found)
+
+    @property
+    def cuts_with_tail(self) -> bool:
+        """True when long texts are cut by `prepend_tail`'s rule (SentencePiece-style BPE), not `split_safe`'s."""
+        return self._tail_data is not None
 
     @property
     def name(self) -> str:
@@ -481,13 +487,17 @@ def split_flat(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
     return [flat[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
 
 
-def _build_fast(data: JSON) -> tuple[Any, str]:
+def _build_fast(data: JSON, reference: tokenizers.Tokenizer | None = None) -> tuple[Any, str]:
     """A fast engine for ``data`` (lexkit's WordPiece engine for BERT's exact shape, else fastokens), or None
-    and the reason it cannot be built."""
+    and the reason it cannot be built. ``reference``: HF's tokenizer of exactly ``data``, reused where it helps."""
     from lexkit._wordpiece import WordPieceEngine, unsupported
 
-    if not unsupported(data):
-        return WordPieceEngine(data), ""
+    reason = unsupported(data)
+    if not reason:
+        return WordPieceEngine(data, reference), ""
+    if (data.get("model") or {}).get("type") == "WordPiece":
+        # fastokens 0.3.5 has no WordPiece model: not worth serializing and parsing the JSON to learn it again
+        return None, f"fastokens cannot run it (no WordPiece model), nor lexkit's WordPiece engine: {reason}"
     try:
         import fastokens
 

@@ -2,8 +2,9 @@
 
 The file is read in blocks of `READ_BYTES`; each block is cut at its last `lexkit.engine.last_boundary` (a space or
 newline right after a letter), where the engine's proof for `lexkit.engine.split_points` says the ids of the two
-parts equal the ids of the whole; the rest carries into the next block. A tokenizer whose pipeline allows no such
-cut (`streamable` is False, e.g. Mistral's prepended word marker) is read whole instead, with a warning.
+parts equal the ids of the whole; the rest carries into the next block. SentencePiece-style BPE (Mistral), which
+prepends its word marker to the text, is cut by the engine's other rule (`lexkit.engine.prepend_tail`; see
+`encode_file`). A tokenizer whose pipeline allows no cut (`streamable` is False) is read whole, with a warning.
 `format_ids` turns ids into decimal text without a Python object per id, for ``lexkit encode``.
 """
 
@@ -45,12 +46,31 @@ _NEWLINE_FIRST_PATTERNS = frozenset({CL100K_PATTERN, CL100K_TIKTOKEN_PATTERN, O2
 def streamable(tokenizer: Tokenizer) -> bool:
     """True when `encode_file` can cut this tokenizer's text between blocks without changing an id.
 
-    Needs an engine-run encoder whose pipeline `lexkit.engine.split_safe` accepts, and no special token holding
-    white space (a cut could fall inside it).
+    Needs an engine-run encoder whose pipeline `lexkit.engine.split_safe` accepts or whose long texts the engine
+    cuts by `lexkit.engine.prepend_tail` (Mistral), and no special token holding white space (a cut could fall
+    inside it).
     """
+    return _cut_rule(tokenizer) is not None
+
+
+def _cut_rule(tokenizer: Tokenizer) -> str | None:
+    """``"split"`` (`lexkit.engine.split_safe`), ``"tail"`` (`lexkit.engine.prepend_tail`) or None: no cut."""
     engine = getattr(tokenizer.encoder, "engine", None)
-    specials = tokenizer.vocabulary.special_tokens
-    return bool(engine is not None and engine.splittable and not any(c.isspace() for s in specials for c in s))
+    if engine is None or any(c.isspace() for s in tokenizer.vocabulary.special_tokens for c in s):
+        return None
+    return "split" if engine.splittable else "tail" if engine.cuts_with_tail else None
+
+
+def _last_tail_cut(text: str, avoid: frozenset[str]) -> int:
+    """The last space in ``text`` right after a letter and before a character that is in ``text`` and starts no
+    special or added token (``avoid``: their first characters); -1 if none. `encode_file`'s cuts under
+    `lexkit.engine.prepend_tail`'s rule."""
+    position = text.rfind(" ", 0, len(text) - 1)
+    while position > 0:
+        if text[position - 1].isalpha() and text[position + 1] not in avoid:
+            return position
+        position = text.rfind(" ", 0, position)
+    return -1
 
 
 def code_points(text: str) -> np.ndarray:
@@ -62,7 +82,7 @@ def code_points(text: str) -> np.ndarray:
 
 def joinable(tokenizer: Tokenizer) -> Joining | None:
     """How `text_runs` may join texts for this tokenizer, or None when it must encode every text alone."""
-    if not streamable(tokenizer):
+    if _cut_rule(tokenizer) != "split":  # subtle: joined texts would lose the marker Mistral prepends to each
         return None
     pre = tokenizer.vocabulary.pre_tokenizer or {}
     steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
@@ -187,6 +207,14 @@ def encode_file(
 ) -> Iterator[np.ndarray]:
     """Yield the ids of a UTF-8 file block by block (``uint32`` arrays); joined, they are the whole text's ids.
 
+    subtle: a tokenizer that prepends its word marker (`lexkit.engine.prepend_tail`) is cut only before a space that
+    follows a letter and precedes a character starting no special or added token, and each block after the first
+    is encoded without its leading space by the public calls. Those prepend the marker that the space would have
+    become (normalizers ``Prepend("▁")`` then ``Replace(" ", "▁")`` turn ``" " + rest`` and ``rest`` into the same
+    text when ``rest`` is not empty), so the block gets the ids `prepend_tail`'s engine gives the piece after a cut
+    (its proof: those are the whole text's ids there); added and special tokens hold no white space, so none
+    spans the cut, and none starts the block, where the public call would put the marker after it instead.
+
     Args:
         tokenizer: the tokenizer (see `streamable`; others read the whole file at once).
         path: the file.
@@ -205,7 +233,8 @@ def encode_file(
     path = Path(path)
     read_bytes = read_bytes or READ_BYTES
     max_carry_chars = max_carry_chars or MAX_CARRY_CHARS
-    if not streamable(tokenizer):
+    rule = _cut_rule(tokenizer)
+    if rule is None:
         logger.warning("%s: this tokenizer's text cannot be cut without changing ids; reading the whole file", path)
         data = path.read_bytes()
         try:
@@ -216,6 +245,7 @@ def encode_file(
             progress(len(data))
         yield _encode(tokenizer, path, text, 0, allowed_special, disallowed_special)
         return
+    avoid = frozenset(text[:1] for text in tokenizer.vocabulary.special_tokens)  # special and added tokens
     decoder = codecs.getincrementaldecoder("utf-8")()
     carry = ""
     read = 0  # bytes handed to the decoder so far
@@ -231,18 +261,19 @@ def encode_file(
                 bad = read - len(pending) + exc.start
                 raise _invalid_utf8(path, bad, (pending + raw)[exc.start]) from None
             read += len(raw)
-            cut = len(text) if not raw else last_boundary(text)
+            cut = len(text) if not raw else last_boundary(text) if rule == "split" else _last_tail_cut(text, avoid)
             if cut > 0:
-                yield _encode(tokenizer, path, text[:cut], chars, allowed_special, disallowed_special)
+                skip = 1 if rule == "tail" and chars else 0  # the leading space, whose marker the call prepends
+                yield _encode(tokenizer, path, text[skip:cut], chars + skip, allowed_special, disallowed_special)
                 chars += cut
                 carry = text[cut:]
             else:
                 carry = text  # no cut position yet (one endless word): keep reading
                 if len(carry) > max_carry_chars:
                     raise FormatError(
-                        f"{path}: {len(carry):,} characters from character {chars:,} hold no space or newline after "
-                        "a letter, where the text could be cut; split the file there or encode it from Python "
-                        "with Tokenizer.encode"
+                        f"{path}: {len(carry):,} characters from character {chars:,} hold no "
+                        f"{'space or newline' if rule == 'split' else 'space'} after a letter, where the text could "
+                        "be cut; split the file there or encode it from Python with Tokenizer.encode"
                     )
             if progress is not None:
                 progress(len(raw))

@@ -2,7 +2,7 @@
 surrogates written into a file; small versions of the 100 MB inputs, read in small odd-sized blocks.
 
 References are the tokenizers' own libraries on the whole text: tiktoken for cl100k (which runs on the HF engine
-and is cut between blocks), sentencepiece for Mistral (read whole: its text is never cut).
+and is cut between blocks), sentencepiece for Mistral (cut by the engine's tail rule, `lexkit.engine.prepend_tail`).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_bad_text_gives_tiktoken_ids_across_blocks(cl100k: Path, tmp_path: Path)
     assert output.split() == [str(i) for i in _resources.tiktoken_encoding("cl100k_base").encode_ordinary(text)]
 
 
-def test_unstreamable_tokenizer_on_bad_text_gives_sentencepiece_ids(tmp_path: Path) -> None:
+def test_sentencepiece_bpe_on_bad_text_gives_sentencepiece_ids(tmp_path: Path) -> None:
     import sentencepiece as spm
 
     model = _resources.mistral_sp_model()  # named tokenizer.model.v1, as Mistral publishes it

@@ -129,17 +129,47 @@ def test_special_tokens_across_blocks(tmp_path: Path) -> None:
     assert output.split() == [str(i) for i in _gpt2().encode(text, allowed_special="all")]
 
 
-def test_unstreamable_tokenizer_reads_the_whole_file(tmp_path: Path) -> None:
-    """Mistral prepends its word marker to the text: no safe cut, so the file is encoded whole, same ids."""
+def test_sentencepiece_bpe_streams_with_sentencepiece_ids(tmp_path: Path) -> None:
+    """Mistral prepends its word marker to the text: cut by the engine's tail rule (`lexkit.engine.prepend_tail`),
+    block by block, with sentencepiece's ids on the whole text; allowed specials next to the cuts too."""
+    import sentencepiece as spm
+
     from lexkit.formats.sentencepiece import from_sentencepiece
 
-    mistral = Tokenizer(from_sentencepiece(_resources.mistral_sp_model()))
-    assert not stream_module.streamable(mistral)
-    saved = tmp_path / "mistral"
-    mistral.save(saved)
+    model = _resources.mistral_sp_model()
+    processor = spm.SentencePieceProcessor(model_file=str(model))
+    mistral = Tokenizer(from_sentencepiece(model))
+    assert stream_module.streamable(mistral) and stream_module.joinable(mistral) is None
+    text = "  " + _corpus(150_000) + " tail  \n\n" + "word " * 3000 + "é日本語😀 end\n  \r\n\t x "
+    path = tmp_path / "in.txt"
+    path.write_text(text, encoding="utf-8")
+    pieces = list(stream_module.encode_file(mistral, path))
+    assert len(pieces) > len(text.encode()) // BLOCK - 5  # streamed, not read whole
+    code, output = _encode(path, tokenizer=model)
+    assert code == 0, output
+    assert output.split() == [str(i) for i in processor.encode(text)]
+    text = ("some words </s>here<s> x <s>and more " * 400).strip()
+    path.write_text(text, encoding="utf-8")
+    code, output = _encode(path, "--allow-special", tokenizer=model)
+    assert code == 0, output
+    assert output.split() == [str(i) for i in mistral.encode(text, allowed_special="all")]
+
+
+def test_unstreamable_tokenizer_reads_the_whole_file(tmp_path: Path) -> None:
+    """GPT-2 with ``add_prefix_space`` marks the text's start only, and no engine rule cuts it: the file is read
+    whole (with a warning), same ids as HF."""
+    import json
+
+    data = json.loads(_resources.gpt2_tokenizer_json().read_text(encoding="utf-8"))
+    data["pre_tokenizer"]["add_prefix_space"] = True
+    saved = tmp_path / "tokenizer.json"
+    saved.write_text(json.dumps(data), encoding="utf-8")
+    tokenizer = Tokenizer.load(saved)
+    assert not stream_module.streamable(tokenizer)
     text = _corpus(30_000)
     path = tmp_path / "in.txt"
     path.write_text(text, encoding="utf-8")
+    assert len(list(stream_module.encode_file(tokenizer, path))) == 1
     code, output = _encode(path, tokenizer=saved)
     assert code == 0, output
-    assert output.split() == _hf_ids(mistral, text)
+    assert output.split() == _hf_ids(tokenizer, text)

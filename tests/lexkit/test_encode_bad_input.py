@@ -3,7 +3,7 @@
 Small versions of the inputs ``scripts/check_encode_parity.py`` and the 100 MB runs use: a text with no newline,
 NUL bytes, long runs of one character, lone surrogates. ``test_engine.py`` covers GPT-2 and o200k against HF on
 lexkit's export; here the references are independent (tiktoken, sentencepiece, HF on the published file) and the
-tokenizers are the ones that run other engine paths: cl100k (HF engine, cut), Mistral (fastokens, never cut),
+tokenizers are the ones that run other engine paths: cl100k (HF engine, cut), Mistral (fastokens, cut by `prepend_tail`),
 BERT (lexkit's WordPiece engine, cut, no BPE).
 """
 

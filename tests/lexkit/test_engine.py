@@ -234,7 +234,7 @@ def test_hf_engine_encodes_in_groups_with_the_same_ids(monkeypatch: pytest.Monke
     encodings: long texts and many texts go through it in groups of about `HF_GROUP_CHARS` characters (bounded
     memory), with the ids of one call."""
     encoder = _encoder("bert-minilm")
-    monkeypatch.setattr(engine_module, "_build_fast", lambda data: (None, "turned off by the test"))
+    monkeypatch.setattr(engine_module, "_build_fast", lambda *args: (None, "turned off by the test"))
     engine = engine_module.Engine(encoder.hf_json(), encoder.backend, specials=encoder.vocabulary.special_tokens)
     assert engine.name == "tokenizers"
     monkeypatch.setattr(engine_module, "PIECE_CHARS", 1000)
@@ -253,7 +253,7 @@ def test_hf_engine_encodes_in_groups_with_the_same_ids(monkeypatch: pytest.Monke
 
 def test_sentencepiece_bpe_is_cut_with_a_tail_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mistral prepends the word marker to the text's start only: long texts are cut all the same, the pieces
-    after the first encoded without the marker (`prepend_tail`), with HF's ids; streaming still reads it whole."""
+    after the first encoded without the marker (`prepend_tail`), with HF's ids; streaming cuts by the same rule."""
     encoder = _encoder("mistral-v1")
     engine = encoder.engine
     assert not engine.splittable and engine.tail is not None and engine.tail.name == "fastokens"

@@ -1,11 +1,17 @@
-"""`lexkit.stream`: the id formatter against Python's own decimal formatting, and which tokenizers stream."""
+"""`lexkit.stream`: the id formatter against Python's own decimal formatting, which tokenizers stream, and Mistral
+streamed against sentencepiece."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import _resources
 import numpy as np
+import pytest
 
+import lexkit.stream as stream_module
 from lexkit import Tokenizer
+from lexkit.formats.sentencepiece import from_sentencepiece
 from lexkit.formats.tiktoken import from_tiktoken
 from lexkit.stream import code_points, format_ids, joinable, streamable, text_runs
 
@@ -23,6 +29,24 @@ def test_format_ids_matches_str_join() -> None:
 def test_published_byte_level_tokenizers_stream() -> None:
     assert streamable(Tokenizer.load(_resources.gpt2_tokenizer_json()))
     assert streamable(Tokenizer(from_tiktoken(_resources.tiktoken_encoding("cl100k_base"))))
+
+
+def test_sentencepiece_bpe_streams_3_mb_with_sentencepiece_ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """3 MB of the real corpus through `encode_file` on Mistral in 64 KiB blocks (about 46 cuts by the tail rule,
+    and the engine's own cuts inside none): the ids of sentencepiece on the whole text."""
+    import sentencepiece as spm
+
+    model = _resources.mistral_sp_model()
+    monkeypatch.setattr(stream_module, "READ_BYTES", 1 << 16)
+    with open(_resources.corpus_path(), encoding="utf-8") as handle:
+        text = handle.read(3_000_000)
+    path = tmp_path / "in.txt"
+    path.write_text(text, encoding="utf-8")
+    pieces = list(stream_module.encode_file(Tokenizer(from_sentencepiece(model)), path))
+    assert len(pieces) >= 40
+    processor = spm.SentencePieceProcessor(model_file=str(model))
+    assert np.concatenate(pieces).tolist() == processor.encode(text)
 
 
 # Lines that probe each rule of text_runs: the end and start characters, indentation, "/", white space, no newline.

@@ -54,7 +54,10 @@ def _data(**normalizer: Any) -> str:
 
 @cache
 def _engine(**normalizer: Any) -> WordPieceEngine:
-    return WordPieceEngine(json.loads(_data(**normalizer)))
+    """The engine with the tables of every code point (built at once, not after texts above U+FFFF)."""
+    engine = WordPieceEngine(json.loads(_data(**normalizer)))
+    engine.widen()
+    return engine
 
 
 def _theirs(engine: WordPieceEngine, texts: list[str], add: bool = False) -> list[list[int]]:
@@ -121,6 +124,27 @@ def test_texts_nfd_would_reorder_go_to_hf_in_a_batch() -> None:
     assert routed == [1, 3] and bad == -1
     assert _ours(engine, texts) == _theirs(engine, texts)
     assert _ours(engine, texts, True) == _theirs(engine, texts, True)
+
+
+def test_texts_above_the_first_plane_go_to_hf_until_the_engine_widens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new engine has the Basic Multilingual Plane's tables only: texts holding a character above U+FFFF are
+    encoded by HF (same ids) until `WIDE_ROUTED_CHARS` of them have been, then it builds every code point's, and
+    it reuses HF's tokenizer when given it."""
+    monkeypatch.setattr(wordpiece, "WIDE_ROUTED_CHARS", 5_000)
+    data = json.loads(_data())
+    reference = _engine().reference
+    engine = WordPieceEngine(data, reference)
+    assert engine.reference is reference and not engine.wide
+    every = _every_code_point()
+    wide = [text for text in every if max(text) > "\uffff"]
+    narrow = [text for text in every if max(text) <= "\uffff"][::5]
+    texts = ADVERSARIAL + narrow + wide[:100]  # 100 texts of 40 characters: below the threshold
+    assert not _first_difference(_ours(engine, texts), _theirs(engine, texts), texts)
+    assert not engine.wide
+    texts = wide[100:300]  # 8,000 characters more: widens, then encodes them itself
+    assert not _first_difference(_ours(engine, texts), _theirs(engine, texts), texts)
+    assert engine.wide
+    assert not _first_difference(_ours(engine, wide[::5]), _theirs(engine, wide[::5]), wide[::5])
 
 
 def test_threaded_batches_equal_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
