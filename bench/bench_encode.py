@@ -226,7 +226,9 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
         speeds = {name: megabytes / statistics.median(t) for name, t in times.items()}
         engine = getattr(tok.encoder, "engine", None)
-        print(f"\n{case.name} (encoder {tok.encoder_name!r}, engine {engine.name if engine else 'python'})")
+        segmenter = getattr(tok.encoder, "segmenter", None)  # the LBPE readings: lexkit._lbpe's C kernel
+        runner = engine.name if engine else "lbpe-kernel" if segmenter is not None and segmenter.compiled else "python"
+        print(f"\n{case.name} (encoder {tok.encoder_name!r}, engine {runner})")
         for name, speed in speeds.items():
             print(f"  {name:<42} {speed:>9.2f} MB/s")
         ours = max(v for k, v in speeds.items() if k.startswith("lexkit"))
@@ -238,7 +240,7 @@ def main() -> None:
                "vs_fastest_peer": ours / peers[best_peer] if best_peer else None,
                "checked_vs_fastest_peer": checked / peers[best_peer] if best_peer else None,
                "vs_hf_encode_batch": ours / hf if hf else None, "mb_per_s": speeds,
-               "engine": engine.name if engine else None}
+               "engine": runner}
         report["tokenizers"][case.name] = row
         summary.append((case.name, row))
     print("\nlexkit best: any lexkit form; checked: the best form that scans for special-token text (the default)")
