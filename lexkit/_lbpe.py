@@ -406,7 +406,12 @@ class Segmenter:
         return ids
 
 
-@lru_cache(maxsize=1)
 def _executor() -> ThreadPoolExecutor:
-    """Threads for `Segmenter._parallel` (the kernel releases the GIL while it encodes)."""
+    """Threads for `Segmenter._flat` (the kernel releases the GIL while it encodes)."""
+    return _process_executor(os.getpid())
+
+
+@lru_cache(maxsize=1)
+def _process_executor(pid: int) -> ThreadPoolExecutor:
+    # subtle: keyed by process id, since a forked child inherits the pool object but none of its threads.
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="lexkit-lbpe")

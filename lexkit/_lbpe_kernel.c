@@ -1021,7 +1021,8 @@ encode_texts(Kernel *self, PyObject *arg, IntBuffer *out, int64_t **offsets, Py_
     if (check_ready(self) < 0) {
         return -1;
     }
-    PyObject *sequence = PySequence_Fast(arg, "encode_gpt2 takes a list of str");
+    /* a tuple copy, not the caller's list: another thread may change the list while the GIL is released */
+    PyObject *sequence = PySequence_Tuple(arg);
     if (sequence == NULL) {
         return -1;
     }
@@ -1037,7 +1038,7 @@ encode_texts(Kernel *self, PyObject *arg, IntBuffer *out, int64_t **offsets, Py_
         }
         PyMem_RawFree(views);
     }
-    Py_DECREF(sequence); /* after the encoding: the list kept every str (and so its UTF-8 bytes) alive */
+    Py_DECREF(sequence); /* after the encoding: the tuple kept every str (and so its UTF-8 bytes) alive */
     return status;
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import pickle
 import sqlite3
+import threading
 
 import _resources
 import numpy as np
@@ -178,6 +179,24 @@ def test_batches_split_over_threads_give_the_one_thread_ids(reading, monkeypatch
     tokenizer = Tokenizer(vocabulary, encoder=reading)
     flat, bounds = tokenizer.encode_batch_flat(held_out[:50])
     assert flat.tolist() == [i for seq in expected[:50] for i in seq] and len(bounds) == 51
+
+
+def test_threads_sharing_a_tokenizer_get_the_same_ids():
+    """Each thread borrows its own kernel (a kernel encodes without the GIL and refuses a second thread)."""
+    vocabulary, held_out = _real_vocabulary("english")
+    tokenizer = Tokenizer(vocabulary, encoder="fewest-tokens")
+    expected = tokenizer.encode_batch(held_out)
+    results: list[object] = [None] * 3
+
+    def run(index: int) -> None:
+        results[index] = tokenizer.encode_batch(held_out)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 3
 
 
 def test_kernel_splits_like_the_gpt2_pattern_on_every_code_point():
