@@ -7,7 +7,19 @@ timed with its default special-token scan and without it (``disallowed_special=(
 Each contender gets its best ordinary use: batches of 2,000-line chunks (one string per chunk) for every engine
 that parallelises, tiktoken also as a plain loop of ``encode_ordinary`` (its per-item thread overhead
 dominates on single lines), ids as Python lists and, where the engine offers it, as one flat buffer.
-Before timing, lexkit's ids are checked equal to HF's on the first 2,000 lines of every tokenizer.
+Before timing, lexkit's ids are checked equal to HF's on the first 2,000 lines of every tokenizer, and every
+other contender's ids are compared with lexkit's on the first chunk: one that differs (the plain BPE file of a
+Scaffold-BPE or LBPE vocabulary, which is what a user without lexkit would run) is shown with
+``[other ids: no peer]`` and is never the peer, but its HF ``encode_batch(lines)`` row is still the HF ratio's base.
+tiktoken runs the published encodings (cl100k, o200k, Qwen2.5's ranks, GPT-2's Whisper ranks), Llama-3 as an
+``Encoding`` of its ``tokenizer.json`` ranks and regex, and a lexkit-trained folder through `to_tiktoken_encoding`.
+
+Lexkit-trained vocabularies join with ``--trained NAME=DIR`` (a ``lexkit train`` output folder), e.g. the three 32k
+vocabularies of the README table::
+
+    lexkit train bpe -n 32768 -o out/bpe-32k cache/fixtures/corpus/corpus_10M.txt    # and scaffold-bpe, lbpe
+    python bench/bench_encode.py --mb 5 --repeat 3 --trained bpe-32k=out/bpe-32k \
+        --trained scaffold-bpe-32k=out/scaffold-bpe-32k --trained lbpe-32k=out/lbpe-32k
 
 Usage: python bench/bench_encode.py [--mb 10] [--repeat 3] [--trained NAME=DIR ...] [--only gpt2,...] [--json F]
 """
@@ -21,7 +33,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +57,7 @@ class Case:
     load: Callable[[], Any]
     tiktoken: Callable[[], Any] | None = None
     sentencepiece: Path | None = None
-    contenders: dict[str, Callable[[], object]] = field(default_factory=dict)
+    trained: bool = False
 
 
 def _cases(trained: dict[str, Path]) -> list[Case]:
@@ -62,7 +74,7 @@ def _cases(trained: dict[str, Path]) -> list[Case]:
              lambda: _resources.tiktoken_encoding("cl100k_base")),
         Case("o200k_base", lambda: Tokenizer(from_tiktoken(_resources.tiktoken_encoding("o200k_base"))),
              lambda: _resources.tiktoken_encoding("o200k_base")),
-        Case("llama3", lambda: Tokenizer(from_hf(_resources.llama3_tokenizer_json()))),
+        Case("llama3", lambda: Tokenizer(from_hf(_resources.llama3_tokenizer_json())), _llama3_tiktoken),
         Case("qwen2.5", lambda: Tokenizer(from_tiktoken(_resources.qwen_tiktoken("qwen2.5"))),
              lambda: _resources.qwen_tiktoken("qwen2.5")),
         Case("mistral-v1 (sentencepiece)", lambda: Tokenizer(from_sentencepiece(_resources.mistral_sp_model())),
@@ -70,45 +82,88 @@ def _cases(trained: dict[str, Path]) -> list[Case]:
         Case("bert-minilm (wordpiece)", lambda: Tokenizer(from_hf(_resources.minilm_dir() / "tokenizer.json"))),
     ]
     for name, folder in trained.items():
-        cases.append(Case(name, lambda folder=folder: Tokenizer.load(folder)))
+        cases.append(Case(name, lambda folder=folder: Tokenizer.load(folder), trained=True))
     return cases
 
 
-def _contenders(case: Case, tok: Any, lines: list[str], chunks: list[str]) -> dict[str, Callable[[], object]]:
+def _llama3_tiktoken() -> Any:
+    """Llama-3 as a tiktoken Encoding: the ids of ``tokenizer.json``'s byte-level vocabulary as ranks and its
+    ``Split`` regex (what `scripts/check_encode_parity.py` compares against; the test suite builds the same)."""
+    import _resources
+    import tiktoken
+
+    from lexkit.formats.surface import decode_surface
+
+    data = json.loads(_resources.llama3_tokenizer_json().read_text(encoding="utf-8"))
+    pattern = data["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"]
+    ranks = {decode_surface(piece): rank for piece, rank in data["model"]["vocab"].items()}
+    return tiktoken.Encoding("llama3", pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
+
+
+#: name -> (timed call, ids of some texts or None): the second compares a foreign contender's ids with lexkit's.
+Contenders = dict[str, tuple[Callable[[], object], Callable[[list[str]], list[list[int]]] | None]]
+
+
+def _contenders(case: Case, tok: Any, lines: list[str], chunks: list[str]) -> Contenders:
     import fastokens
 
     from lexkit.encoders import HFEncoder
+    from lexkit.formats import hf as hf_format
 
     encoder = tok.encoder
-    out: dict[str, Callable[[], object]] = {
-        "lexkit encode_batch(chunks)": lambda: tok.encode_batch(chunks),
-        "lexkit encode_batch_flat(chunks)": lambda: tok.encode_batch_flat(chunks),
+    out: Contenders = {
+        "lexkit encode_batch(chunks)": (lambda: tok.encode_batch(chunks), None),
+        "lexkit encode_batch_flat(chunks)": (lambda: tok.encode_batch_flat(chunks), None),
         # What the peers do: no scan for special-token text (tiktoken's encode_ordinary, raw fastokens).
-        ORDINARY: lambda: tok.encode_batch_flat(chunks, disallowed_special=()),
-        "lexkit encode_batch(lines)": lambda: tok.encode_batch(lines),
+        ORDINARY: (lambda: tok.encode_batch_flat(chunks, disallowed_special=()), None),
+        "lexkit encode_batch(lines)": (lambda: tok.encode_batch(lines), None),
     }
-    if isinstance(encoder, HFEncoder):
-        hf = encoder.backend
-        try:  # the same tokenizer.json lexkit runs (specials removed), straight into fastokens
-            fast = fastokens.Tokenizer.from_json_str(json.dumps(encoder.hf_json(), ensure_ascii=False))
-        except Exception as exc:  # noqa: BLE001 - a tokenizer fastokens cannot load is reported, not fatal
-            print(f"  fastokens cannot load {case.name}: {str(exc).splitlines()[0][:100]}")
-        else:
-            out["fastokens encode_batch(chunks)"] = lambda: [e.ids for e in fast.encode_batch(chunks)]
-            out["fastokens encode_batch_flat(chunks)"] = lambda: fast.encode_batch_flat(chunks)
-        out["HF encode_batch(lines)"] = lambda: [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]
-        out["HF encode_batch(chunks)"] = lambda: [e.ids for e in hf.encode_batch(chunks, add_special_tokens=False)]
-    if case.tiktoken is not None:
-        tik = case.tiktoken()
-        out["tiktoken loop encode_ordinary(chunk)"] = lambda: [tik.encode_ordinary(c) for c in chunks]
-        out["tiktoken encode_ordinary_batch(chunks)"] = lambda: tik.encode_ordinary_batch(
-            chunks, num_threads=os.cpu_count() or 1)
+    if isinstance(encoder, HFEncoder):  # the same tokenizer.json lexkit runs (specials removed)
+        hf_json, hf = encoder.hf_json(), encoder.backend
+    else:  # e.g. an LBPE reading: the vocabulary's plain BPE file, what a user without lexkit would run
+        from tokenizers import Tokenizer as HFTokenizer
+
+        hf_json = hf_format.to_hf(tok.vocabulary, allow_lossy=True)
+        hf = HFTokenizer.from_str(json.dumps(hf_json, ensure_ascii=False))
+    try:
+        fast = fastokens.Tokenizer.from_json_str(json.dumps(hf_json, ensure_ascii=False))
+    except Exception as exc:  # noqa: BLE001 - a tokenizer fastokens cannot load is reported, not fatal
+        print(f"  fastokens cannot load {case.name}: {str(exc).splitlines()[0][:100]}")
+    else:
+        fast_ids = lambda texts: [e.ids for e in fast.encode_batch(texts)]  # noqa: E731
+        out["fastokens encode_batch(chunks)"] = (lambda: fast_ids(chunks), fast_ids)
+        out["fastokens encode_batch_flat(chunks)"] = (lambda: fast.encode_batch_flat(chunks), fast_ids)
+    hf_ids = lambda texts: [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]  # noqa: E731
+    out["HF encode_batch(lines)"] = (lambda: hf_ids(lines), hf_ids)
+    out["HF encode_batch(chunks)"] = (lambda: hf_ids(chunks), hf_ids)
+    tik = case.tiktoken() if case.tiktoken is not None else _trained_tiktoken(case, tok)
+    if tik is not None:
+        out["tiktoken loop encode_ordinary(chunk)"] = (lambda: [tik.encode_ordinary(c) for c in chunks],
+                                                       lambda texts: [tik.encode_ordinary(t) for t in texts])
+        out["tiktoken encode_ordinary_batch(chunks)"] = (
+            lambda: tik.encode_ordinary_batch(chunks, num_threads=os.cpu_count() or 1),
+            lambda texts: tik.encode_ordinary_batch(texts))
     if case.sentencepiece is not None:
         import sentencepiece as spm
 
         processor = spm.SentencePieceProcessor(model_file=str(case.sentencepiece))
-        out["sentencepiece encode(chunks)"] = lambda: processor.encode(chunks, num_threads=os.cpu_count() or 1)
+        out["sentencepiece encode(chunks)"] = (
+            lambda: processor.encode(chunks, num_threads=os.cpu_count() or 1), lambda texts: processor.encode(texts))
     return out
+
+
+def _trained_tiktoken(case: Case, tok: Any) -> Any:
+    """A lexkit-trained byte-level vocabulary as a tiktoken Encoding (None when its pipeline cannot be one)."""
+    from lexkit.errors import LexkitError
+    from lexkit.formats.tiktoken import to_tiktoken_encoding
+
+    if not case.trained:
+        return None
+    try:
+        return to_tiktoken_encoding(tok.vocabulary, allow_lossy=True)
+    except LexkitError as exc:
+        print(f"  tiktoken cannot load {case.name}: {str(exc).splitlines()[0][:100]}")
+        return None
 
 
 def _check(case: Case, tok: Any, lines: list[str]) -> bool:
@@ -151,10 +206,13 @@ def main() -> None:
         tok = case.load()
         tok.encode("warm up")
         same_ids = _check(case, tok, lines)
-        contenders = _contenders(case, tok, lines, chunks)
-        if not same_ids:  # e.g. Scaffold-BPE: the exported tokenizer.json is plain BPE, whose ids differ
-            contenders = {(k if k.startswith(("lexkit", "tiktoken", "sentencepiece")) else f"{k} {OTHER_IDS}"): v
-                          for k, v in contenders.items()}
+        probed = _contenders(case, tok, lines, chunks)
+        # e.g. Scaffold-BPE or LBPE: the plain BPE file other engines run gives other ids than lexkit's encoder
+        expected = tok.encode_batch(chunks[:1], disallowed_special=())
+        contenders = {(name if probe is None or probe(chunks[:1]) == expected else f"{name} {OTHER_IDS}"): run
+                      for name, (run, probe) in probed.items()}
+        print(f"  {case.name}: lexkit = HF on {CHUNK_LINES} lines: {same_ids}; other ids: "
+              f"{[name for name in contenders if name.endswith(OTHER_IDS)] or 'none'}")
         times: dict[str, list[float]] = {name: [] for name in contenders}
         for _ in range(args.repeat):  # alternate so machine drift hits every contender alike
             for name, run in contenders.items():
@@ -168,7 +226,9 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
         speeds = {name: megabytes / statistics.median(t) for name, t in times.items()}
         engine = getattr(tok.encoder, "engine", None)
-        print(f"\n{case.name} (encoder {tok.encoder_name!r}, engine {engine.name if engine else 'python'})")
+        segmenter = getattr(tok.encoder, "segmenter", None)  # the LBPE readings: lexkit._lbpe's C kernel
+        runner = engine.name if engine else "lbpe-kernel" if segmenter is not None and segmenter.compiled else "python"
+        print(f"\n{case.name} (encoder {tok.encoder_name!r}, engine {runner})")
         for name, speed in speeds.items():
             print(f"  {name:<42} {speed:>9.2f} MB/s")
         ours = max(v for k, v in speeds.items() if k.startswith("lexkit"))
@@ -180,7 +240,7 @@ def main() -> None:
                "vs_fastest_peer": ours / peers[best_peer] if best_peer else None,
                "checked_vs_fastest_peer": checked / peers[best_peer] if best_peer else None,
                "vs_hf_encode_batch": ours / hf if hf else None, "mb_per_s": speeds,
-               "engine": engine.name if engine else None}
+               "engine": runner}
         report["tokenizers"][case.name] = row
         summary.append((case.name, row))
     print("\nlexkit best: any lexkit form; checked: the best form that scans for special-token text (the default)")

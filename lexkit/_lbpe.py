@@ -17,17 +17,25 @@ its 256 single bytes, one pre-token at a time:
 when the vocabulary uses plain GPT-2 byte-level pre-tokenization with no normalizer (what lexkit trainers
 write by default), with a character-class table taken from the ``regex`` module so the split is the one
 `lexkit.components` makes. Otherwise the vocabulary's pipeline runs in Python and only segmentation is
-compiled. Without the kernel (no C compiler at install time) the Python functions below run instead; they
-and `lexkit._reference` (the definitions, written plainly) are the oracles the kernel is tested against.
+compiled. The compiled GPT-2 path releases the GIL: a batch is cut into one slice of texts per core, each
+encoded by its own kernel (a pool, since a kernel's pre-token cache serves one thread at a time). Without
+the kernel (no C compiler at install time) the Python functions below run instead; they and
+`lexkit._reference` (the definitions, written plainly) are the oracles the kernel is tested against.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Sequence
+import os
+import queue
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Literal
+
+import numpy as np
 
 from lexkit.errors import LexkitError
 from lexkit.vocabulary import TokenKind, Vocabulary
@@ -36,6 +44,9 @@ Reading = Literal["fewest-tokens", "longest-pair", "longest-token"]
 READINGS: tuple[Reading, ...] = ("fewest-tokens", "longest-pair", "longest-token")
 
 logger = logging.getLogger(__name__)
+
+#: Below this many characters a batch runs in the calling thread: a second thread costs more than it saves.
+PARALLEL_MIN_CHARS = 1 << 16
 
 #: HF's ``ByteLevel`` with GPT-2's regex and no prefix space: the split the kernel runs itself.
 _GPT2_BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
@@ -262,6 +273,9 @@ class Segmenter:
             pre.get(key) == value for key, value in _GPT2_BYTE_LEVEL.items()) and not pre.get("pattern")
         self._cache: dict[bytes, list[int]] = {}
         self.kernel = self._build_kernel() if compiled else None
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()  # kernels no thread is using
+        if self.kernel is not None:
+            self._idle.put(self.kernel)
 
     def _build_kernel(self) -> Any:
         if not kernel_available():
@@ -274,11 +288,15 @@ class Segmenter:
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the kernel (a C object) or the cache; unpickling rebuilds the kernel."""
         state = dict(self.__dict__, kernel=self.kernel is not None, _cache={})
+        del state["_idle"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.kernel = self._build_kernel() if state["kernel"] else None
+        self._idle = queue.SimpleQueue()
+        if self.kernel is not None:
+            self._idle.put(self.kernel)
 
     @property
     def compiled(self) -> bool:
@@ -288,17 +306,82 @@ class Segmenter:
     def segment(self, content: bytes) -> list[int]:
         """The ids of one pre-token's bytes."""
         if self.kernel is not None:
-            return self.kernel.segment(content)
+            with self._borrowed() as kernel:
+                return kernel.segment(content)
         return _SEGMENTERS[self.reading](content, self.ids, self.longest)
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """The ids of each text (special-token text is ordinary text here; `lexkit.Tokenizer` splits them off)."""
         if self.kernel is not None and self._gpt2:
+            texts = list(texts)
             try:
-                return self.kernel.encode_gpt2(texts if isinstance(texts, list) else list(texts))
+                if len(slices := self._slices(texts)) == 1:
+                    return self._run(texts, flat=False)
+                ids, offsets = self._flat(slices)
             except UnicodeEncodeError:  # lone surrogates have no UTF-8; the pipeline below reports them
                 pass
+            else:
+                from lexkit._lbpe_kernel import lists_from_flat
+
+                return lists_from_flat(ids, offsets)  # built in this thread: no GIL ping-pong between workers
         return [self.encode(text) for text in texts]
+
+    def encode_batch_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_batch` as one ``uint32`` id array and ``len(texts) + 1`` offsets, without a Python int per id."""
+        if self.kernel is not None and self._gpt2:
+            try:
+                return self._flat(self._slices(list(texts)))
+            except UnicodeEncodeError:
+                pass
+        lists = [self.encode(text) for text in texts]
+        bounds = np.zeros(len(lists) + 1, dtype=np.int64)
+        np.cumsum([len(ids) for ids in lists], out=bounds[1:])
+        return np.fromiter((i for ids in lists for i in ids), dtype=np.uint32, count=int(bounds[-1])), bounds
+
+    @staticmethod
+    def _slices(texts: list[str]) -> list[list[str]]:
+        """``texts`` cut into contiguous slices of about equal characters, one per core (one for small batches)."""
+        workers = min(os.cpu_count() or 1, len(texts))
+        total = sum(map(len, texts))
+        if workers < 2 or total < PARALLEL_MIN_CHARS:
+            return [texts]
+        cuts, running, target = [0], 0, total / workers
+        for index, text in enumerate(texts):
+            running += len(text)
+            if running >= target * len(cuts) and len(cuts) < workers:
+                cuts.append(index + 1)
+        cuts.append(len(texts))
+        return [texts[start:stop] for start, stop in zip(cuts, cuts[1:]) if stop > start]
+
+    def _flat(self, slices: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's GPT-2 path on every slice at once (a kernel per thread, GIL released), joined."""
+        futures = [_executor().submit(self._run, part, True) for part in slices[1:]]
+        try:
+            parts = [self._run(slices[0], flat=True)]  # the calling thread takes the first slice
+        finally:
+            wait(futures)  # every kernel is idle again before an error reaches the fallback
+        parts += [future.result() for future in futures]
+        ids = [np.frombuffer(flat, dtype=np.uint32) for flat, _ in parts]
+        bounds = [np.frombuffer(offsets, dtype=np.int64) for _, offsets in parts]
+        shifts = np.cumsum([0] + [len(part) for part in ids[:-1]])
+        offsets = np.concatenate([bounds[0][:1]] + [b[1:] + shift for b, shift in zip(bounds, shifts)])
+        return np.concatenate(ids), offsets
+
+    def _run(self, texts: list[str], flat: bool) -> Any:
+        with self._borrowed() as kernel:
+            return kernel.encode_gpt2_flat(texts) if flat else kernel.encode_gpt2(texts)
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[Any]:
+        """A kernel no other thread is using (a new one when all are busy), returned to the pool after."""
+        try:
+            kernel = self._idle.get_nowait()
+        except queue.Empty:
+            kernel = self._build_kernel()
+        try:
+            yield kernel
+        finally:
+            self._idle.put(kernel)
 
     def encode(self, text: str) -> list[int]:
         """The ids of one text, through the vocabulary's pipeline in Python (the kernel segments when built)."""
@@ -310,7 +393,8 @@ class Segmenter:
             assert content is not None, "a ByteLevel pre-tokenizer only emits table characters"
             pieces.append(content)
         if self.kernel is not None:
-            return self.kernel.encode_pieces(pieces)
+            with self._borrowed() as kernel:
+                return kernel.encode_pieces(pieces)
         ids: list[int] = []
         cache = self._cache
         segment = _SEGMENTERS[self.reading]
@@ -320,3 +404,14 @@ class Segmenter:
                 found = cache[content] = segment(content, self.ids, self.longest)
             ids += found
         return ids
+
+
+def _executor() -> ThreadPoolExecutor:
+    """Threads for `Segmenter._flat` (the kernel releases the GIL while it encodes)."""
+    return _process_executor(os.getpid())
+
+
+@lru_cache(maxsize=1)
+def _process_executor(pid: int) -> ThreadPoolExecutor:
+    # subtle: keyed by process id, since a forked child inherits the pool object but none of its threads.
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="lexkit-lbpe")

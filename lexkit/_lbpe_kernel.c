@@ -21,13 +21,36 @@
  * run directly on the UTF-8 bytes, with the letter / number / white-space class of every code point given
  * by a table the caller builds from the `regex` module (so it splits exactly as `lexkit.components`).
  * Segmentations are cached per pre-token (bytes -> ids) in an open-addressing table, cleared when full.
- * Everything runs under the GIL; the kernel is not shared between threads without it.
+ * `encode_gpt2` and `encode_gpt2_flat` release the GIL while they encode (so one Kernel per thread encodes
+ * in parallel: `lexkit._lbpe.Segmenter` keeps a pool); memory there comes from the raw allocator, and an
+ * error takes the GIL back to be raised. A Kernel busy in one thread refuses calls from another.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+/* ---- errors from code that may run with the GIL released ------------------------------------------ */
+
+/* Set MemoryError, taking the GIL first when this thread released it (encode_gpt2 runs without it). */
+static void
+no_memory(void)
+{
+    PyGILState_STATE state = PyGILState_Ensure();
+    PyErr_NoMemory();
+    PyGILState_Release(state);
+}
+
+/* ValueError for a byte no token spells (impossible for the byte-complete vocabularies lexkit builds). */
+static int
+missing_byte(unsigned char byte)
+{
+    PyGILState_STATE state = PyGILState_Ensure();
+    PyErr_Format(PyExc_ValueError, "byte 0x%02x has no token in this vocabulary", byte);
+    PyGILState_Release(state);
+    return -1;
+}
 
 /* ---- growable buffers --------------------------------------------------------------------------- */
 
@@ -46,9 +69,9 @@ ints_reserve(IntBuffer *buffer, Py_ssize_t extra)
     while (capacity < buffer->size + extra) {
         capacity *= 2;
     }
-    int32_t *data = PyMem_Realloc(buffer->data, (size_t)capacity * sizeof(int32_t));
+    int32_t *data = PyMem_RawRealloc(buffer->data, (size_t)capacity * sizeof(int32_t));
     if (data == NULL) {
-        PyErr_NoMemory();
+        no_memory();
         return -1;
     }
     buffer->data = data;
@@ -77,9 +100,9 @@ scratch_reserve(void **memory, Py_ssize_t *capacity, Py_ssize_t needed)
     while (size < needed) {
         size *= 2;
     }
-    void *data = PyMem_Realloc(*memory, (size_t)size);
+    void *data = PyMem_RawRealloc(*memory, (size_t)size);
     if (data == NULL) {
-        PyErr_NoMemory();
+        no_memory();
         return -1;
     }
     *memory = data;
@@ -131,15 +154,15 @@ trie_init(Trie *trie, Py_ssize_t total_bytes)
     while (slots < (size_t)(total_bytes + 1) * 2) {
         slots *= 2;
     }
-    trie->edge_keys = PyMem_Calloc(slots, sizeof(uint64_t));
-    trie->edge_children = PyMem_Malloc(slots * sizeof(int32_t));
+    trie->edge_keys = PyMem_RawCalloc(slots, sizeof(uint64_t));
+    trie->edge_children = PyMem_RawMalloc(slots * sizeof(int32_t));
     trie->edge_mask = slots - 1;
     trie->edges = 0;
     trie->node_capacity = total_bytes + 1;
-    trie->token_of = PyMem_Malloc((size_t)trie->node_capacity * sizeof(int32_t));
+    trie->token_of = PyMem_RawMalloc((size_t)trie->node_capacity * sizeof(int32_t));
     trie->nodes = 1;
     if (trie->edge_keys == NULL || trie->edge_children == NULL || trie->token_of == NULL) {
-        PyErr_NoMemory();
+        no_memory();
         return -1;
     }
     trie->token_of[0] = -1;
@@ -242,9 +265,9 @@ hash_bytes(const unsigned char *data, Py_ssize_t size)
 static int
 cache_init(Cache *cache, size_t slots)
 {
-    cache->slots = PyMem_Calloc(slots, sizeof(CacheSlot));
+    cache->slots = PyMem_RawCalloc(slots, sizeof(CacheSlot));
     if (cache->slots == NULL) {
-        PyErr_NoMemory();
+        no_memory();
         return -1;
     }
     cache->mask = slots - 1;
@@ -296,9 +319,9 @@ cache_make_room(Cache *cache, Py_ssize_t key_size, Py_ssize_t ids_size)
         cache_clear(cache);
         return 0;
     }
-    CacheSlot *fresh = PyMem_Calloc(slots, sizeof(CacheSlot));
+    CacheSlot *fresh = PyMem_RawCalloc(slots, sizeof(CacheSlot));
     if (fresh == NULL) {
-        PyErr_NoMemory();
+        no_memory();
         return -1;
     }
     for (size_t i = 0; i <= cache->mask; i++) {
@@ -312,7 +335,7 @@ cache_make_room(Cache *cache, Py_ssize_t key_size, Py_ssize_t ids_size)
         }
         fresh[slot] = entry;
     }
-    PyMem_Free(cache->slots);
+    PyMem_RawFree(cache->slots);
     cache->slots = fresh;
     cache->mask = slots - 1;
     return 0;
@@ -373,6 +396,7 @@ typedef struct {
     Cache cache;
     void *scratch;
     Py_ssize_t scratch_capacity;
+    int busy; /* set while encode_gpt2 runs without the GIL: the cache and scratch are this call's alone */
 } Kernel;
 
 /* -- reading 0: longest token -- */
@@ -405,8 +429,7 @@ segment_longest_token(Kernel *self, const unsigned char *content, Py_ssize_t siz
         int32_t token_id = -1;
         Py_ssize_t length = trie_longest(&self->trie, content + position, size - position, &token_id);
         if (length == 0) {
-            PyErr_Format(PyExc_ValueError, "byte 0x%02x has no token in this vocabulary", content[position]);
-            return -1;
+            return missing_byte(content[position]);
         }
         u64_heap_push(heap, &heap_size, ((uint64_t)(0xFFFFFFFFu - (uint32_t)length) << 32) | (uint64_t)position);
     }
@@ -506,8 +529,7 @@ segment_longest_pair(Kernel *self, const unsigned char *content, Py_ssize_t size
         alive[s] = 1;
         symbol_id[s] = trie_lookup(&self->trie, content + s, 1);
         if (symbol_id[s] < 0) {
-            PyErr_Format(PyExc_ValueError, "byte 0x%02x has no token in this vocabulary", content[s]);
-            return -1;
+            return missing_byte(content[s]);
         }
     }
     for (Py_ssize_t s = 0; s + 1 < size; s++) {
@@ -581,8 +603,7 @@ segment_fewest_tokens(Kernel *self, const unsigned char *content, Py_ssize_t siz
             }
         }
         if (best_id < 0) {
-            PyErr_Format(PyExc_ValueError, "byte 0x%02x has no token in this vocabulary", content[i]);
-            return -1;
+            return missing_byte(content[i]);
         }
         fewest[i] = best;
         total[i] = best_total;
@@ -604,7 +625,9 @@ segment(Kernel *self, const unsigned char *content, Py_ssize_t size, IntBuffer *
         return 0;
     }
     if (size > (Py_ssize_t)0x7FFFFFFF) {
+        PyGILState_STATE state = PyGILState_Ensure();
         PyErr_SetString(PyExc_ValueError, "a pre-token longer than 2**31 - 1 bytes");
+        PyGILState_Release(state);
         return -1;
     }
     switch (self->reading) {
@@ -627,8 +650,7 @@ encode_piece(Kernel *self, const unsigned char *content, Py_ssize_t size, IntBuf
     if (size == 1) {
         int32_t token_id = trie_lookup(&self->trie, content, 1);
         if (token_id < 0) {
-            PyErr_Format(PyExc_ValueError, "byte 0x%02x has no token in this vocabulary", content[0]);
-            return -1;
+            return missing_byte(content[0]);
         }
         return ints_push(out, token_id);
     }
@@ -661,9 +683,9 @@ encode_piece(Kernel *self, const unsigned char *content, Py_ssize_t size, IntBuf
         while (capacity < cache->keys_size + (size_t)size) {
             capacity *= 2;
         }
-        unsigned char *keys = PyMem_Realloc(cache->keys, capacity);
+        unsigned char *keys = PyMem_RawRealloc(cache->keys, capacity);
         if (keys == NULL) {
-            PyErr_NoMemory();
+            no_memory();
             return -1;
         }
         cache->keys = keys;
@@ -836,13 +858,13 @@ Kernel_init(Kernel *self, PyObject *args, PyObject *kwargs)
 static void
 Kernel_dealloc(Kernel *self)
 {
-    PyMem_Free(self->trie.edge_keys);
-    PyMem_Free(self->trie.edge_children);
-    PyMem_Free(self->trie.token_of);
-    PyMem_Free(self->cache.slots);
-    PyMem_Free(self->cache.keys);
-    PyMem_Free(self->cache.ids.data);
-    PyMem_Free(self->scratch);
+    PyMem_RawFree(self->trie.edge_keys);
+    PyMem_RawFree(self->trie.edge_children);
+    PyMem_RawFree(self->trie.token_of);
+    PyMem_RawFree(self->cache.slots);
+    PyMem_RawFree(self->cache.keys);
+    PyMem_RawFree(self->cache.ids.data);
+    PyMem_RawFree(self->scratch);
     Py_XDECREF(self->classes);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -852,6 +874,10 @@ check_ready(Kernel *self)
 {
     if (self->trie.edge_keys == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Kernel is not initialised");
+        return -1;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "this Kernel is encoding in another thread; use one Kernel per thread");
         return -1;
     }
     return 0;
@@ -889,7 +915,7 @@ Kernel_segment(Kernel *self, PyObject *arg)
     int status = segment(self, view.buf, view.len, &out);
     PyBuffer_Release(&view);
     PyObject *result = status < 0 ? NULL : to_list(&out, 0, out.size);
-    PyMem_Free(out.data);
+    PyMem_RawFree(out.data);
     return result;
 }
 
@@ -920,64 +946,186 @@ Kernel_encode_pieces(Kernel *self, PyObject *arg)
     result = to_list(&out, 0, out.size);
 done:
     Py_DECREF(sequence);
-    PyMem_Free(out.data);
+    PyMem_RawFree(out.data);
+    return result;
+}
+
+/* One text's UTF-8 bytes, read under the GIL (the str keeps them alive) and encoded without it. */
+typedef struct {
+    const unsigned char *text;
+    Py_ssize_t size;
+} TextView;
+
+/* The UTF-8 views of a list of str (PyMem_RawFree the result), or NULL with an error set. */
+static TextView *
+utf8_views(Kernel *self, PyObject *sequence, Py_ssize_t *count)
+{
+    if (self->classes == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this Kernel was built without a character class table");
+        return NULL;
+    }
+    *count = PySequence_Fast_GET_SIZE(sequence);
+    PyObject **items = PySequence_Fast_ITEMS(sequence);
+    TextView *views = PyMem_RawMalloc((size_t)(*count ? *count : 1) * sizeof(TextView));
+    if (views == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t t = 0; t < *count; t++) {
+        if (!PyUnicode_Check(items[t])) {
+            PyErr_SetString(PyExc_TypeError, "encode_gpt2 takes a list of str");
+            PyMem_RawFree(views);
+            return NULL;
+        }
+        views[t].text = (const unsigned char *)PyUnicode_AsUTF8AndSize(items[t], &views[t].size);
+        if (views[t].text == NULL) {
+            PyMem_RawFree(views);
+            return NULL;
+        }
+    }
+    return views;
+}
+
+/* GPT-2 pre-tokenization and the reading over every text, with the GIL released: all ids go to out, and
+ * text t's are out[offsets[t]:offsets[t + 1]]. Returns -1 with a Python error set on failure. */
+static int
+encode_views(Kernel *self, const TextView *views, Py_ssize_t count, IntBuffer *out, int64_t *offsets)
+{
+    const unsigned char *classes = (const unsigned char *)PyBytes_AS_STRING(self->classes);
+    int status = 0;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    offsets[0] = 0;
+    for (Py_ssize_t t = 0; t < count && status == 0; t++) {
+        const unsigned char *text = views[t].text;
+        Py_ssize_t n = views[t].size;
+        for (Py_ssize_t i = 0; i < n;) {
+            Py_ssize_t j = gpt2_next(classes, text, n, i);
+            if (encode_piece(self, text + i, j - i, out) < 0) {
+                status = -1;
+                break;
+            }
+            i = j;
+        }
+        offsets[t + 1] = (int64_t)out->size;
+    }
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    return status;
+}
+
+/* Shared by encode_gpt2 and encode_gpt2_flat: the ids and offsets of a list of str (caller frees both). */
+static int
+encode_texts(Kernel *self, PyObject *arg, IntBuffer *out, int64_t **offsets, Py_ssize_t *count)
+{
+    if (check_ready(self) < 0) {
+        return -1;
+    }
+    /* a tuple copy, not the caller's list: another thread may change the list while the GIL is released */
+    PyObject *sequence = PySequence_Tuple(arg);
+    if (sequence == NULL) {
+        return -1;
+    }
+    TextView *views = utf8_views(self, sequence, count);
+    int status = -1;
+    if (views != NULL) {
+        *offsets = PyMem_RawMalloc((size_t)(*count + 1) * sizeof(int64_t));
+        if (*offsets == NULL) {
+            PyErr_NoMemory();
+        }
+        else {
+            status = encode_views(self, views, *count, out, *offsets);
+        }
+        PyMem_RawFree(views);
+    }
+    Py_DECREF(sequence); /* after the encoding: the tuple kept every str (and so its UTF-8 bytes) alive */
+    return status;
+}
+
+/* One list of ints per text: text t's are ids[offsets[t]:offsets[t + 1]]. */
+static PyObject *
+build_lists(const int32_t *ids, const int64_t *offsets, Py_ssize_t count)
+{
+    PyObject *result = PyList_New(count);
+    if (result == NULL) {
+        return NULL;
+    }
+    /* subtle: one list per text makes the cyclic GC run full collections over the whole heap again and again
+     * (measured: about half the time of a batch of short lines); lists of ints hold no cycles, so the
+     * collector waits until they are built. */
+    int collecting = PyGC_Disable();
+    for (Py_ssize_t t = 0; t < count; t++) {
+        IntBuffer view = {(int32_t *)ids, 0, 0};
+        PyObject *list = to_list(&view, (Py_ssize_t)offsets[t], (Py_ssize_t)offsets[t + 1]);
+        if (list == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, t, list);
+    }
+    if (collecting) {
+        PyGC_Enable();
+    }
     return result;
 }
 
 static PyObject *
 Kernel_encode_gpt2(Kernel *self, PyObject *arg)
 {
-    if (check_ready(self) < 0) {
-        return NULL;
-    }
-    if (self->classes == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "this Kernel was built without a character class table");
-        return NULL;
-    }
-    PyObject *sequence = PySequence_Fast(arg, "encode_gpt2 takes a list of str");
-    if (sequence == NULL) {
-        return NULL;
-    }
-    const unsigned char *classes = (const unsigned char *)PyBytes_AS_STRING(self->classes);
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
-    PyObject **items = PySequence_Fast_ITEMS(sequence);
-    PyObject *result = PyList_New(count);
     IntBuffer out = {NULL, 0, 0};
-    if (result == NULL) {
-        goto error;
+    int64_t *offsets = NULL;
+    Py_ssize_t count = 0;
+    PyObject *result = NULL;
+    if (encode_texts(self, arg, &out, &offsets, &count) == 0) {
+        result = build_lists(out.data, offsets, count);
     }
-    for (Py_ssize_t t = 0; t < count; t++) {
-        if (!PyUnicode_Check(items[t])) {
-            PyErr_SetString(PyExc_TypeError, "encode_gpt2 takes a list of str");
-            goto error;
-        }
-        Py_ssize_t n;
-        const unsigned char *text = (const unsigned char *)PyUnicode_AsUTF8AndSize(items[t], &n);
-        if (text == NULL) {
-            goto error;
-        }
-        out.size = 0;
-        for (Py_ssize_t i = 0; i < n;) {
-            Py_ssize_t j = gpt2_next(classes, text, n, i);
-            if (encode_piece(self, text + i, j - i, &out) < 0) {
-                goto error;
-            }
-            i = j;
-        }
-        PyObject *ids = to_list(&out, 0, out.size);
-        if (ids == NULL) {
-            goto error;
-        }
-        PyList_SET_ITEM(result, t, ids);
-    }
-    Py_DECREF(sequence);
-    PyMem_Free(out.data);
+    PyMem_RawFree(offsets);
+    PyMem_RawFree(out.data);
     return result;
-error:
-    Py_XDECREF(result);
-    Py_DECREF(sequence);
-    PyMem_Free(out.data);
-    return NULL;
+}
+
+/* lists_from_flat(ids, offsets): the per-text lists of encode_gpt2_flat's result (buffers of uint32, int64). */
+static PyObject *
+lists_from_flat(PyObject *module, PyObject *args)
+{
+    Py_buffer ids, offsets;
+    if (!PyArg_ParseTuple(args, "y*y*", &ids, &offsets)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t count = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    const int64_t *bounds = offsets.buf;
+    int valid = count >= 0 && offsets.len % (Py_ssize_t)sizeof(int64_t) == 0 && (count == 0 || bounds[0] >= 0);
+    for (Py_ssize_t t = 0; valid && t < count; t++) {
+        valid = bounds[t] <= bounds[t + 1];
+    }
+    if (!valid || ids.len % (Py_ssize_t)sizeof(int32_t) != 0 ||
+        (count >= 0 && bounds[count] > ids.len / (Py_ssize_t)sizeof(int32_t))) {
+        PyErr_SetString(PyExc_ValueError, "lists_from_flat takes uint32 ids and len + 1 rising int64 offsets");
+    }
+    else {
+        result = build_lists(ids.buf, bounds, count);
+    }
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&offsets);
+    return result;
+}
+
+static PyObject *
+Kernel_encode_gpt2_flat(Kernel *self, PyObject *arg)
+{
+    IntBuffer out = {NULL, 0, 0};
+    int64_t *offsets = NULL;
+    Py_ssize_t count = 0;
+    PyObject *result = NULL;
+    if (encode_texts(self, arg, &out, &offsets, &count) == 0) {
+        /* ids are in [0, 2**31), so their int32 bytes read as uint32 unchanged */
+        result = Py_BuildValue("(y#y#)", (const char *)out.data, out.size * (Py_ssize_t)sizeof(int32_t),
+                               (const char *)offsets, (count + 1) * (Py_ssize_t)sizeof(int64_t));
+    }
+    PyMem_RawFree(offsets);
+    PyMem_RawFree(out.data);
+    return result;
 }
 
 static PyObject *
@@ -1018,7 +1166,9 @@ static PyMethodDef Kernel_methods[] = {
     {"segment", (PyCFunction)Kernel_segment, METH_O, "Ids of one pre-token's bytes (no cache)."},
     {"encode_pieces", (PyCFunction)Kernel_encode_pieces, METH_O, "Ids of a list of pre-tokens (bytes), cached."},
     {"encode_gpt2", (PyCFunction)Kernel_encode_gpt2, METH_O,
-     "Ids of each text: GPT-2 pre-tokenization, then the reading on each pre-token (cached)."},
+     "Ids of each text: GPT-2 pre-tokenization, then the reading on each pre-token (cached; GIL released)."},
+    {"encode_gpt2_flat", (PyCFunction)Kernel_encode_gpt2_flat, METH_O,
+     "encode_gpt2 as (uint32 ids, int64 offsets) bytes: text t is ids[offsets[t]:offsets[t + 1]]."},
     {"split_gpt2", (PyCFunction)Kernel_split_gpt2, METH_O, "The GPT-2 pre-tokens of one text, as UTF-8 bytes."},
     {NULL, NULL, 0, NULL},
 };
@@ -1035,10 +1185,16 @@ static PyTypeObject KernelType = {
     .tp_methods = Kernel_methods,
 };
 
+static PyMethodDef module_methods[] = {
+    {"lists_from_flat", lists_from_flat, METH_VARARGS,
+     "lists_from_flat(ids, offsets): one list per text from encode_gpt2_flat's (uint32, int64) buffers."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT, "lexkit._lbpe_kernel",
     "LBPE's long-token-first encoders (longest token, longest pair) with GPT-2 pre-tokenization, in C.", -1,
-    NULL, NULL, NULL, NULL, NULL,
+    module_methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC

@@ -21,6 +21,8 @@ from lexkit.errors import EncodingError
 from lexkit.vocabulary import JSON, Vocabulary
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from lexkit._lbpe import Reading
 
 __all__ = ["FewestTokensEncoder", "LongFirstEncoder", "LongestPairEncoder", "LongestTokenEncoder",
@@ -102,6 +104,12 @@ class LongestTokenEncoder(Encoder):
     def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
         self._refuse_post_processor(add_special_tokens)
         return self.segmenter.encode_batch(texts)
+
+    def encode_ordinary_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False
+                                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's flat ids and offsets straight, without a Python int per id (all cores)."""
+        self._refuse_post_processor(add_special_tokens)
+        return self.segmenter.encode_batch_flat(texts)
 
     def segment(self, content: bytes) -> list[int]:
         """Split one pre-token's bytes.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import pickle
 import sqlite3
+import threading
 
 import _resources
 import numpy as np
@@ -17,6 +18,7 @@ from strategies import varied_text
 from tokenizers import Tokenizer as HFTokenizer
 
 from lexkit import Tokenizer, VocabularyError
+from lexkit import _lbpe as lbpe_module
 from lexkit._lbpe import READINGS, Segmenter, gpt2_classes, kernel_available
 from lexkit._reference import (
     ReferenceFewestTokens,
@@ -159,6 +161,42 @@ def test_long_first_equals_reference(text):
 def test_round_trip(encoder, text):
     tokenizer = _tokenizer(encoder)
     assert tokenizer.decode(tokenizer.encode(text, disallowed_special=())) == text
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_batches_split_over_threads_give_the_one_thread_ids(reading, monkeypatch):
+    """A batch over PARALLEL_MIN_CHARS is cut into one slice per core, each encoded by its own kernel with the
+    GIL released; lists and the flat form equal one kernel's single call on the same lines."""
+    vocabulary, held_out = _real_vocabulary("english")
+    assert sum(map(len, held_out)) > 3 * lbpe_module.PARALLEL_MIN_CHARS
+    segmenter = Segmenter(vocabulary, reading)
+    expected = segmenter.kernel.encode_gpt2(held_out)
+    monkeypatch.setattr(lbpe_module.os, "cpu_count", lambda: 3)  # three slices even on a 2-core machine
+    assert segmenter.encode_batch(held_out) == expected
+    ids, offsets = segmenter.encode_batch_flat(held_out)
+    assert ids.dtype == np.uint32 and offsets.tolist() == np.cumsum([0, *map(len, expected)]).tolist()
+    assert ids.tolist() == [i for seq in expected for i in seq]
+    tokenizer = Tokenizer(vocabulary, encoder=reading)
+    flat, bounds = tokenizer.encode_batch_flat(held_out[:50])
+    assert flat.tolist() == [i for seq in expected[:50] for i in seq] and len(bounds) == 51
+
+
+def test_threads_sharing_a_tokenizer_get_the_same_ids():
+    """Each thread borrows its own kernel (a kernel encodes without the GIL and refuses a second thread)."""
+    vocabulary, held_out = _real_vocabulary("english")
+    tokenizer = Tokenizer(vocabulary, encoder="fewest-tokens")
+    expected = tokenizer.encode_batch(held_out)
+    results: list[object] = [None] * 3
+
+    def run(index: int) -> None:
+        results[index] = tokenizer.encode_batch(held_out)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 3
 
 
 def test_kernel_splits_like_the_gpt2_pattern_on_every_code_point():
