@@ -72,6 +72,16 @@ class CorpusCounts:
         if ids.size:
             self.counts += np.bincount(ids, minlength=self.vocab_size)[: self.vocab_size]
 
+    def merge(self, other: CorpusCounts) -> None:
+        """Add the counts of another part of the corpus (integer sums: exact in any order)."""
+        self.texts += other.texts
+        self.tokens += other.tokens
+        self.bytes += other.bytes
+        self.characters += other.characters
+        self.words += other.words
+        self.words_greed += other.words_greed
+        self.counts += other.counts
+
 
 @dataclass(frozen=True)
 class TextTotals:
