@@ -86,12 +86,15 @@ class TextFiles:
             if total >= max_bytes:
                 return
 
-    def shards(self, shard_bytes: int = SHARD_BYTES) -> list[Shard] | None:
+    def shards(self, shard_bytes: int | None = None) -> list[Shard] | None:
         """Line-aligned byte ranges that together hold exactly the texts `__call__` yields, or None when a
         source is not a text file (a dataset or an iterable).
 
         subtle: under the default UTF-8 policy (invalid bytes raise) a text's bytes are its file bytes, so the
         ``max_bytes`` cut is the end of the line holding byte ``max_bytes - 1`` of the files joined.
+
+        Args:
+            shard_bytes: bytes per shard at most, but for the line that crosses it (default `SHARD_BYTES`).
         """
         plan = plan_sources(self.corpus, "error")
         if not all(isinstance(unit, TextFile) for _, unit in plan.units):
@@ -102,7 +105,7 @@ class TextFiles:
             assert isinstance(unit, TextFile)
             size = unit.path.stat().st_size
             end = size if left is None or left >= size else _line_end(unit.path, left - 1, size)
-            shards += _split(str(unit.path), end, shard_bytes)
+            shards += _split(str(unit.path), end, shard_bytes or SHARD_BYTES)
             if left is not None:
                 left -= size
                 if left <= 0:
