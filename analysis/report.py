@@ -25,16 +25,18 @@ from lexkit.analysis.metrics import (
     BATCH_TEXTS,
     CorpusMetrics,
     digit_grouping,
+    encoder_segments,
     measure_corpora,
     morph_boundary_f1,
     percent_fewer_tokens,
-    segmentation_difference,
+    segment_differences,
     summarize,
     zipf_fit,
 )
-from lexkit.analysis.sharding import TextFiles, fork_available, measure_shards, start_workers
+from lexkit.analysis.sharding import TextFiles, fork_available
 from lexkit.analysis.viewer import ViewerData, build_viewer, render_fragment
 from lexkit.analysis.viewer_passages import pick_passages
+from lexkit.analysis.workers import measure_shards, start_workers, submit_segments
 from lexkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
 from lexkit.encoders import encoders_for
 from lexkit.errors import LexkitError
@@ -151,12 +153,19 @@ def analyze(
     metrics: list[CorpusMetrics] = []
     totals: dict[str, np.ndarray] = {}
     bars = progress and sys.stderr.isatty()
+    words = _distinct_words(next(iter(corpora.values()))(), probe_words) if corpora else []
+    usable = {name: _usable_encoders(tok) for name, tok in tokenizers.items()} if words else {}
+    probes = {name: list(built) for name, built in usable.items() if len(built) > 1}
+    parallel = workers > 1 and fork_available()
     shards = {name: open_corpus.shards() for name, open_corpus in corpora.items()
-              if workers > 1 and isinstance(open_corpus, TextFiles) and fork_available()}
-    # subtle: the pool forks before tqdm starts its monitor thread (forking a threaded process can deadlock).
+              if parallel and isinstance(open_corpus, TextFiles)}
     most = max((len(parts or ()) for parts in shards.values()), default=0)
-    pool = start_workers(tokenizers, min(workers, most)) if most > 1 else None
+    # subtle: the pool forks before tqdm starts its monitor thread (forking a threaded process can deadlock).
+    pool = start_workers(tokenizers, workers, built=usable) if parallel and (most > 1 or probes) else None
     try:
+        # the probes first: they run on the workers while the corpora stream
+        pending = {name: {encoder: submit_segments(pool, name, encoder, words) for encoder in encoders}
+                   for name, encoders in probes.items()} if pool is not None else {}
         for corpus_name, open_corpus in corpora.items():
             # One pass per corpus: each batch is read and counted once and encoded by every tokenizer.
             start = time.perf_counter()
@@ -177,26 +186,24 @@ def analyze(
                 metrics.append(summarize(tokenizer_name, corpus_name, tokenizers[tokenizer_name], counts))
                 running = totals.setdefault(tokenizer_name, np.zeros_like(counts.counts))
                 running += counts.counts
+        histograms = {}
+        for name, tokenizer in tokenizers.items():
+            lengths = np.array([min(len(t.content), 32) for t in tokenizer.vocabulary.tokens], dtype=np.int64)
+            histograms[name] = np.bincount(lengths, minlength=33).tolist()
+        report = AnalysisReport(
+            metrics=metrics,
+            digits={name: digit_grouping(tok) for name, tok in tokenizers.items()},
+            length_histograms=histograms,
+            rank_frequency={n: np.sort(c[c > 0])[::-1][:20000].tolist() for n, c in totals.items()},
+        )
+        methods = {name: segment_differences({
+            encoder: pending[name][encoder].get() if pending else
+            encoder_segments(tokenizers[name], encoder, words, built=usable[name]) for encoder in encoders})
+            for name, encoders in probes.items()}
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
-    histograms = {}
-    for name, tokenizer in tokenizers.items():
-        lengths = np.array([min(len(t.content), 32) for t in tokenizer.vocabulary.tokens], dtype=np.int64)
-        histograms[name] = np.bincount(lengths, minlength=33).tolist()
-    report = AnalysisReport(
-        metrics=metrics,
-        digits={name: digit_grouping(tok) for name, tok in tokenizers.items()},
-        length_histograms=histograms,
-        rank_frequency={n: np.sort(c[c > 0])[::-1][:20000].tolist() for n, c in totals.items()},
-    )
-    words = _distinct_words(next(iter(corpora.values()))(), probe_words) if corpora else []
-    methods = {}
-    for name, tok in tokenizers.items():
-        usable = _usable_encoders(tok)
-        if len(usable) > 1 and words:
-            methods[name] = segmentation_difference(tok, list(usable), words, built=usable)
     if methods:
         report.extra["inference_methods"] = methods
     if gold is not None:

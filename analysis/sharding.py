@@ -1,14 +1,7 @@
-"""Measuring a corpus of text files in worker processes: line-aligned byte ranges (shards), exact merged counts.
+"""A corpus of text files for `lexkit analyze`: its text stream, and its line-aligned byte ranges (shards).
 
-Why: `lexkit.analysis.metrics.measure_corpora` runs on one core, and its per-text work (reading, text totals,
-joining runs, the engine's call per run) is Python and numpy that threads cannot share out. A file corpus is cut
-into shards that end at line ends, so every shard yields exactly the lines the whole stream yields there; worker
-processes measure shards with every tokenizer and the parent adds the partial counts, which are sums of
-integers: the merged counts equal one pass over the whole corpus, whatever the order the shards finish in.
-
-The workers are forked after the tokenizers are loaded and their engines built, so they share that work (and its
-memory, copy-on-write) instead of paying it again; where ``fork`` is not available the corpus runs in this
-process.
+A file corpus is cut into shards that end at line ends, so every shard yields exactly the lines the whole stream
+yields there; `lexkit.analysis.workers` measures the shards in worker processes and adds up their counts.
 """
 
 from __future__ import annotations
@@ -16,23 +9,15 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from lexkit.analysis.metrics import BATCH_TEXTS, CorpusCounts, measure_corpora
 from lexkit.corpus import Corpus, iter_texts
 from lexkit.corpus.reading import decode_block, read_blocks
 from lexkit.corpus.sources import TextFile, plan_sources
-from lexkit.errors import CorpusError
-from lexkit.tokenizer import Tokenizer
 
-if TYPE_CHECKING:
-    from multiprocessing.pool import Pool
-
-__all__ = ["SHARD_BYTES", "Shard", "TextFiles", "default_workers", "fork_available", "measure_shards", "shard_texts",
-           "start_workers"]
+__all__ = ["SHARD_BYTES", "Shard", "TextFiles", "default_workers", "fork_available", "shard_texts"]
 
 #: Bytes of corpus per shard at most: small enough that the last shard to finish leaves a worker idle for well
 #: under a second, large enough for whole 2 Mi-character batches (`lexkit.analysis.metrics.BATCH_CHARS`).
@@ -139,63 +124,6 @@ def shard_texts(shard: Shard) -> Iterator[str]:
     """The texts of one shard, exactly as `lexkit.corpus.iter_texts` yields them there."""
     blocks = read_blocks(Path(shard.path), _READ_BYTES, shard.start, shard.end)
     return itertools.chain.from_iterable(decode_block(block, "error")[0] for block in blocks)
-
-
-_worker_tokenizers: Mapping[str, Tokenizer] = {}
-
-
-def _init_worker(tokenizers: Mapping[str, Tokenizer]) -> None:
-    global _worker_tokenizers
-    _worker_tokenizers = tokenizers  # subtle: inherited through fork, never pickled
-
-
-def _measure_shard(shard: Shard) -> dict[str, CorpusCounts]:
-    return measure_corpora(_worker_tokenizers, shard_texts(shard), batch_size=BATCH_TEXTS)  # never empty: 1+ bytes
-
-
-def start_workers(tokenizers: Mapping[str, Tokenizer], workers: int) -> Pool:
-    """Fork ``workers`` processes that measure shards with ``tokenizers`` (their engines built first, here, so
-    every worker inherits them). Terminate the pool when done.
-
-    subtle: fork before any thread of ours starts (a tqdm bar's monitor): a forked child gets only this thread.
-    """
-    for tokenizer in tokenizers.values():
-        tokenizer.encode_batch_flat(["\n"], disallowed_special=())
-    # subtle: with the variable set at the fork, HF tokenizers neither warns about its thread pool nor uses it in
-    # the workers (a forked pool would hang); the parent keeps its own setting.
-    saved = os.environ.get("TOKENIZERS_PARALLELISM")
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    try:
-        return multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(tokenizers,))
-    finally:
-        if saved is None:
-            del os.environ["TOKENIZERS_PARALLELISM"]
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = saved
-
-
-def measure_shards(pool: Pool, tokenizers: Mapping[str, Tokenizer], shards: list[Shard], *,
-                   progress: Callable[[int], Any] | None = None) -> dict[str, CorpusCounts]:
-    """`measure_corpora` over ``shards`` on a pool from `start_workers`: the same counts as one pass.
-
-    Args:
-        pool: the workers (`start_workers` with the same ``tokenizers``).
-        tokenizers: name -> tokenizer.
-        shards: the corpus's shards (`TextFiles.shards`).
-        progress: called with the text bytes of each finished shard.
-
-    Raises:
-        CorpusError: the shards hold no text, or a file holds invalid UTF-8 (named with its byte offset).
-    """
-    total = {name: CorpusCounts(vocab_size=len(tok.vocabulary)) for name, tok in tokenizers.items()}
-    for partial in pool.imap_unordered(_measure_shard, shards):
-        for name, counts in partial.items():
-            total[name].merge(counts)
-        if progress is not None:
-            progress(next(iter(partial.values())).bytes)
-    if not total or next(iter(total.values())).texts == 0:
-        raise CorpusError("the corpus is empty: no text to measure; check the corpus path")
-    return total
 
 
 def fork_available() -> bool:
