@@ -163,9 +163,6 @@ def analyze(
     # subtle: the pool forks before tqdm starts its monitor thread (forking a threaded process can deadlock).
     pool = start_workers(tokenizers, workers, built=usable) if parallel and (most > 1 or probes) else None
     try:
-        # the probes first: they run on the workers while the corpora stream
-        pending = {name: {encoder: submit_segments(pool, name, encoder, words) for encoder in encoders}
-                   for name, encoders in probes.items()} if pool is not None else {}
         for corpus_name, open_corpus in corpora.items():
             # One pass per corpus: each batch is read and counted once and encoded by every tokenizer.
             start = time.perf_counter()
@@ -186,6 +183,10 @@ def analyze(
                 metrics.append(summarize(tokenizer_name, corpus_name, tokenizers[tokenizer_name], counts))
                 running = totals.setdefault(tokenizer_name, np.zeros_like(counts.counts))
                 running += counts.counts
+        # the probes after the corpora (beside them, they slowed the streaming): spread over the workers, while
+        # this process counts the rest
+        pending = {name: {encoder: submit_segments(pool, name, encoder, words) for encoder in encoders}
+                   for name, encoders in probes.items()} if pool is not None else {}
         histograms = {}
         for name, tokenizer in tokenizers.items():
             lengths = np.array([min(len(t.content), 32) for t in tokenizer.vocabulary.tokens], dtype=np.int64)

@@ -5,7 +5,7 @@ joining runs, the engine's call per run) is Python and numpy that threads cannot
 measure shards (`lexkit.analysis.sharding`) with every tokenizer and the parent adds the partial counts, which are
 sums of integers: the merged counts equal one pass over the whole corpus, whatever order the shards finish in.
 The inference-method probe (each other encoder's segments of a few thousand words; exporting and parsing a large
-vocabulary for it takes seconds) runs on the same workers, one task per encoder, while they stream.
+vocabulary for it takes seconds) runs on the same workers after the streaming, one task per encoder.
 
 The workers are forked after the tokenizers are loaded and their engines built, so they share that work (and its
 memory, copy-on-write) instead of paying it again; `lexkit.analysis.sharding.fork_available` says where they can.
