@@ -160,6 +160,8 @@ def analyze(
     shards = {name: open_corpus.shards() for name, open_corpus in corpora.items()
               if parallel and isinstance(open_corpus, TextFiles)}
     most = max((len(parts or ()) for parts in shards.values()), default=0)
+    for tokenizer in tokenizers.values():  # build every engine now, so the passes below time only the streaming
+        tokenizer.encode_batch_flat(["\n"], disallowed_special=())
     # subtle: the pool forks before tqdm starts its monitor thread (forking a threaded process can deadlock).
     pool = start_workers(tokenizers, workers, built=usable) if parallel and (most > 1 or probes) else None
     try:
