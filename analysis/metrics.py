@@ -31,7 +31,7 @@ __all__ = [
     "RENYI_ALPHA", "BATCH_TEXTS", "BATCH_CHARS", "CorpusCounts", "TextBatch", "TextTotals", "measure_corpus", "measure_corpora", "renyi_efficiency", "gini", "share_below_median",
     "rarer_half_share", "ZipfFit", "rank_frequency_line", "zipf_fit", "model_token_ids", "CorpusMetrics",
     "summarize", "DIGIT_PROBES", "digit_grouping", "percent_fewer_tokens", "morph_boundary_f1",
-    "morph_score", "segmentation_difference",
+    "morph_score", "segmentation_difference", "encoder_segments", "segment_differences",
 ]
 
 RENYI_ALPHA = 2.5
@@ -71,6 +71,16 @@ class CorpusCounts:
         self.tokens += int(ids.size)
         if ids.size:
             self.counts += np.bincount(ids, minlength=self.vocab_size)[: self.vocab_size]
+
+    def merge(self, other: CorpusCounts) -> None:
+        """Add the counts of another part of the corpus (integer sums: exact in any order)."""
+        self.texts += other.texts
+        self.tokens += other.tokens
+        self.bytes += other.bytes
+        self.characters += other.characters
+        self.words += other.words
+        self.words_greed += other.words_greed
+        self.counts += other.counts
 
 
 @dataclass(frozen=True)
@@ -537,29 +547,36 @@ def segmentation_difference(tokenizer: Tokenizer, encoders: Sequence[str], words
         words: the words (each encoded with a leading space).
         built: tokenizers already built on this vocabulary, by encoder name (building an engine is the cost).
     """
+    return segment_differences({name: encoder_segments(tokenizer, name, words, built=built) for name in encoders})
+
+
+def encoder_segments(tokenizer: Tokenizer, encoder: str, words: Sequence[str], *,
+                     built: Mapping[str, Tokenizer] | None = None) -> list[list[int]]:
+    """The ids of each word (with a leading space) under ``encoder`` on ``tokenizer``'s vocabulary.
+
+    Args:
+        tokenizer: the tokenizer whose vocabulary is read (it serves its own encoder's name).
+        encoder: the encoder name.
+        words: the words.
+        built: tokenizers already built on this vocabulary, by encoder name (building an engine is the cost).
+    """
     ready = {tokenizer.encoder_name: tokenizer, **(built or {})}
-
-    def get(name: str) -> Tokenizer:
-        if name not in ready:
-            ready[name] = Tokenizer(tokenizer.vocabulary, encoder=name)
-        return ready[name]
-
+    other = ready.get(encoder) or Tokenizer(tokenizer.vocabulary, encoder=encoder)
     texts = [" " + w for w in words]
+    if other is not tokenizer and _runs_its_tokenizer_json(other):
+        return [e.ids for e in other.encoder.backend.encode_batch(texts, add_special_tokens=False)]
+    return other.encode_batch(texts, disallowed_special=())
 
-    def segments(name: str) -> list[list[int]]:
-        other = get(name)
-        if other is not tokenizer and _runs_its_tokenizer_json(other):
-            return [e.ids for e in other.encoder.backend.encode_batch(texts, add_special_tokens=False)]
-        return other.encode_batch(texts, disallowed_special=())
 
-    base = segments(encoders[0])
-    out: dict[str, dict[str, float]] = {}
-    for name in encoders:
-        segs = base if name == encoders[0] else segments(name)
-        differ = sum(1 for a, b in zip(base, segs) if a != b)
-        out[name] = {"tokens_per_word": sum(map(len, segs)) / max(len(words), 1),
-                     "differs_from_" + encoders[0]: differ / max(len(words), 1)}
-    return out
+def segment_differences(segments: Mapping[str, Sequence[Sequence[int]]]) -> dict[str, dict[str, float]]:
+    """`segmentation_difference` from each encoder's segments of the same words (`encoder_segments`), the
+    first encoder the reference."""
+    reference = next(iter(segments))
+    base = segments[reference]
+    words = max(len(base), 1)
+    return {name: {"tokens_per_word": sum(map(len, segs)) / words,
+                   "differs_from_" + reference: sum(1 for a, b in zip(base, segs) if a != b) / words}
+            for name, segs in segments.items()}
 
 
 def _runs_its_tokenizer_json(tokenizer: Tokenizer) -> bool:

@@ -25,15 +25,18 @@ from lexkit.analysis.metrics import (
     BATCH_TEXTS,
     CorpusMetrics,
     digit_grouping,
+    encoder_segments,
     measure_corpora,
     morph_boundary_f1,
     percent_fewer_tokens,
-    segmentation_difference,
+    segment_differences,
     summarize,
     zipf_fit,
 )
+from lexkit.analysis.sharding import TextFiles, fork_available
 from lexkit.analysis.viewer import ViewerData, build_viewer, render_fragment
 from lexkit.analysis.viewer_passages import pick_passages
+from lexkit.analysis.workers import measure_shards, start_workers, submit_segments
 from lexkit.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
 from lexkit.encoders import encoders_for
 from lexkit.errors import LexkitError
@@ -129,54 +132,81 @@ def analyze(
     probe_words: int = 5000,
     passages: int = 4,
     live_budget: int | None = None,
+    workers: int = 1,
 ) -> AnalysisReport:
     """Measure every tokenizer on every corpus (each corpus streamed once per tokenizer).
 
     Args:
         tokenizers: name -> tokenizer.
-        corpora: name -> a function returning a fresh iterator of text items (lines or documents).
+        corpora: name -> a function returning a fresh iterator of text items (lines or documents); a
+            `lexkit.analysis.sharding.TextFiles` of text files is measured in ``workers`` processes.
         batch_size: texts per encode call at most (see `lexkit.analysis.metrics.measure_corpora`).
         progress: report each pass on stderr: a bar on a terminal, one plain line per pass otherwise (logs).
         gold: a gold segmentation file (``word<TAB>morph morph ...``) for morphological boundary F1.
         probe_words: distinct words of the first corpus used to compare inference methods on one vocabulary.
         passages: sample passages per corpus for the token viewer (0: no viewer).
         live_budget: bytes of in-page encoder tables the viewer may embed (default: the viewer's).
+        workers: processes that measure a `TextFiles` corpus (1: this process; the counts are the same).
     """
     from tqdm.auto import tqdm
 
     metrics: list[CorpusMetrics] = []
     totals: dict[str, np.ndarray] = {}
     bars = progress and sys.stderr.isatty()
-    for corpus_name, open_corpus in corpora.items():
-        # One pass per corpus: each batch is read and counted once and encoded by every tokenizer.
-        start = time.perf_counter()
-        with tqdm(desc=f"{len(tokenizers)} tokenizer(s) on {corpus_name}", unit="B", unit_scale=True,
-                  disable=not bars, leave=False) as bar:
-            measured = measure_corpora(tokenizers, open_corpus(), batch_size=batch_size, progress=bar.update)
-        for tokenizer_name, counts in measured.items():
-            if progress and not bars:
-                print(f"lexkit: measured {tokenizer_name} on {corpus_name}: {counts.bytes / 1e6:.2f} MB, "
-                      f"{counts.tokens:,} tokens in {time.perf_counter() - start:.1f}s (one pass for all "
-                      "tokenizers)", file=sys.stderr, flush=True)
-            metrics.append(summarize(tokenizer_name, corpus_name, tokenizers[tokenizer_name], counts))
-            running = totals.setdefault(tokenizer_name, np.zeros_like(counts.counts))
-            running += counts.counts
-    histograms = {}
-    for name, tokenizer in tokenizers.items():
-        lengths = np.array([min(len(t.content), 32) for t in tokenizer.vocabulary.tokens], dtype=np.int64)
-        histograms[name] = np.bincount(lengths, minlength=33).tolist()
-    report = AnalysisReport(
-        metrics=metrics,
-        digits={name: digit_grouping(tok) for name, tok in tokenizers.items()},
-        length_histograms=histograms,
-        rank_frequency={n: np.sort(c[c > 0])[::-1][:20000].tolist() for n, c in totals.items()},
-    )
     words = _distinct_words(next(iter(corpora.values()))(), probe_words) if corpora else []
-    methods = {}
-    for name, tok in tokenizers.items():
-        usable = _usable_encoders(tok)
-        if len(usable) > 1 and words:
-            methods[name] = segmentation_difference(tok, list(usable), words, built=usable)
+    usable = {name: _usable_encoders(tok) for name, tok in tokenizers.items()} if words else {}
+    probes = {name: list(built) for name, built in usable.items() if len(built) > 1}
+    parallel = workers > 1 and fork_available()
+    shards = {name: open_corpus.shards() for name, open_corpus in corpora.items()
+              if parallel and isinstance(open_corpus, TextFiles)}
+    most = max((len(parts or ()) for parts in shards.values()), default=0)
+    for tokenizer in tokenizers.values():  # build every engine now, so the passes below time only the streaming
+        tokenizer.encode_batch_flat(["\n"], disallowed_special=())
+    # subtle: the pool forks before tqdm starts its monitor thread (forking a threaded process can deadlock).
+    pool = start_workers(tokenizers, workers, built=usable) if parallel and (most > 1 or probes) else None
+    try:
+        for corpus_name, open_corpus in corpora.items():
+            # One pass per corpus: each batch is read and counted once and encoded by every tokenizer.
+            start = time.perf_counter()
+            parts = shards.get(corpus_name)
+            with tqdm(desc=f"{len(tokenizers)} tokenizer(s) on {corpus_name}", unit="B", unit_scale=True,
+                      total=sum(s.end - s.start for s in parts) if parts else None, disable=not bars,
+                      leave=False) as bar:
+                if pool is not None and parts:
+                    measured = measure_shards(pool, tokenizers, parts, progress=bar.update)
+                else:
+                    measured = measure_corpora(tokenizers, open_corpus(), batch_size=batch_size,
+                                               progress=bar.update)
+            for tokenizer_name, counts in measured.items():
+                if progress and not bars:
+                    print(f"lexkit: measured {tokenizer_name} on {corpus_name}: {counts.bytes / 1e6:.2f} MB, "
+                          f"{counts.tokens:,} tokens in {time.perf_counter() - start:.1f}s (one pass for all "
+                          "tokenizers)", file=sys.stderr, flush=True)
+                metrics.append(summarize(tokenizer_name, corpus_name, tokenizers[tokenizer_name], counts))
+                running = totals.setdefault(tokenizer_name, np.zeros_like(counts.counts))
+                running += counts.counts
+        # the probes after the corpora (beside them, they slowed the streaming): spread over the workers, while
+        # this process counts the rest
+        pending = {name: {encoder: submit_segments(pool, name, encoder, words) for encoder in encoders}
+                   for name, encoders in probes.items()} if pool is not None else {}
+        histograms = {}
+        for name, tokenizer in tokenizers.items():
+            lengths = np.array([min(len(t.content), 32) for t in tokenizer.vocabulary.tokens], dtype=np.int64)
+            histograms[name] = np.bincount(lengths, minlength=33).tolist()
+        report = AnalysisReport(
+            metrics=metrics,
+            digits={name: digit_grouping(tok) for name, tok in tokenizers.items()},
+            length_histograms=histograms,
+            rank_frequency={n: np.sort(c[c > 0])[::-1][:20000].tolist() for n, c in totals.items()},
+        )
+        methods = {name: segment_differences({
+            encoder: pending[name][encoder].get() if pending else
+            encoder_segments(tokenizers[name], encoder, words, built=usable[name]) for encoder in encoders})
+            for name, encoders in probes.items()}
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
     if methods:
         report.extra["inference_methods"] = methods
     if gold is not None:

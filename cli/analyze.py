@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 
-from lexkit.corpus import Corpus, iter_texts
+from lexkit.corpus import Corpus
 from lexkit.errors import LexkitError
 
 __all__ = ["analyze"]
@@ -27,13 +26,17 @@ __all__ = ["analyze"]
               help="Gold segmentations (word<TAB>morph morph ...) for morphological boundary F1.")
 @click.option("--passages", type=click.IntRange(min=0), default=4,
               help="Sample passages per corpus in the report's token viewer (0: no viewer).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that measure a corpus of text files (default: one per CPU core; 1: this process "
+                   "only). The figures are the same for any number.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the headline figures as JSON.")
 def analyze(tokenizers: tuple[str, ...], corpora: tuple[str, ...], output: Path, max_bytes: int | None,
-            gold: Path | None, passages: int, no_progress: bool, as_json: bool) -> None:
+            gold: Path | None, passages: int, workers: int | None, no_progress: bool, as_json: bool) -> None:
     """Compare tokenizers on corpora: bytes/chars per token, fertility, Rényi efficiency, imbalance, digits."""
     from lexkit.analysis.report import analyze as run_analysis
     from lexkit.analysis.report import load_tokenizer, write_report
+    from lexkit.analysis.sharding import TextFiles, default_workers
     from lexkit.cli._fixtures import use_fixture_tiktoken_cache
 
     use_fixture_tiktoken_cache()
@@ -43,26 +46,12 @@ def analyze(tokenizers: tuple[str, ...], corpora: tuple[str, ...], output: Path,
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             raise LexkitError(f"--corpus {spec!r} must be NAME=PATH, e.g. --corpus prose=corpus.txt")
-        sources[name] = _opener(Corpus(path), max_bytes)
-    report = run_analysis(loaded, sources, progress=not no_progress, gold=gold, passages=passages)
+        sources[name] = TextFiles(Corpus(path), max_bytes)
+    report = run_analysis(loaded, sources, progress=not no_progress, gold=gold, passages=passages,
+                          workers=workers or default_workers())
     index = write_report(report, output)
     if as_json:
         click.echo(json.dumps([m.to_json() for m in report.metrics], indent=2, ensure_ascii=False))
     else:
         click.echo(f"report: {index} (also report.md, report.json)")
 
-
-def _opener(corpus: Corpus, max_bytes: int | None) -> Callable[[], Iterator[str]]:
-    """A function returning a fresh, optionally truncated, text stream of ``corpus``."""
-    if max_bytes is None:
-        return lambda: iter_texts(corpus)  # no generator of our own per line when nothing is cut
-
-    def open_corpus() -> Iterator[str]:
-        total = 0
-        for text in iter_texts(corpus):
-            yield text
-            total += len(text.encode("utf-8"))
-            if total >= max_bytes:
-                return
-
-    return open_corpus
