@@ -14,7 +14,8 @@ encoder never silently changes its ids. Long texts are cut where the ids provabl
 first encoded without the prepended word marker (`prepend_tail`). Streaming (`lexkit.stream`) still reads such a
 file whole: its blocks go through the public encode calls, which always prepend the marker.
 
-BERT (WordPiece) runs on lexkit's own engine (`lexkit._wordpiece`, a C pass), probed against HF the same way:
+BERT (WordPiece) runs on lexkit's own engine (`lexkit._wordpiece`, a C pass), probed against HF the same way, and
+so does WordPiece over byte-level pre-tokens (ByteSpan's ``longest-prefix``; split by lexkit's pre-tokenizers):
 fastokens 0.3.5 has no WordPiece model and none of BERT's pre-tokenizers (``BertPreTokenizer``, nor
 ``Whitespace``/``WhitespaceSplit``/``Punctuation`` as replacements). fastokens keeps each thread's pre-token
 cache for one tokenizer instance: encoding alternately with two engines refills it on every switch.
@@ -481,12 +482,19 @@ def split_flat(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
 
 
 def _build_fast(data: JSON) -> tuple[Any, str]:
-    """A fast engine for ``data`` (lexkit's WordPiece engine for BERT's exact shape, else fastokens), or None
-    and the reason it cannot be built."""
-    from lexkit._wordpiece import WordPieceEngine, unsupported
+    """A fast engine for ``data`` (lexkit's WordPiece engine for BERT's exact shape or for WordPiece over
+    byte-level pre-tokens, else fastokens), or None and the reason it cannot be built."""
+    from lexkit._wordpiece import (
+        ByteLevelWordPieceEngine,
+        WordPieceEngine,
+        byte_level_unsupported,
+        unsupported,
+    )
 
     if not unsupported(data):
         return WordPieceEngine(data), ""
+    if not byte_level_unsupported(data):  # ByteSpan's longest-prefix: WordPiece over byte-level pre-tokens
+        return ByteLevelWordPieceEngine(data), ""
     try:
         import fastokens
 
