@@ -11,7 +11,8 @@ phonological classes) is kept in ``metadata["morph"]`` of ``lexkit.json``.
 Encoding (per whitespace-separated word): split before each upper-case letter and emit ``<uppercase>`` for
 each such segment, lower-case with the language's rules, then scan left to right: the longest root form, else
 the longest affix form the realizer reproduces in this context, else a run of text no lexicon entry starts in,
-encoded with the BPE merges. Decoding chooses every allomorph from its neighbours (vowel harmony, voicing
+encoded with the BPE merges. The fallback runs of every word a batch has not seen before go through one batched
+call of `lexkit.engine` (the merges as a byte-level BPE ``tokenizer.json``; ids equal to merging by rank). Decoding chooses every allomorph from its neighbours (vowel harmony, voicing
 assimilation, buffer consonants, altered roots before vowel-initial affixes). The encoder decodes each word it
 has just encoded and, on a mismatch, encodes that word with the BPE fallback alone, so ``decode(encode(x)) == x``
 for every text; `MorphEncoder.stats` counts those fallbacks (the realizer's miss rate).
@@ -25,13 +26,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from itertools import chain
+from typing import TYPE_CHECKING, Any
 
 import regex
 
 from lexkit.encoders.base import Encoder
+from lexkit.engine import split_flat
 from lexkit.errors import EncodingError, LexkitError, LossyConversionError
 from lexkit.vocabulary import JSON, TokenKind, Vocabulary
+
+if TYPE_CHECKING:
+    from lexkit.encoders._engines import CompiledTokenizer
+    from lexkit.engine import Engine
 
 __all__ = ["CONTROL_TOKENS", "AFFIX_PREFIX", "RESIDUE_SPLIT", "Phonology", "Realizer", "MorphEncoder"]
 
@@ -275,8 +283,6 @@ class MorphEncoder(Encoder):
         self._root_prefixes = {form[:end] for form in self._root_forms for end in range(1, len(form) + 1)}
         self._affix_prefixes = {form[:end] for form in self._affix_forms for end in range(1, len(form) + 1)}
         self.roots_only_at_word_start = bool(data.get("roots_only_at_word_start", False))
-        self._ranks = {(merge[0], merge[1]): (rank, vocabulary.merge_result(merge))
-                       for rank, merge in reversed(list(enumerate(vocabulary.merges)))}
         self._byte_ids = vocabulary.byte_ids
         if len(self._byte_ids) < 256:
             raise LexkitError(
@@ -285,29 +291,39 @@ class MorphEncoder(Encoder):
             )
         self._word_cache: dict[str, list[int]] = {}
         self._bpe_cache: dict[str, list[int]] = {}
+        self._fallback_compiled: CompiledTokenizer | None = None
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------------------------------------------
     # encoding
     def encode_ordinary(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+        return self.encode_ordinary_batch([text], add_special_tokens=add_special_tokens)[0]
+
+    def encode_ordinary_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False) -> list[list[int]]:
+        """Ids of each text; the words no text has shown before are segmented together (`encode_words`)."""
         if add_special_tokens and self.vocabulary.post_processor is not None:
             raise EncodingError("encoder 'morph' has no post-processor; pass add_special_tokens=False")
-        ids: list[int] = []
+        split = [_WHITESPACE.split(text) for text in texts]
         cache = self._word_cache
-        for part in _WHITESPACE.split(text):
-            if not part:
-                continue
-            whitespace = self._whitespace.get(part)
-            if whitespace is not None:
-                ids.append(whitespace)
-                continue
-            found = cache.get(part)
-            if found is None:
-                if len(cache) >= _CACHE_WORDS:
-                    cache.clear()  # bounded memory on huge corpora; frequent words come back at once
-                found = cache[part] = self.encode_word(part)
-            ids += found
-        return ids
+        whitespace = self._whitespace
+        new = [part for part in dict.fromkeys(chain.from_iterable(split))
+               if part and part not in whitespace and part not in cache]
+        found = dict(zip(new, self.encode_words(new)))
+        if len(cache) + len(found) > _CACHE_WORDS:
+            cache.clear()  # bounded memory on huge corpora; frequent words come back at once
+        cache.update(found)
+        out: list[list[int]] = []
+        for parts in split:
+            ids: list[int] = []
+            for part in parts:
+                if part:
+                    space = whitespace.get(part)
+                    if space is not None:
+                        ids.append(space)
+                    else:
+                        ids += cache[part] if part in cache else found[part]
+            out.append(ids)
+        return out
 
     def encode_word(self, word: str) -> list[int]:
         """Ids of one whitespace-free word: lexicon segmentation if it decodes back exactly, else BPE."""
@@ -315,16 +331,27 @@ class MorphEncoder(Encoder):
 
     def word_pieces(self, word: str) -> list[int | str]:
         """One word as lexicon ids and the texts the BPE fallback encodes, in order (exact on decoding)."""
-        self.stats["words"] += 1
-        expected = word.encode("utf-8")
-        pieces = self._pieces(word, lexicon=True)
-        if self._decode_word(self._expand(pieces)) == expected:
-            return pieces
-        self.stats["fallback_words"] += 1
-        pieces = self._pieces(word, lexicon=False)
-        if self._decode_word(self._expand(pieces)) == expected:
-            return pieces
-        return [word]  # no case markers: always exact
+        return self.words_pieces([word])[0]
+
+    def encode_words(self, words: Sequence[str]) -> list[list[int]]:
+        """`encode_word` of each word, their fallback texts encoded together (`words_pieces`)."""
+        return [self._expand(pieces) for pieces in self.words_pieces(words)]
+
+    def words_pieces(self, words: Sequence[str]) -> list[list[int | str]]:
+        """`word_pieces` of each word: each round's fallback texts go through one batched engine call."""
+        self.stats["words"] += len(words)
+        out: list[list[int | str]] = [self._pieces(word, lexicon=True) for word in words]
+        pending = list(range(len(words)))
+        for lexicon in (False, None):  # the lexicon pieces, then the plain fallback, then the word as one text
+            self._fill_fallback([piece for index in pending for piece in out[index] if isinstance(piece, str)])
+            pending = [index for index in pending
+                       if self._decode_word(self._expand(out[index])) != words[index].encode("utf-8")]
+            if lexicon is False:
+                self.stats["fallback_words"] += len(pending)
+            for index in pending:
+                out[index] = self._pieces(words[index], lexicon=False) if lexicon is False else [words[index]]
+        self._fill_fallback([words[index] for index in pending])  # no case markers: always exact
+        return out
 
     def _expand(self, pieces: list[int | str]) -> list[int]:
         ids: list[int] = []
@@ -414,29 +441,67 @@ class MorphEncoder(Encoder):
 
     def _bpe(self, text: str) -> list[int]:
         """The BPE fallback: merges by rank inside each letter / digit / other run."""
-        ids: list[int] = []
-        for match in RESIDUE_SPLIT.finditer(text):
-            piece = match.group()
-            found = self._bpe_cache.get(piece)
-            if found is None:
-                found = self._bpe_cache[piece] = self._merge(piece.encode("utf-8"))
-            ids += found
-        return ids
+        cache = self._bpe_cache
+        runs = RESIDUE_SPLIT.findall(text)
+        if any(run not in cache for run in runs):
+            self._fill_fallback([text])
+        return [token_id for run in runs for token_id in cache[run]]
 
-    def _merge(self, content: bytes) -> list[int]:
-        parts = [self._byte_ids[byte] for byte in content]
-        ranks = self._ranks
-        while len(parts) > 1:
-            best = None
-            for index in range(len(parts) - 1):
-                entry = ranks.get((parts[index], parts[index + 1]))
-                if entry is not None and (best is None or entry[0] < best[0]):
-                    best = (entry[0], entry[1], index)
-            if best is None:
-                break
-            _, result, index = best
-            parts[index:index + 2] = [result]
-        return parts
+    def _fill_fallback(self, texts: Sequence[str]) -> None:
+        """Encode every letter / digit / other run of ``texts`` not encoded yet, in one engine call."""
+        cache = self._bpe_cache
+        runs = [run for run in dict.fromkeys(chain.from_iterable(map(RESIDUE_SPLIT.findall, texts)))
+                if run not in cache]
+        if not runs:
+            return
+        if len(cache) + len(runs) > _CACHE_WORDS:
+            cache.clear()
+        engine = self._fallback_engine
+        if engine is None:  # no merges: every byte is its own token
+            byte_ids = self._byte_ids
+            cache.update((run, [byte_ids[byte] for byte in run.encode("utf-8")]) for run in runs)
+            return
+        ids, offsets = engine.encode_batch_flat(runs)
+        cache.update(zip(runs, split_flat(ids, offsets)))
+
+    @cached_property
+    def _fallback_engine(self) -> Engine | None:
+        """The BPE fallback as a byte-level BPE ``tokenizer.json`` in `lexkit.engine` (None: no merges).
+
+        Each run is one pre-token (``ByteLevel`` without its regex), so the engine applies the merges by rank
+        inside each run, as HF's BPE does; the parts and results of the merges are the vocabulary's own ids.
+        """
+        from lexkit.encoders._engines import compiled
+        from lexkit.formats.surface import bytes_to_unicode
+
+        vocabulary = self.vocabulary
+        if not vocabulary.merges:
+            return None
+        table = bytes_to_unicode()
+        tokens = vocabulary.tokens
+
+        def surface(token_id: int) -> str:
+            return "".join(table[byte] for byte in tokens[token_id].content)
+
+        vocab = {surface(token_id): token_id for token_id in self._byte_ids.values()}
+        merges: list[list[str]] = []
+        seen: set[tuple[int, int]] = set()
+        for merge in vocabulary.merges:
+            if (merge[0], merge[1]) not in seen:  # the first rank of a pair wins, as in `Vocabulary.merge_ranks`
+                seen.add((merge[0], merge[1]))
+                vocab[surface(vocabulary.merge_result(merge))] = vocabulary.merge_result(merge)
+                merges.append([surface(merge[0]), surface(merge[1])])
+        data: JSON = {
+            "version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                              "use_regex": False},
+            "post_processor": None, "decoder": None,
+            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                      "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                      "ignore_merges": False, "vocab": vocab, "merges": merges},
+        }
+        self._fallback_compiled = compiled(data, {})  # held: the engine cache keeps entries while they are used
+        return self._fallback_compiled.engine
 
     # ------------------------------------------------------------------------------------------------------
     # decoding
