@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from lexkit.components import CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN
+
 if TYPE_CHECKING:
     import tokenizers
 
-__all__ = ["WordPieceEngine", "unsupported"]
+__all__ = ["ByteLevelWordPieceEngine", "WordPieceEngine", "byte_level_unsupported", "unsupported"]
 
 JSON = dict[str, Any]
 CODE_POINTS = 0x110000
@@ -310,3 +313,247 @@ def _reordering(code_points: np.ndarray, starts: np.ndarray, pool: np.ndarray) -
     hits = np.flatnonzero((marked == 0x23) & (pool != 0x23))
     found = code_points[np.searchsorted(starts, hits, side="right") - 1]
     return found[(found < _EMPTY_PLANES.start) | (found >= _EMPTY_PLANES.stop)].astype(np.int64)
+
+
+# ---- byte-level WordPiece (ByteSpan) ----------------------------------------------------------------------------
+#: The split patterns the byte-level WordPiece engine runs (HF's ByteLevel regex is GPT-2's).
+_BYTE_LEVEL_PATTERNS = frozenset({GPT2_PATTERN, CL100K_PATTERN, O200K_PATTERN})
+
+
+def byte_level_unsupported(data: JSON) -> str:
+    """Why `ByteLevelWordPieceEngine` cannot run ``data`` (a ``tokenizer.json`` object); empty when it can.
+
+    It runs a ``WordPiece`` model over byte-level pre-tokens, as ``lexkit.vocab.bytespan`` writes it: no
+    normalizer, then any ``Split`` steps on a literal string (``Isolated``), then either ``ByteLevel`` with its
+    GPT-2 regex or a ``Split`` on the GPT-2, cl100k or o200k pattern followed by ``ByteLevel`` without regex
+    (no added prefix space in either). A normalizer is refused: HF's Unicode tables, not Python's, define it.
+    """
+    model = data.get("model") or {}
+    if model.get("type") != "WordPiece":
+        return "not a WordPiece model"
+    if data.get("normalizer") is not None:
+        return "the byte-level WordPiece engine runs no normalizer"
+    if _byte_level_steps(data.get("pre_tokenizer")) is None:
+        return "the byte-level WordPiece engine runs only [literal Split...] + ByteLevel on a published pattern"
+    if data.get("added_tokens") or data.get("truncation") or data.get("padding"):
+        return "the WordPiece engine runs no added tokens, truncation or padding"
+    prefix = model.get("continuing_subword_prefix", "##")
+    max_chars = model.get("max_input_chars_per_word", 100)
+    if model.get("unk_token") not in model.get("vocab", {}) or not isinstance(prefix, str) or len(
+            prefix.encode()) > 16 or not isinstance(max_chars, int) or not 0 <= max_chars <= _MAX_CHARS:
+        return "the WordPiece model's unk_token, prefix or max_input_chars_per_word is out of the engine's range"
+    try:
+        from lexkit import _wordpiece_kernel  # noqa: F401
+    except ImportError:
+        return "lexkit's WordPiece kernel is not built (no C compiler at install time)"
+    return ""
+
+
+def _byte_level_steps(pre_tokenizer: JSON | None) -> tuple[list[str], JSON] | None:
+    """(literal split strings, the pre-tokenizer JSON of the regex step) of a supported byte-level pipeline."""
+    steps: list[JSON] = []
+    pending = [pre_tokenizer] if pre_tokenizer else []
+    while pending:
+        step = pending.pop(0)
+        if step.get("type") == "Sequence":
+            pending[:0] = step.get("pretokenizers", [])
+        else:
+            steps.append(step)
+    literals: list[str] = []
+    while steps and steps[0].get("type") == "Split" and "String" in steps[0].get("pattern", {}):
+        step = steps.pop(0)
+        if step.get("behavior") != "Isolated" or step.get("invert") or not step["pattern"]["String"]:
+            return None
+        literals.append(step["pattern"]["String"])
+    if not steps or steps[-1].get("type") != "ByteLevel" or steps[-1].get("add_prefix_space", True):
+        return None
+    if len(steps) == 1 and steps[0].get("use_regex", True):
+        return literals, steps[0]
+    if (len(steps) == 2 and not steps[1].get("use_regex", True) and steps[0].get("type") == "Split"
+            and steps[0].get("behavior") == "Isolated" and not steps[0].get("invert")
+            and steps[0].get("pattern", {}).get("Regex") in _BYTE_LEVEL_PATTERNS):
+        return literals, steps[0]
+    return None
+
+
+#: Properties of the published split patterns, with the general categories that make them up in Python's data.
+_PROPERTIES = ((r"\p{L}", ("Lu", "Ll", "Lt", "Lm", "Lo")), (r"\p{N}", ("Nd", "Nl", "No")),
+               (r"\p{M}", ("Mn", "Mc", "Me")), (r"\p{Lu}", ("Lu",)), (r"\p{Ll}", ("Ll",)), (r"\p{Lt}", ("Lt",)),
+               (r"\p{Lm}", ("Lm",)), (r"\p{Lo}", ("Lo",)))
+
+
+@lru_cache(maxsize=1)
+def _disputed() -> re.Pattern[str]:
+    """A character class of the code points whose split class may differ between HF and the ``regex`` module.
+
+    HF's regex engine (Oniguruma) carries older Unicode data than the ``regex`` module: a character assigned or
+    re-categorized since (U+05C8 a mark for ``regex`` 2026, unassigned for HF 0.23; U+0295 Lo then Ll) splits
+    differently under o200k's letter classes. Python's ``unicodedata`` (Unicode 14 on Python 3.11) is older
+    than both, so every code point whose properties differ between it and ``regex`` is disputed (HF's data lies
+    between the two); so are the non-ASCII characters that case-fold to ASCII letters (``(?i:'s)`` and U+017F).
+    Texts holding one are encoded by HF. Planes 4 to 13 hold nothing assigned in either.
+    """
+    import unicodedata
+
+    import regex
+
+    every = np.arange(0x40000, dtype=np.uint32)
+    every = np.concatenate([every[(every < 0xD800) | (every >= 0xE000)], np.arange(0xE0000, CODE_POINTS,
+                                                                                     dtype=np.uint32)])
+    text = every.tobytes().decode("utf-32-le")
+    names, categories = np.unique(np.array(list(map(unicodedata.category, text))), return_inverse=True)
+    disputed = np.zeros(len(text), dtype=bool)
+    for prop, members in _PROPERTIES:
+        ours = np.frombuffer(regex.sub(prop, "\x00", text).encode("utf-32-le"), dtype=np.uint32) == 0
+        ours[0] = False  # U+0000 itself
+        disputed |= ours != np.isin(categories, np.flatnonzero(np.isin(names, members)))
+    disputed[every < 0x80] = False  # ASCII is the same in every version (the split kernel's tests check it)
+    found = [int(c) for c in every[disputed]]
+    found += [int(every[m.start()]) for m in regex.finditer(r"(?i)[a-z]", text) if every[m.start()] >= 0x80]
+    ranges, start = [], None
+    for c, following in zip(sorted(set(found)), [*sorted(set(found))[1:], -1]):
+        start = c if start is None else start
+        if following != c + 1:
+            ranges.append(f"\\U{start:08x}-\\U{c:08x}" if c > start else f"\\U{c:08x}")
+            start = None
+    return re.compile(f"[{''.join(ranges)}]" if ranges else "(?!)")
+
+
+class ByteLevelWordPieceEngine:
+    """WordPiece over byte-level pre-tokens (ByteSpan's ``longest-prefix``) on lexkit's WordPiece kernel.
+
+    Pre-tokens come from lexkit's own pre-tokenizers (`lexkit.components`, the ``regex`` module running the same
+    pattern as HF); the kernel maps each pre-token's UTF-8 bytes through GPT-2's byte-to-unicode table and runs
+    the same greedy longest-prefix match as for BERT (`unsupported` engines: `byte_level_unsupported`). HF encodes
+    a text holding a character whose Unicode class HF may see otherwise (`_disputed`: about 17,600 recently
+    assigned or re-categorized code points), and a text whose pre-tokens do not tile it (never seen).
+    Offers the calls of the fast engine that `lexkit.engine.Engine` uses (``encode_batch_flat`` and ``encode``).
+
+    Args:
+        data: a ``tokenizer.json`` object that `byte_level_unsupported` accepts.
+    """
+
+    name = "wordpiece"
+
+    def __init__(self, data: JSON) -> None:
+        from tokenizers import Tokenizer as HFTokenizer
+
+        from lexkit import _wordpiece_kernel
+        from lexkit.components import build_pre_tokenizer
+        from lexkit.corpus.splitting import ascii_split_pattern
+        from lexkit.formats.surface import bytes_to_unicode
+
+        reason = byte_level_unsupported(data)
+        if reason:
+            raise ValueError(f"ByteLevelWordPieceEngine cannot run this tokenizer.json: {reason}")
+        self._kernel = _wordpiece_kernel
+        self.reference: tokenizers.Tokenizer = HFTokenizer.from_str(json.dumps(data, ensure_ascii=False))
+        steps = _byte_level_steps(data["pre_tokenizer"])
+        assert steps is not None
+        self._literals = steps[0]
+        split = build_pre_tokenizer(steps[1])._plain_split()
+        assert split is not None
+        # ASCII text: Python's ``re`` runs the same pattern 1.7x faster than ``regex`` (the counting stage's
+        # translation, `lexkit.corpus.splitting`, tested equal on ASCII text there)
+        ascii_split = ascii_split_pattern(steps[1]["pattern"]["Regex"] if steps[1]["type"] == "Split" else
+                                          GPT2_PATTERN).findall
+        self._split: Callable[[str], list[str]] = lambda text: ascii_split(text) if text.isascii() else split(text)
+        self._table = "".join(bytes_to_unicode()[b] for b in range(256)).encode()
+        model = data["model"]
+        vocab: dict[str, int] = model["vocab"]
+        # subtle: no normalizer and no pre-tokenizer classes here; encode_bytes never reads these tables
+        self._model = _wordpiece_kernel.new_model(
+            np.full(CODE_POINTS, _SAME, dtype=np.uint32).tobytes(), b"", bytes(CODE_POINTS),
+            [token.encode() for token in vocab], list(vocab.values()), vocab[model["unk_token"]],
+            model.get("continuing_subword_prefix", "##").encode(), model.get("max_input_chars_per_word", 100))
+        plain = self.reference.encode("a", add_special_tokens=False).ids
+        full = self.reference.encode("a", add_special_tokens=True).ids
+        start = next(i for i in range(len(full) - len(plain) + 1) if full[i:i + len(plain)] == plain)
+        self._affixes = full[:start], full[start + len(plain):]
+
+    def pre_tokens(self, text: str) -> list[str]:
+        """The raw pre-tokens of ``text`` (before the byte-to-unicode map), as HF's pre-tokenizer splits it."""
+        pieces = [text] if text else []
+        for literal in self._literals:
+            if any(literal in piece for piece in pieces):
+                pieces = [part for piece in pieces for part in _isolate(piece, literal)]
+        split = self._split
+        if len(pieces) == 1 and pieces[0] is text:  # no literal in the text (the usual case)
+            return split(text)
+        return [part for piece in pieces for part in (split(piece) if piece not in self._literals else [piece])]
+
+    def encode_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = False,
+                          split_special_tokens: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """All ids as one ``uint32`` array and ``len(texts) + 1`` ``int64`` offsets (text ``i`` is
+        ``ids[offsets[i]:offsets[i + 1]]``); ``add_special_tokens`` runs the post-processor.
+
+        ``split_special_tokens`` is accepted for the engine interface: this engine holds no added tokens.
+
+        Raises:
+            UnicodeEncodeError: a text holds a lone surrogate.
+            TypeError: an item is not a ``str``.
+        """
+        texts = list(texts)
+        parts = _parts(texts)
+        if len(parts) == 1:
+            return self._encode_part(texts, add_special_tokens)
+        results = list(_pool(os.getpid()).map(lambda bounds: self._encode_part(texts[bounds[0]:bounds[1]],
+                                                                    add_special_tokens), parts))
+        ids = np.concatenate([r[0] for r in results])
+        shifts = np.cumsum([0] + [len(r[0]) for r in results[:-1]])
+        offsets = np.concatenate([[0]] + [r[1][1:] + shift for r, shift in zip(results, shifts)])
+        return ids, offsets.astype(np.int64, copy=False)
+
+    def _encode_part(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
+        from array import array
+
+        lengths, counts, chunks, routed = array("I"), array("I"), [], []
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {index} is a {type(text).__name__}, not a str")
+            encoded = text.encode("utf-8")
+            if len(encoded) != len(text) and _disputed().search(text):
+                routed.append(index)
+                counts.append(0)
+                continue
+            pieces = self.pre_tokens(text)
+            before = len(lengths)
+            lengths.extend(map(len, pieces) if len(encoded) == len(text) else
+                           (len(piece.encode("utf-8")) for piece in pieces))
+            if sum(lengths[before:]) != len(encoded):  # the pieces do not tile the text: HF encodes it
+                del lengths[before:]
+                routed.append(index)
+                counts.append(0)
+                continue
+            counts.append(len(lengths) - before)
+            chunks.append(encoded)
+        prefix, suffix = self._affixes if add else ((), ())
+        raw_ids, raw_offsets = self._kernel.encode_bytes(self._model, b"".join(chunks), lengths, counts,
+                                                         self._table, prefix, suffix)
+        ids = np.frombuffer(raw_ids, dtype=np.uint32)
+        offsets = np.frombuffer(raw_offsets, dtype=np.uint64).astype(np.int64)
+        if not routed:
+            return ids, offsets
+        lists = [e.ids for e in self.reference.encode_batch([texts[i] for i in routed], add_special_tokens=add)]
+        parts = np.split(ids, offsets[1:-1])
+        for index in routed:  # a routed text got only the affixes: clear them before splicing HF's ids in
+            parts[index] = parts[index][:0]
+        return _splice(np.concatenate(parts), np.concatenate([[0], np.cumsum([len(p) for p in parts])]),
+                       routed, lists)
+
+    def encode(self, text: str, *, add_special_tokens: bool = False, split_special_tokens: bool = True
+               ) -> _Encoding:
+        """The ids of one text (``.ids``, as HF's ``Encoding``)."""
+        ids, _ = self._encode_part([text], add_special_tokens)
+        return _Encoding(ids.tolist())
+
+
+def _isolate(text: str, literal: str) -> list[str]:
+    """``text`` split around every occurrence of ``literal``, each kept as its own piece (HF ``Isolated``)."""
+    out: list[str] = []
+    for position, part in enumerate(text.split(literal)):
+        if position:
+            out.append(literal)
+        if part:
+            out.append(part)
+    return out

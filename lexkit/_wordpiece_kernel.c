@@ -508,11 +508,149 @@ done:
     return result;
 }
 
+/* ---- byte-level pre-tokens (ByteSpan-style WordPiece over GPT-2 byte-to-unicode surfaces) --------------- */
+
+static int
+read_view(PyObject *object, Py_ssize_t item, Py_buffer *view, const char *name)
+{
+    if (PyObject_GetBuffer(object, view, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (view->len % item != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, not a multiple of %zd", name, view->len, item);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* encode_bytes(model, data, lengths, counts, table, prefix_ids, suffix_ids) -> (ids: bytes of uint32,
+ * offsets: bytes of uint64). `data` is the UTF-8 of every text, `lengths` (uint32) the byte length of each
+ * pre-token in order (they tile `data`), `counts` (uint32) the number of pre-tokens of each text, `table` the
+ * 256 surface characters of the bytes (UTF-8, in byte order). Each pre-token's bytes are mapped through `table`
+ * and encoded by `wordpiece`; its character count is its byte count, as HF counts the byte-level surface. */
+static PyObject *
+encode_bytes(PyObject *self, PyObject *args)
+{
+    PyObject *capsule, *data_obj, *lengths_obj, *counts_obj, *prefix_ids, *suffix_ids;
+    const char *table;
+    Py_ssize_t table_len;
+    if (!PyArg_ParseTuple(args, "OOOOy#OO", &capsule, &data_obj, &lengths_obj, &counts_obj, &table, &table_len,
+                          &prefix_ids, &suffix_ids)) {
+        return NULL;
+    }
+    const Model *m = PyCapsule_GetPointer(capsule, "lexkit._wordpiece_kernel.Model");
+    if (m == NULL) {
+        return NULL;
+    }
+    char surface[256][4];
+    uint8_t surface_len[256];
+    Py_ssize_t at = 0;
+    for (int b = 0; b < 256; b++) {
+        uint8_t lead = at < table_len ? (uint8_t)table[at] : 0;
+        Py_ssize_t len = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+        if (at + len > table_len) {
+            PyErr_SetString(PyExc_ValueError, "table must hold 256 UTF-8 characters");
+            return NULL;
+        }
+        memcpy(surface[b], table + at, (size_t)len);
+        surface_len[b] = (uint8_t)len;
+        at += len;
+    }
+    if (at != table_len) {
+        PyErr_SetString(PyExc_ValueError, "table must hold exactly 256 UTF-8 characters");
+        return NULL;
+    }
+    Py_buffer data, lengths, counts;
+    if (read_view(data_obj, 1, &data, "data") < 0) {
+        return NULL;
+    }
+    if (read_view(lengths_obj, 4, &lengths, "lengths") < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (read_view(counts_obj, 4, &counts, "counts") < 0) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&lengths);
+        return NULL;
+    }
+    const uint8_t *bytes = data.buf;
+    const uint32_t *piece_len = lengths.buf, *text_pieces = counts.buf;
+    Py_ssize_t pieces = lengths.len / 4, texts = counts.len / 4;
+    Ids prefix = {0}, suffix = {0}, out = {0};
+    PyObject *result = NULL;
+    uint64_t *offsets = malloc((size_t)(texts + 1) * sizeof(uint64_t));
+    char *buffer = malloc((size_t)(m->prefix_len + 4 * (m->max_chars + 1) + 8));
+    uint64_t total_bytes = 0, total_pieces = 0;
+    for (Py_ssize_t i = 0; i < pieces; i++) {
+        total_bytes += piece_len[i];
+    }
+    for (Py_ssize_t i = 0; i < texts; i++) {
+        total_pieces += text_pieces[i];
+    }
+    if (!offsets || !buffer) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (total_bytes != (uint64_t)data.len || total_pieces != (uint64_t)pieces) {
+        PyErr_SetString(PyExc_ValueError, "lengths must tile data and counts must sum to the number of lengths");
+        goto done;
+    }
+    if (read_ids(prefix_ids, &prefix) < 0 || read_ids(suffix_ids, &suffix) < 0) {
+        goto done;
+    }
+    int status = 0;
+    Py_BEGIN_ALLOW_THREADS
+    offsets[0] = 0;
+    const uint8_t *p = bytes;
+    Py_ssize_t piece = 0;
+    char *w = buffer + m->prefix_len;
+    for (Py_ssize_t i = 0; i < texts && status >= 0; i++) {
+        for (size_t k = 0; k < prefix.size && status >= 0; k++) {
+            status = ids_push(&out, prefix.data[k]);
+        }
+        for (uint32_t j = 0; j < text_pieces[i] && status >= 0; j++, piece++) {
+            Py_ssize_t n = piece_len[piece];
+            if (n > m->max_chars) {
+                status = ids_push(&out, m->unk);
+            } else if (n > 0) {
+                Py_ssize_t size = 0;
+                for (Py_ssize_t k = 0; k < n; k++) {
+                    memcpy(w + size, surface[p[k]], surface_len[p[k]]);
+                    size += surface_len[p[k]];
+                }
+                status = wordpiece(m, w, size, n, &out);
+            }
+            p += piece_len[piece];
+        }
+        for (size_t k = 0; k < suffix.size && status >= 0; k++) {
+            status = ids_push(&out, suffix.data[k]);
+        }
+        offsets[i + 1] = out.size;
+    }
+    Py_END_ALLOW_THREADS
+    if (status < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_BuildValue("(y#y#)", out.data ? (const char *)out.data : "", (Py_ssize_t)(out.size * sizeof(uint32_t)),
+                           (const char *)offsets, (Py_ssize_t)((texts + 1) * sizeof(uint64_t)));
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&lengths);
+    PyBuffer_Release(&counts);
+    free(offsets); free(buffer);
+    free(prefix.data); free(suffix.data); free(out.data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"new_model", new_model, METH_VARARGS,
      "new_model(map, pool, classes, tokens, ids, unk, prefix, max_chars): a compiled WordPiece model."},
     {"encode_batch", encode_batch, METH_VARARGS,
      "encode_batch(model, texts, prefix_ids, suffix_ids): (ids, offsets, routed indices, surrogate text or -1)."},
+    {"encode_bytes", encode_bytes, METH_VARARGS,
+     "encode_bytes(model, data, lengths, counts, table, prefix_ids, suffix_ids): (ids, offsets) of byte-level pre-tokens."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,7 +15,8 @@ encoder never silently changes its ids. Long texts are cut where the ids provabl
 first encoded without the prepended word marker (`prepend_tail`; `Engine.cuts_with_tail`). Streaming
 (`lexkit.stream`) cuts such a file by the same rule.
 
-BERT (WordPiece) runs on lexkit's own engine (`lexkit._wordpiece`, a C pass), probed against HF the same way:
+BERT (WordPiece) runs on lexkit's own engine (`lexkit._wordpiece`, a C pass), probed against HF the same way, and
+so does WordPiece over byte-level pre-tokens (ByteSpan's ``longest-prefix``; split by lexkit's pre-tokenizers):
 fastokens 0.3.5 has no WordPiece model and none of BERT's pre-tokenizers (``BertPreTokenizer``, nor
 ``Whitespace``/``WhitespaceSplit``/``Punctuation`` as replacements). fastokens keeps each thread's pre-token
 cache for one tokenizer instance: encoding alternately with two engines refills it on every switch.
@@ -488,13 +489,21 @@ def split_flat(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
 
 
 def _build_fast(data: JSON, reference: tokenizers.Tokenizer | None = None) -> tuple[Any, str]:
-    """A fast engine for ``data`` (lexkit's WordPiece engine for BERT's exact shape, else fastokens), or None
-    and the reason it cannot be built. ``reference``: HF's tokenizer of exactly ``data``, reused where it helps."""
-    from lexkit._wordpiece import WordPieceEngine, unsupported
+    """A fast engine for ``data`` (lexkit's WordPiece engine for BERT's exact shape or for WordPiece over
+    byte-level pre-tokens, else fastokens), or None and the reason it cannot be built. ``reference``: HF's
+    tokenizer of exactly ``data``, reused where it helps."""
+    from lexkit._wordpiece import (
+        ByteLevelWordPieceEngine,
+        WordPieceEngine,
+        byte_level_unsupported,
+        unsupported,
+    )
 
     reason = unsupported(data)
     if not reason:
         return WordPieceEngine(data, reference), ""
+    if not byte_level_unsupported(data):  # ByteSpan's longest-prefix: WordPiece over byte-level pre-tokens
+        return ByteLevelWordPieceEngine(data), ""
     if (data.get("model") or {}).get("type") == "WordPiece":
         # fastokens 0.3.5 has no WordPiece model: not worth serializing and parsing the JSON to learn it again
         return None, f"fastokens cannot run it (no WordPiece model), nor lexkit's WordPiece engine: {reason}"

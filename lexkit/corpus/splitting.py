@@ -225,3 +225,9 @@ def surface_counts(pipeline: TextPipeline, raw: Counter[str]) -> Counter[str]:
     if len(set(keys)) < len(keys):
         return pipeline.surface_counts(raw)
     return Counter(dict(zip(keys, raw.values())))
+
+
+def ascii_split_pattern(pattern: str) -> re.Pattern[str]:
+    """A published split pattern for Python's ``re``, equal to ``regex`` running ``pattern`` on ASCII-only text
+    (`_ascii_pattern`); the byte-level WordPiece engine (`lexkit._wordpiece`) splits ASCII texts with it."""
+    return _ascii_pattern(pattern)

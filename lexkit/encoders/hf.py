@@ -116,7 +116,12 @@ class BPEEncoder(HFEncoder):
 
 
 class LongestPrefixEncoder(HFEncoder):
-    """WordPiece-style greedy longest-prefix matching."""
+    """WordPiece-style greedy longest-prefix matching.
+
+    Runs on lexkit's WordPiece kernel (`lexkit._wordpiece`) for BERT's pipeline and for WordPiece over byte-level
+    pre-tokens (ByteSpan's, ``lexkit.vocab.bytespan``), probed against HF by `lexkit.engine.Engine`; other
+    pipelines (e.g. ByteSpan with a normalizer) run on HF ``tokenizers``.
+    """
 
     name = "longest-prefix"
     models = frozenset({"wordpiece"})
