@@ -15,6 +15,14 @@ the cores to others). ``run --keep-checkpoints DIR`` keeps every step's checkpoi
     python bench/bench_heal.py score-checkpoints --start-dir /tmp/smol-qwen-heuristic --checkpoint-dir DIR \
         --steps 20 60 120 --json marks.json
 
+``--dtype float32 bfloat16`` heals once per precision (HealConfig.dtype) and ``--device cuda`` runs on a GPU; each
+run reports its per-step losses, the median seconds per step after the first (warm-up) step and its peak memory
+(GPU allocations on CUDA, reset per run; on the CPU the process's resident peak, so compare precisions across
+separate processes there). Timing healing on a GPU is one command::
+
+    python bench/bench_heal.py run --start-dir /tmp/smol-qwen-mean --device cuda --dtype float32 bfloat16 \
+        --variants alm-body-lora --steps 30 --no-score --json gpu.json
+
 ``prepare`` transplants the Qwen2.5 tokenizer (read from the Qwen2.5-Coder GGUF) into SmolLM2-135M with ``mean``,
 ``heuristic`` (MiniLM auxiliary space) or centred OMP (``omp-centred``, the Qwen2.5-Coder-0.5B donor, k=8, 256
 pre-filtered anchors: bench_transfer_qwen.py's settings) and saves the start. ``run`` scores the original and the
@@ -35,6 +43,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -173,12 +182,14 @@ def run(args: argparse.Namespace) -> None:
 
     def kept(step: int) -> bool:
         return not args.keep_steps or step in args.keep_steps
-    for variant in args.variants:
+    for variant, dtype in [(v, d) for v in args.variants for d in args.dtype]:
         config = HealConfig(**{**VARIANTS[variant], "learning_rate": args.lr, "batch_size": args.batch_size,
                                "sequence_chars": args.sequence_chars, "eval_steps": tuple(args.eval_steps),
-                               "checkpoint_every": 1 if args.keep_checkpoints else 25})
+                               "checkpoint_every": 1 if args.keep_checkpoints else 25, "dtype": dtype})
         marks: list[dict[str, Any]] = []
-        results["runs"].append({"variant": variant, "marks": marks})
+        results["runs"].append({"variant": variant, "dtype": dtype, "marks": marks})
+        if args.device != "cpu" and torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
 
         def on_step(step: Any, marks: list[dict[str, Any]] = marks, variant: str = variant) -> None:
             if args.keep_checkpoints and step.step > 1 and kept(step.step - 1):  # the file holds step - 1 now
@@ -191,11 +202,14 @@ def run(args: argparse.Namespace) -> None:
 
         healed = heal(start_model, teacher, texts, budget=budget, tokenizer=args.start_dir,
                       teacher_tokenizer=small, held_out=slices if args.eval_steps else None, config=config,
-                      device="cpu", progress=on_step, checkpoint_dir=args.keep_checkpoints)
+                      device=args.device, progress=on_step, checkpoint_dir=args.keep_checkpoints)
         if args.keep_checkpoints and kept(healed.info["steps"]):
             keep_checkpoint(args.keep_checkpoints, healed.info["steps"])
         info = healed.info
-        run_result = {"variant": variant, "marks": marks,
+        times = [b.seconds - a.seconds for a, b in zip(healed.history, healed.history[1:])]
+        run_result = {"variant": variant, "dtype": dtype, "compute_dtype": info["compute_dtype"],
+                      "device": info["device"], "marks": marks, "losses": [h.loss for h in healed.history],
+                      "median_step_seconds": round(statistics.median(times), 3) if times else None,
                       **{k: info[k] for k in ("teacher_bpb", "start_bpb") if k in info},
                       **{k: info[k] for k in ("steps", "tokens", "train_seconds", "tokens_per_second",
                                               "trainable_rows", "trainable_parameters", "rows_updated",
@@ -214,11 +228,13 @@ def run(args: argparse.Namespace) -> None:
         del healed
         save()
 
+    for row in results["runs"]:
+        print(f"{row['variant']} ({row['compute_dtype']} on {row['device']}): {row['steps']} steps in "
+              f"{row['train_seconds']} s ({row['steps_per_second']} steps/s; median {row['median_step_seconds']} s "
+              f"per step after the first), {row['tokens_per_second']} tokens/s, {row['trainable_parameters']:,} "
+              f"trained parameters, peak memory {row['peak_memory_mb']:.0f} MB")
+        print("  losses: " + " ".join(f"{x:.4f}" for x in row["losses"]))
     if not args.score:
-        for row in results["runs"]:
-            print(f"{row['variant']}: {row['steps']} steps in {row['train_seconds']} s ({row['steps_per_second']} "
-                  f"steps/s), {row['tokens_per_second']} tokens/s, {row['trainable_parameters']:,} trained "
-                  f"parameters, peak memory {row['peak_memory_mb']:.0f} MB")
         return
     names = [*slices, "overall"]
     limit = " and ".join(x for x in (args.minutes and f"{args.minutes} minutes", args.steps and f"{args.steps} steps")
@@ -232,7 +248,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"| start ({args.start_dir.name}) | " + " | ".join(f"{results['start'][n]:.4f}" for n in names)
           + f" | {100 * kept:.1f} % | – | – | – |")
     for row in results["runs"]:
-        print(f"| + heal {row['variant']} | " + " | ".join(f"{row['bpb'][n]:.4f}" for n in names)
+        print(f"| + heal {row['variant']} ({row['compute_dtype']}) | " + " | ".join(f"{row['bpb'][n]:.4f}" for n in names)
               + f" | {100 * row['kept']:.1f} % | {row['steps']} | {row['tokens_per_second']} | "
               f"{row['trainable_parameters']:,} |")
     for row in results["runs"]:
@@ -329,6 +345,9 @@ def main() -> None:
     second.add_argument("--eval-steps", type=int, nargs="*", default=[],
                         help="also score the held-out slices after these steps")
     second.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    second.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where healing runs")
+    second.add_argument("--dtype", nargs="+", choices=("auto", "float32", "bfloat16"), default=["float32"],
+                        help="compute precision(s), one run per variant and precision (HealConfig.dtype)")
     second.add_argument("--keep-checkpoints", type=Path, default=None,
                         help="checkpoint every step into this folder and keep each as step-N.pt (score-checkpoints "
                              "scores them later)")

@@ -504,6 +504,8 @@ def _read(path: Path, what: str) -> str:
               help="Share of each corpus file held out for evaluation (never trained on).")
 @click.option("--eval-documents", type=click.IntRange(min=1), default=16, help="Pieces per slice scored in bits per byte.")
 @click.option("--device", type=click.Choice(("cpu", "cuda", "auto")), default="auto", help="Where transplant and healing run.")
+@click.option("--dtype", type=click.Choice(("auto", "float32", "bfloat16")), default="auto",
+              help="Healing's compute precision (lexkit heal --dtype): auto is bf16 autocast on CUDA, float32 on the CPU.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Counting processes (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: VocabularyMode, size: int,
@@ -511,7 +513,7 @@ def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: 
                   min_frequency: int, donor: str | None, method: str | None, aux: Path | None, source_tokenizer: Path | None,
                   general: Path | None, minutes: float | None, steps: int | None, learning_rate: float,
                   through_body: bool, lora_rank: int,
-                  sequence_chars: int, held_out_fraction: float, eval_documents: int, device: str,
+                  sequence_chars: int, held_out_fraction: float, eval_documents: int, device: str, dtype: str,
                   workers: int | None, as_json: bool) -> None:
     """Adapt --model to the --corpus domain: extend (or replace) its tokenizer, transplant, heal, evaluate; write to -o."""
     from lexkit.transfer import HealConfig
@@ -529,7 +531,8 @@ def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: 
                    source_tokenizer=source_tokenizer,
                    general=general_texts, minutes=minutes, steps=steps,
                    heal_config=HealConfig(learning_rate=learning_rate, sequence_chars=sequence_chars,
-                                          through_body=through_body, lora_rank=lora_rank),
+                                          through_body=through_body, lora_rank=lora_rank,
+                                          dtype=dtype),  # type: ignore[arg-type]
                    held_out_fraction=held_out_fraction, eval_documents=eval_documents, device=device,
                    workers=workers, echo=None if as_json else lambda line: click.echo(line, err=True), names=names)
     if as_json:

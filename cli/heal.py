@@ -58,13 +58,16 @@ __all__ = ["heal"]
 @click.option("--teacher-tokenizer", type=click.Path(path_type=Path), default=None,
               help="The teacher's tokenizer (default: read from --teacher).")
 @click.option("--device", type=click.Choice(("cpu", "cuda", "auto")), default="auto", help="Where training runs.")
+@click.option("--dtype", type=click.Choice(("auto", "float32", "bfloat16")), default="auto", show_default=True,
+              help="Compute precision: bfloat16 runs the transformer under bf16 autocast (rows, adapters and the head's "
+                   "softmax stay float32); auto: bf16 on CUDA devices that support it, float32 on the CPU.")
 @click.option("--seed", type=int, default=0, help="Data-order seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def heal(model_path: Path, teacher_path: Path, corpora: tuple[Path, ...], held_out: Path | None,
          held_out_documents: int, minutes: float | None, steps: int | None, output: Path, loss: str, rows: str,
          through_body: bool, learning_rate: float, batch_size: int, sequence_chars: int, eval_every: int,
          eval_steps: tuple[int, ...], lora_rank: int, checkpoint_dir: Path | None, tokenizer_path: Path | None, teacher_tokenizer: Path | None, device: str,
-         seed: int, as_json: bool) -> None:
+         dtype: str, seed: int, as_json: bool) -> None:
     """Heal the swapped model at --model by distilling the original at --teacher; save to -o."""
     from lexkit.transfer.heal import Budget, HealConfig, HealStep
     from lexkit.transfer.heal import heal as run_heal
@@ -73,7 +76,8 @@ def heal(model_path: Path, teacher_path: Path, corpora: tuple[Path, ...], held_o
         raise LexkitError("no budget: pass --minutes N and/or --steps N")
     config = HealConfig(loss=loss, rows=rows, through_body=through_body,  # type: ignore[arg-type]
                         learning_rate=learning_rate, batch_size=batch_size, sequence_chars=sequence_chars,
-                        eval_every=eval_every, eval_steps=eval_steps, lora_rank=lora_rank, seed=seed)
+                        eval_every=eval_every, eval_steps=eval_steps, lora_rank=lora_rank, seed=seed,
+                        dtype=dtype)  # type: ignore[arg-type]
     documents = [d for path in corpora for d in _documents(path, sequence_chars)]
     scored: list[str] | None = None
     if held_out is not None:

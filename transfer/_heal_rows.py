@@ -24,6 +24,10 @@ _BLOCK_ELEMENTS = 1 << 23  # logits per block: 8M floats = 32 MB
 class RowAdam:
     """Adam on selected rows of one matrix, with state only for rows ever updated.
 
+    A matrix stored in a lower precision than float32 (a bf16 model) gets float32 *master* values for its touched
+    rows: Adam updates the masters and writes their rounding into the matrix, so steps smaller than a bf16 rounding
+    step still add up. A float32 matrix is its own master.
+
     Args:
         matrix: the ``(V, D)`` weight tensor, updated in place (its ``.data``).
         trainable: ``(V,)`` bool mask of rows that may change.
@@ -45,6 +49,18 @@ class RowAdam:
         self.m = torch.zeros(0, width, dtype=torch.float32, device=matrix.device)
         self.v = torch.zeros(0, width, dtype=torch.float32, device=matrix.device)
         self.count = torch.zeros(0, dtype=torch.float32, device=matrix.device)
+        self.master: torch.Tensor | None = None
+        if matrix.dtype != torch.float32:
+            self.master = torch.zeros(0, width, dtype=torch.float32, device=matrix.device)
+
+    def values(self, rows: torch.Tensor) -> torch.Tensor:
+        """The current float32 values of ``rows`` (their masters where the matrix is stored in lower precision)."""
+        out = self.matrix[rows].detach().float()
+        if self.master is not None:
+            slots = self.slot[rows]
+            known = slots >= 0
+            out[known] = self.master[slots[known]]
+        return out
 
     def active(self, ids: torch.Tensor) -> torch.Tensor:
         """The sorted trainable rows among ``ids``."""
@@ -65,6 +81,8 @@ class RowAdam:
             self.m = torch.cat([self.m, self.m.new_zeros(len(fresh), self.m.shape[1])])
             self.v = torch.cat([self.v, self.v.new_zeros(len(fresh), self.v.shape[1])])
             self.count = torch.cat([self.count, self.count.new_zeros(len(fresh))])
+            if self.master is not None:
+                self.master = torch.cat([self.master, self.matrix[fresh].detach().float()])
         slots = self.slot[rows]
         beta1, beta2 = self.betas
         g = grad.float()
@@ -75,12 +93,16 @@ class RowAdam:
         m_hat = self.m[slots] / (1 - beta1 ** count)
         v_hat = self.v[slots] / (1 - beta2 ** count)
         with torch.no_grad():
-            updated = self.matrix[rows].float() - self.lr * m_hat / (v_hat.sqrt() + self.eps)
+            current = self.matrix[rows].float() if self.master is None else self.master[slots]
+            updated = current - self.lr * m_hat / (v_hat.sqrt() + self.eps)
+            if self.master is not None:
+                self.master[slots] = updated
             self.matrix[rows] = updated.to(self.matrix.dtype)
 
     def state(self) -> dict[str, Any]:
-        """Touched rows, their current values and moments (what a checkpoint needs)."""
-        return {"rows": self.rows.cpu().clone(), "values": self.matrix[self.rows].detach().cpu().clone(),
+        """Touched rows, their current (master) values and moments (what a checkpoint needs)."""
+        values = self.matrix[self.rows].detach() if self.master is None else self.master
+        return {"rows": self.rows.cpu().clone(), "values": values.cpu().clone(),
                 "m": self.m.cpu().clone(), "v": self.v.cpu().clone(), "count": self.count.cpu().clone()}
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -92,8 +114,11 @@ class RowAdam:
         self.slot[:] = -1
         self.slot[self.rows] = torch.arange(len(self.rows), device=device)
         self.m, self.v, self.count = state["m"].to(device), state["v"].to(device), state["count"].to(device)
+        values = state["values"].to(device)
+        if self.master is not None:
+            self.master = values.float().clone()
         with torch.no_grad():
-            self.matrix[self.rows] = state["values"].to(device=device, dtype=self.matrix.dtype)
+            self.matrix[self.rows] = values.to(self.matrix.dtype)
 
 
 def head_log_partition(hidden: torch.Tensor, matrix: torch.Tensor, active: torch.Tensor,

@@ -19,8 +19,13 @@ With ``lora_rank > 0`` the LoRA adapters (`lexkit.transfer._heal_lora`) run besi
 written while training, and are merged into plain linear layers at the end so the saved model reloads with the
 Auto classes.
 
-Not handled yet: bf16 autocast on GPU (``device="cuda"`` runs the same float32 code), tokenizers
-whose tokens do not spell the text byte for byte (SentencePiece dummy prefix, normalizers).
+``HealConfig.dtype`` picks the compute precision (`lexkit.transfer._heal_precision`): float32, or bf16 autocast
+for the transformer bodies with float32 master rows, adapters and softmax. The default, ``auto``, is bf16 on CUDA
+devices that support it and float32 on the CPU; bf16 autocast also runs on the CPU, so the CPU tests cover the
+GPU's code path. A model loaded in bf16 is saved in bf16.
+
+Not handled yet: tokenizers whose tokens do not spell the text byte for byte (SentencePiece dummy prefix,
+normalizers).
 """
 
 from __future__ import annotations
@@ -50,6 +55,15 @@ from lexkit.transfer._heal_chunks import (
     binary_cross_entropy,
     chunk_logprobs,
     token_ends,
+)
+from lexkit.transfer._heal_precision import (
+    PRECISIONS,
+    Precision,
+    autocast,
+    full_precision,
+    resolve_precision,
+    restore,
+    upcast,
 )
 from lexkit.transfer._heal_rows import RowAdam, head_log_partition
 from lexkit.transfer._models import ModelLike, load_causal_lm, model_tokenizer_source
@@ -103,6 +117,10 @@ class HealConfig:
             `bench/bench_heal.py` variants alm-body-lora / alm-body / alm, docs/healing.md).
         lora_alpha: the adapters' scale numerator (update = alpha / rank · B A).
         lora_targets: attribute names of the transformer's linear layers that get adapters.
+        dtype: compute precision: ``float32``, ``bfloat16`` (autocast of the transformer bodies; rows, adapters,
+            Adam's moments and the head's softmax stay float32) or ``auto``: bf16 on CUDA devices that support it,
+            float32 elsewhere, because CPUs without bf16 instructions run bf16 slower than float32 (docs/healing.md)
+            and the measured defaults above were chosen in float32. The saved model keeps the dtype it was loaded in.
         seed: data-order seed.
     """
 
@@ -120,6 +138,7 @@ class HealConfig:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
+    dtype: Precision = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -142,6 +161,8 @@ class HealConfig:
             (not self.lora_rank or bool(self.lora_targets),
              "lora_targets is empty; pass layer names, e.g. ('q_proj', 'v_proj')"),
             (self.checkpoint_every >= 1, f"checkpoint_every={self.checkpoint_every} must be a positive step count"),
+            (self.dtype in PRECISIONS, f"dtype={self.dtype!r} is not a healing precision; pass one of "
+                                       f"{', '.join(PRECISIONS)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -251,6 +272,8 @@ def heal(
         LexkitError: teacher and student of different architectures, no text, a tokenizer whose tokens do not
             spell the text, a budget too small for one step, or a checkpoint from a different run.
     """
+    import torch
+
     config = config or HealConfig()
     budget = Budget.parse(budget)
     started = time.perf_counter()
@@ -263,6 +286,9 @@ def heal(
         raise LexkitError("the healing corpus holds no text; pass a non-empty list of documents (texts=[...])")
     compute = resolve_device(device)
     student.to(compute)
+    # a float32 run of a model stored in bf16 trains a float32 working copy; `_finish` converts it back (the frozen
+    # weights exactly)
+    lowered = upcast(student) if resolve_precision(config.dtype, compute) == torch.float32 else {}
     loaded_teacher.to(compute)
     for parameter in [*student.parameters(), *loaded_teacher.parameters()]:
         parameter.requires_grad_(False)
@@ -287,7 +313,8 @@ def heal(
                             "device": str(compute), "student_rows": trainer.rows_out.matrix.shape[0],
                             "trainable_rows": trainer.trainable_rows, "hidden_size": trainer.hidden_size,
                             "trainable_parameters": trainer.trainable_parameters, "resumed_at": state.step,
-                            "lora_layers": len(trainer.adapted)}
+                            "lora_layers": len(trainer.adapted), "compute_dtype": str(trainer.dtype).split(".")[-1],
+                            "model_dtype": str(_stored_dtype(student, lowered)).split(".")[-1]}
     if held_out is not None:
         info["teacher_bpb"] = evaluate(loaded_teacher, teacher_side, held_out, chunk_chars=config.sequence_chars).bpb
         info["start_bpb"] = score()[0]
@@ -323,6 +350,7 @@ def heal(
         from lexkit.transfer._heal_lora import merge_lora
 
         info["lora_layers"] = merge_lora(student.base_model)  # plain linear layers again: Auto classes reload it
+    restore(student, lowered)  # the dtype it was loaded in (after the merge, so the adapters fold in float32)
     info.update({"steps": state.step, "tokens": state.tokens, "train_seconds": round(state.seconds, 2),
                  "tokens_per_second": round(state.tokens / max(state.seconds, 1e-9), 1),
                  "rows_updated": trainer.rows_updated, "peak_memory_mb": peak_memory_mb(compute),
@@ -356,6 +384,13 @@ def peak_memory_mb(device: Any) -> float:
         return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def _stored_dtype(model: Any, lowered: Mapping[str, Any]) -> Any:
+    """The dtype the student's embedding was loaded in (before a float32 run's `upcast`)."""
+    weight = model.get_input_embeddings().weight
+    names = [name for name, p in model.named_parameters() if p is weight]
+    return lowered.get(names[0], weight.dtype) if names else weight.dtype
 
 
 def _side(model: Any, path: Path | None, tokenizer: TokenizerLike | None, *, what: str) -> TransferTokenizer:
@@ -402,9 +437,14 @@ def _check_logits(teacher: Any, trainer: _Trainer, piece: str) -> None:
         )
 
 
-def _linear(hidden: torch.Tensor, head: Any) -> torch.Tensor:
-    out = hidden @ head.weight.T
-    return out + head.bias if getattr(head, "bias", None) is not None else out
+def _linear(hidden: torch.Tensor, head: Any, *, float32: bool = False) -> torch.Tensor:
+    """The head's logits ``hidden @ weightᵀ (+ bias)`` with the head's own kernel (float32 weights if asked)."""
+    import torch
+
+    weight, bias = head.weight, getattr(head, "bias", None)
+    if float32:
+        weight, bias = weight.float(), None if bias is None else bias.float()
+    return torch.nn.functional.linear(hidden, weight, bias)
 
 
 @dataclass
@@ -448,6 +488,7 @@ class _Trainer:
 
         self.student, self.side, self.teacher, self.teacher_side = student, side, teacher, teacher_side
         self.config, self.device = config, device
+        self.dtype = resolve_precision(config.dtype, device)
         self.student_bytes = _token_bytes(side)
         self.teacher_bytes = _token_bytes(teacher_side)
         self.student_bos = side.hf.bos_token_id
@@ -517,7 +558,6 @@ class _Trainer:
     # one step
     def step(self, batch: list[str]) -> tuple[float, int]:
         """Train on one batch of text pieces; returns the loss and the number of student tokens."""
-        import torch
 
         examples = [e for e in (self._example(p) for p in batch) if e is not None]
         if not examples:
@@ -525,11 +565,33 @@ class _Trainer:
         s_ids, s_mask, s_owner = self._pad([e.student_ids for e in examples],
                                            _offset([e.student_owner for e in examples], examples))
         active = self.rows_out.active(s_ids[s_mask.bool()])
-        active_rows = self.rows_out.matrix[active].detach().clone().float().requires_grad_(True)
+        active_rows = self.rows_out.values(active).requires_grad_(True)  # float32 (masters of a bf16 matrix)
         input_rows = active_rows
         if not self.tied and self.config.through_body:
-            input_rows = self.rows_in.matrix[active].detach().clone().float().requires_grad_(True)
-        hidden = self._student_hidden(s_ids, s_mask, active, input_rows)
+            input_rows = self.rows_in.values(active).requires_grad_(True)
+        with autocast(self.device, self.dtype):
+            hidden = self._student_hidden(s_ids, s_mask, active, input_rows)
+        with full_precision(self.device):  # the head, its softmax and the chunk loss in float32
+            loss, scored = self._loss(examples, hidden, s_ids, s_mask, s_owner, active, active_rows)
+        if not len(active) and not self.adapted:  # no trainable token in this batch: nothing to update
+            return float(loss.detach()), int(scored.sum())
+        loss.backward()
+        if len(active):
+            assert active_rows.grad is not None
+            self.rows_out.step(active, active_rows.grad)
+            if input_rows is not active_rows and input_rows.grad is not None:
+                self.rows_in.step(active, input_rows.grad)
+        if self.adapter_optimizer is not None:
+            self.adapter_optimizer.step()
+            self.adapter_optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach()), int(scored.sum())
+
+    def _loss(self, examples: list[_Example], hidden: torch.Tensor, s_ids: torch.Tensor, s_mask: torch.Tensor,
+              s_owner: torch.Tensor, active: torch.Tensor, active_rows: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's loss from the student's final hidden states, and the mask of scored positions."""
+        import torch
+
         flat_hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1]).float()
         targets = s_ids[:, 1:].reshape(-1)
         scored = s_mask[:, 1:].reshape(-1).bool()
@@ -546,18 +608,7 @@ class _Trainer:
             # minus the teacher's own binary entropy: the same gradient, and 0 when the student matches the teacher
             loss = (binary_cross_entropy(target, mine, temperature=self.config.temperature)
                     - binary_cross_entropy(target, target, temperature=self.config.temperature)).mean()
-        if not len(active) and not self.adapted:  # no trainable token in this batch: nothing to update
-            return float(loss.detach()), int(scored.sum())
-        loss.backward()
-        if len(active):
-            assert active_rows.grad is not None
-            self.rows_out.step(active, active_rows.grad)
-            if input_rows is not active_rows and input_rows.grad is not None:
-                self.rows_in.step(active, input_rows.grad)
-        if self.adapter_optimizer is not None:
-            self.adapter_optimizer.step()
-            self.adapter_optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach()), int(scored.sum())
+        return loss, scored
 
     def _pad(self, sequences: list[list[int]], owners: list[list[int]]) -> tuple[torch.Tensor, ...]:
         import torch
@@ -616,8 +667,11 @@ class _Trainer:
         ids, mask, owner = self._pad([e.teacher_ids for e in examples],
                                      _offset([e.teacher_owner for e in examples], examples))
         with torch.inference_mode():
-            logits = self.teacher(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            logprobs = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+            with autocast(self.device, self.dtype):
+                hidden = self.teacher.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            with full_precision(self.device):  # the head and its softmax in float32, as the student's
+                logits = _linear(hidden.float(), self.teacher.get_output_embeddings(), float32=True)[:, :-1]
+                logprobs = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
             scored = mask[:, 1:].bool()
             return chunk_logprobs(logprobs[scored], owner[:, 1:][scored], total).clone()
 
@@ -626,7 +680,12 @@ class _Trainer:
     def fingerprint(self, config: HealConfig, pieces: int) -> str:
         """A digest of the starting student rows, the configuration and the corpus size: a checkpoint resumes
         only the run it came from."""
-        digest = hashlib.sha256(json.dumps([asdict(config), pieces]).encode())
+        import torch
+
+        settings = asdict(config)
+        del settings["dtype"]  # the resolved precision instead; float32 keeps older checkpoints' digests
+        parts = [settings, pieces] + ([str(self.dtype)] if self.dtype != torch.float32 else [])
+        digest = hashlib.sha256(json.dumps(parts).encode())
         for matrix in {id(m.matrix): m.matrix for m in (self.rows_in, self.rows_out)}.values():
             digest.update(memoryview(matrix.detach().float().cpu().contiguous().numpy()))
         return digest.hexdigest()

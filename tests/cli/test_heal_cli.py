@@ -58,6 +58,29 @@ def test_heal_with_lora_adapters_and_eval_steps(tmp_path, folders):
     assert not any("lora" in name for name, _ in reloaded.named_parameters())
 
 
+def test_heal_dtype_bfloat16_heals_a_bf16_model_and_saves_it_in_bf16(tmp_path, make_llama, source_tokenizer,
+                                                                       target_tokenizer):
+    import torch
+
+    teacher = tmp_path / "teacher"
+    model = make_llama(len(source_tokenizer.vocabulary), seed=1, dtype=torch.bfloat16)
+    model.save_pretrained(teacher)
+    TransferTokenizer.from_any(source_tokenizer).hf.save_pretrained(teacher)
+    transplant(model, target_tokenizer, "mean", source_tokenizer=source_tokenizer, device="cpu").save(
+        tmp_path / "student")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(default_corpus("prose")[:6]), encoding="utf-8")
+    out = tmp_path / "healed"
+    result = CliRunner().invoke(main, ["heal", "--model", str(tmp_path / "student"), "--teacher", str(teacher),
+                                       "--corpus", str(corpus), "--steps", "1", "--sequence-chars", "300",
+                                       "--held-out-documents", "0", "--lora-rank", "2", "--dtype", "bfloat16",
+                                       "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["compute_dtype"], report["model_dtype"], report["config"]["dtype"]) == ("bfloat16",) * 3
+    assert AutoModelForCausalLM.from_pretrained(out).dtype == torch.bfloat16
+
+
 def test_heal_errors_are_one_line_and_leave_nothing(tmp_path, folders, make_llama):
     student, teacher, corpus = folders
     empty = tmp_path / "empty.txt"
@@ -101,3 +124,4 @@ def test_cli_capacity_defaults_are_heal_configs():
     assert (defaults["through_body"], defaults["lora_rank"]) == (config.through_body, config.lora_rank) == (True, 8)
     adapt_defaults = {p.name: p.default for p in adapt_command.params}
     assert (adapt_defaults["through_body"], adapt_defaults["lora_rank"]) == (config.through_body, config.lora_rank)
+    assert defaults["dtype"] == adapt_defaults["dtype"] == config.dtype == "auto"
