@@ -140,16 +140,7 @@ class WordPieceEngine:
             UnicodeEncodeError: a text holds a lone surrogate.
             TypeError: an item is not a ``str``.
         """
-        texts = list(texts)
-        parts = _parts(texts)
-        if len(parts) == 1:
-            return self._encode_part(texts, add_special_tokens)
-        results = list(_pool(os.getpid()).map(lambda bounds: self._encode_part(texts[bounds[0]:bounds[1]],
-                                                                    add_special_tokens), parts))
-        ids = np.concatenate([r[0] for r in results])
-        shifts = np.cumsum([0] + [len(r[0]) for r in results[:-1]])
-        offsets = np.concatenate([[0]] + [r[1][1:] + shift for r, shift in zip(results, shifts)])
-        return ids, offsets.astype(np.int64, copy=False)
+        return _encode_in_parts(self._encode_part, list(texts), add_special_tokens)
 
     def _encode_part(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
         prefix, suffix = self._affixes if add else ((), ())
@@ -199,6 +190,19 @@ def _parts(texts: list[str]) -> list[tuple[int, int]]:
     cuts = np.searchsorted(np.cumsum(lengths), [total * k // workers for k in range(1, workers)])
     bounds = sorted({0, *(int(c) + 1 for c in cuts), len(texts)})
     return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _encode_in_parts(encode_part: Callable[[list[str], bool], tuple[np.ndarray, np.ndarray]], texts: list[str],
+                     add: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``encode_part`` over one slice of ``texts`` per core, joined into one flat ids array and its offsets."""
+    parts = _parts(texts)
+    if len(parts) == 1:
+        return encode_part(texts, add)
+    results = list(_pool(os.getpid()).map(lambda bounds: encode_part(texts[bounds[0]:bounds[1]], add), parts))
+    ids = np.concatenate([r[0] for r in results])
+    shifts = np.cumsum([0] + [len(r[0]) for r in results[:-1]])
+    offsets = np.concatenate([[0]] + [r[1][1:] + shift for r, shift in zip(results, shifts)])
+    return ids, offsets.astype(np.int64, copy=False)
 
 
 @lru_cache(maxsize=1)
@@ -493,16 +497,7 @@ class ByteLevelWordPieceEngine:
             UnicodeEncodeError: a text holds a lone surrogate.
             TypeError: an item is not a ``str``.
         """
-        texts = list(texts)
-        parts = _parts(texts)
-        if len(parts) == 1:
-            return self._encode_part(texts, add_special_tokens)
-        results = list(_pool(os.getpid()).map(lambda bounds: self._encode_part(texts[bounds[0]:bounds[1]],
-                                                                    add_special_tokens), parts))
-        ids = np.concatenate([r[0] for r in results])
-        shifts = np.cumsum([0] + [len(r[0]) for r in results[:-1]])
-        offsets = np.concatenate([[0]] + [r[1][1:] + shift for r, shift in zip(results, shifts)])
-        return ids, offsets.astype(np.int64, copy=False)
+        return _encode_in_parts(self._encode_part, list(texts), add_special_tokens)
 
     def _encode_part(self, texts: list[str], add: bool) -> tuple[np.ndarray, np.ndarray]:
         from array import array

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import importlib.util
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,3 +175,15 @@ def legal_licence_texts(limit: int | None = None) -> list[tuple[str, str]]:
     if not paths:
         raise FixtureMissing("fixture 'legal' has no *.LICENSE files; run `make fixtures`")
     return [(path.stem, front_matter.sub("", path.read_text(encoding="utf-8")).strip()) for path in paths]
+
+
+@functools.cache
+def parity_strings() -> tuple[str, ...]:
+    """The 10,020-string parity set of ``lexkit/test_real_tokenizers.py`` (loaded from that file, not copied)."""
+    path = Path(__file__).parent / "lexkit" / "test_real_tokenizers.py"
+    spec = importlib.util.spec_from_file_location("_parity_strings", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return tuple(module.strings())

@@ -6,15 +6,13 @@ HF ``tokenizers`` running the same ``tokenizer.json`` is the reference throughou
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 
 import _resources
 import pytest
+from _resources import parity_strings
 
 import lexkit.engine as engine_module
 from lexkit import Tokenizer
@@ -49,18 +47,6 @@ def _encoder(name: str) -> HFEncoder:
     encoder = _tokenizer(name).encoder
     assert isinstance(encoder, HFEncoder)
     return encoder
-
-
-@cache
-def parity_strings() -> tuple[str, ...]:
-    """The 10,020-string parity set of ``test_real_tokenizers.py`` (loaded from that file, not copied)."""
-    path = Path(__file__).with_name("test_real_tokenizers.py")
-    spec = importlib.util.spec_from_file_location("_parity_strings", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return tuple(module.strings())
 
 
 @cache

@@ -9,15 +9,13 @@ post-processor, in one thread and in several.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
 from functools import cache
-from pathlib import Path
 
 import _resources
 import pytest
+from _resources import parity_strings
 
 import lexkit._wordpiece as wordpiece
 from lexkit import Tokenizer
@@ -40,18 +38,6 @@ ADVERSARIAL = [
 def _lines(chars: int) -> tuple[str, ...]:
     with open(_resources.corpus_path("corpus_10M.txt"), encoding="utf-8") as handle:
         return tuple(handle.read(chars).splitlines(keepends=True))
-
-
-@cache
-def parity_strings() -> tuple[str, ...]:
-    """The 10,020-string parity set of ``test_real_tokenizers.py`` (loaded from that file, not copied)."""
-    path = Path(__file__).with_name("test_real_tokenizers.py")
-    spec = importlib.util.spec_from_file_location("_parity_strings", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return tuple(module.strings())
 
 
 @cache
