@@ -257,7 +257,7 @@ def adapt(
         source_tokenizer: the model's tokenizer (default: read from the model folder or ``.gguf`` file).
         general: general (non-domain) texts scored as a second slice (default: lexkit's embedded English prose).
         minutes: healing budget in minutes; steps: healing budget in steps (at least one of the two).
-        heal_config: a `lexkit.transfer.HealConfig` (default: ALM on the new rows from both sides plus rank-8
+        heal_config: a `lexkit.transfer.HealConfig` (default: next-token loss on the new rows from both sides plus rank-8
             LoRA, 1000-character pieces).
         held_out_fraction: the share of each corpus text held out.
         eval_documents: pieces per slice scored in bits per byte (spread over the slice).
@@ -491,6 +491,8 @@ def _read(path: Path, what: str) -> str:
               help="General text scored beside the domain (default: lexkit's embedded English prose).")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="Healing time budget.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Healing step budget.")
+@click.option("--loss", type=click.Choice(("next-token", "alm")), default="next-token", show_default=True,
+              help="Healing loss (lexkit heal --loss; HealConfig's measured default).")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
               default=3e-3, help="Healing learning rate (HealConfig's measured default).")
 @click.option("--through-body/--head-only", default=True,
@@ -511,7 +513,7 @@ def _read(path: Path, what: str) -> str:
 def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: VocabularyMode, size: int,
                   output: Path, algorithm: str,
                   min_frequency: int, donor: str | None, method: str | None, aux: Path | None, source_tokenizer: Path | None,
-                  general: Path | None, minutes: float | None, steps: int | None, learning_rate: float,
+                  general: Path | None, minutes: float | None, steps: int | None, loss: str, learning_rate: float,
                   through_body: bool, lora_rank: int,
                   sequence_chars: int, held_out_fraction: float, eval_documents: int, device: str, dtype: str,
                   workers: int | None, as_json: bool) -> None:
@@ -530,7 +532,7 @@ def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: 
                    min_frequency=min_frequency, donor=None if donor is None else Path(donor), method=method, aux=aux,
                    source_tokenizer=source_tokenizer,
                    general=general_texts, minutes=minutes, steps=steps,
-                   heal_config=HealConfig(learning_rate=learning_rate, sequence_chars=sequence_chars,
+                   heal_config=HealConfig(loss=loss, learning_rate=learning_rate, sequence_chars=sequence_chars,
                                           through_body=through_body, lora_rank=lora_rank,
                                           dtype=dtype),  # type: ignore[arg-type]
                    held_out_fraction=held_out_fraction, eval_documents=eval_documents, device=device,

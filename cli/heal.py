@@ -33,8 +33,9 @@ __all__ = ["heal"]
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Step budget.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (model, tokenizer, heal_report.json), written atomically.")
-@click.option("--loss", type=click.Choice(("alm", "next-token")), default="alm",
-              help="alm: match the teacher's chunk likelihoods; next-token: the plain baseline.")
+@click.option("--loss", type=click.Choice(("next-token", "alm")), default="next-token", show_default=True,
+              help="next-token: the student's own next-token loss (measured best); alm: match the teacher's chunk "
+                   "likelihoods.")
 @click.option("--rows", type=click.Choice(("new", "all")), default="new",
               help="Embedding rows that may train: the student's new tokens, or all.")
 @click.option("--through-body/--head-only", default=True,

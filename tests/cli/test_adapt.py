@@ -105,12 +105,13 @@ def test_cli_adapt_happy_path(tmp_path, model_dir, code_text):
                                        "-n", str(VOCAB),
                                        "-o", str(out), "--aux", str(minilm_dir()), "--steps", "1", "--device", "cpu",
                                        "--sequence-chars", str(CHARS), "--eval-documents", "2", "--workers", "1",
-                                       "--general", str(corpus), "--dtype", "bfloat16"])
+                                       "--general", str(corpus), "--dtype", "bfloat16", "--loss", "alm"])
     assert result.exit_code == 0, result.output
     assert "[5/5]" in result.stderr and "fewer tokens" in result.stdout and "wrote" in result.stdout
     report = json.loads((out / REPORT_JSON).read_text(encoding="utf-8"))
     assert report["settings"]["method"] == "heuristic" and report["stages"]["heal"] > 0
     assert report["settings"]["heal"]["dtype"] == "bfloat16" == report["heal"]["compute_dtype"]
+    assert report["settings"]["heal"]["loss"] == "alm"  # --loss reaches HealConfig (the default is next-token)
 
 
 def test_cli_adapt_errors_are_one_line_and_leave_nothing(tmp_path, model_dir, code_text):
