@@ -32,8 +32,8 @@ the same training-time budget on text from the head of corpus_10M.txt (disjoint 
 it again. Variants: ``alm`` (approximate likelihood matching, new rows, head side), ``next-token`` (the
 plain baseline on the same rows and budget), ``alm-body`` / ``next-token-body`` (also through the transformer),
 ``next-token-all`` (every row), ``alm-lora`` / ``alm-body-lora`` (rank-8 LoRA on the attention's q/v projections
-besides the rows, head side / both sides; the latter is HealConfig's default), ``next-token-body-lora`` (the
-plain baseline with the default's capacity). It prints bits per byte per slice,
+besides the rows, head side / both sides), ``next-token-body-lora`` (the same capacity with the next-token loss:
+HealConfig's default). It prints bits per byte per slice,
 the share of the original's quality kept, trained parameters, tokens per second and peak memory (the process's,
 including both models).
 """
@@ -57,11 +57,11 @@ from bench_transfer_qwen import held_out_slices  # noqa: E402
 STARTS = ("mean", "heuristic", "omp-centred")
 HEAD_ONLY = {"through_body": False, "lora_rank": 0}  # rows trained from the output head, transformer frozen
 VARIANTS: dict[str, dict[str, Any]] = {name: {**HEAD_ONLY, **options} for name, options in {
-    "alm": {}, "next-token": {"loss": "next-token"},
-    "alm-body": {"through_body": True}, "next-token-body": {"loss": "next-token", "through_body": True},
+    "alm": {"loss": "alm"}, "next-token": {"loss": "next-token"},
+    "alm-body": {"loss": "alm", "through_body": True}, "next-token-body": {"loss": "next-token", "through_body": True},
     "next-token-all": {"loss": "next-token", "rows": "all"},
-    "alm-lora": {"lora_rank": 8}, "alm-body-lora": {"through_body": True, "lora_rank": 8},  # the latter: the default
-    "next-token-body-lora": {"loss": "next-token", "through_body": True, "lora_rank": 8},  # its baseline
+    "alm-lora": {"loss": "alm", "lora_rank": 8}, "alm-body-lora": {"loss": "alm", "through_body": True, "lora_rank": 8},
+    "next-token-body-lora": {"loss": "next-token", "through_body": True, "lora_rank": 8},  # HealConfig's default
 }.items()}
 TRAIN_BYTES = 4_000_000
 logger = logging.getLogger("bench_heal")

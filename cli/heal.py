@@ -69,7 +69,7 @@ def heal(model_path: Path, teacher_path: Path, corpora: tuple[Path, ...], held_o
          through_body: bool, learning_rate: float, batch_size: int, sequence_chars: int, eval_every: int,
          eval_steps: tuple[int, ...], lora_rank: int, checkpoint_dir: Path | None, tokenizer_path: Path | None, teacher_tokenizer: Path | None, device: str,
          dtype: str, seed: int, as_json: bool) -> None:
-    """Heal the swapped model at --model by distilling the original at --teacher; save to -o."""
+    """Heal the swapped model at --model on --corpus text (scored beside the original at --teacher); save to -o."""
     from lexkit.transfer.heal import Budget, HealConfig, HealStep
     from lexkit.transfer.heal import heal as run_heal
 
