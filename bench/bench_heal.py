@@ -21,7 +21,7 @@ run reports its per-step losses, the median seconds per step after the first (wa
 separate processes there). Timing healing on a GPU is one command::
 
     python bench/bench_heal.py run --start-dir /tmp/smol-qwen-mean --device cuda --dtype float32 bfloat16 \
-        --variants alm-body-lora --steps 30 --no-score --json gpu.json
+        --variants next-token-body-lora alm-body-lora --steps 30 --no-score --json gpu.json
 
 ``prepare`` transplants the Qwen2.5 tokenizer (read from the Qwen2.5-Coder GGUF) into SmolLM2-135M with ``mean``,
 ``heuristic`` (MiniLM auxiliary space) or centred OMP (``omp-centred``, the Qwen2.5-Coder-0.5B donor, k=8, 256
