@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from lexkit.encoders.base import Encoder, _refuse_scaffolds
@@ -23,7 +24,7 @@ from lexkit.vocabulary import JSON, Vocabulary
 if TYPE_CHECKING:
     import numpy as np
 
-    from lexkit._lbpe import Reading
+    from lexkit._lbpe import Reading, Segmenter
 
 __all__ = ["FewestTokensEncoder", "LongFirstEncoder", "LongestPairEncoder", "LongestTokenEncoder",
            "long_first_order"]
@@ -91,9 +92,17 @@ class LongestTokenEncoder(Encoder):
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         super().__init__(vocabulary)
+        from lexkit._lbpe import check_vocabulary
+
+        check_vocabulary(vocabulary)
+
+    @cached_property
+    def segmenter(self) -> Segmenter:
+        """The reading's segmenter, built on first use (its token table and kernel take 0.3 s for o200k: an
+        analysis report builds every encoder but may encode with it only in a worker process)."""
         from lexkit._lbpe import Segmenter
 
-        self.segmenter = Segmenter(vocabulary, self.reading)
+        return Segmenter(self.vocabulary, self.reading)
 
     def _refuse_post_processor(self, add_special_tokens: bool) -> None:
         if add_special_tokens and self.vocabulary.post_processor is not None:
