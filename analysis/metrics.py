@@ -568,6 +568,16 @@ def encoder_segments(tokenizer: Tokenizer, encoder: str, words: Sequence[str], *
     return other.encode_batch(texts, disallowed_special=())
 
 
+def prepare_segments(tokenizer: Tokenizer, encoder: str, *, built: Mapping[str, Tokenizer]) -> None:
+    """Build ahead what `encoder_segments` runs for ``encoder`` (a tokenizer of ``built``): the HF engine of its
+    own ``tokenizer.json`` where it runs one, so that cost can be paid beside other work (forked workers inherit
+    it)."""
+    other = built.get(encoder)
+    if other is not None and other is not tokenizer and _runs_its_tokenizer_json(other):
+        assert isinstance(other.encoder, HFEncoder)
+        other.encoder.backend  # noqa: B018 - built on first use
+
+
 def segment_differences(segments: Mapping[str, Sequence[Sequence[int]]]) -> dict[str, dict[str, float]]:
     """`segmentation_difference` from each encoder's segments of the same words (`encoder_segments`), the
     first encoder the reference."""

@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from lexkit.analysis.metrics import (
     measure_corpora,
     morph_boundary_f1,
     percent_fewer_tokens,
+    prepare_segments,
     segment_differences,
     summarize,
     zipf_fit,
@@ -60,6 +62,7 @@ class AnalysisReport:
     rank_frequency: dict[str, list[int]]  # tokenizer -> sorted non-zero counts over all corpora (top 20,000)
     extra: dict[str, Any] = field(default_factory=dict)
     viewer: ViewerData | None = None  # the token viewer (HTML only: its encoder tables stay out of report.json)
+    images: dict[str, bytes] | None = None  # the plot PNGs, once drawn (`analyze` draws them while probes run)
 
     @property
     def tokenizers(self) -> list[str]:
@@ -154,14 +157,24 @@ def analyze(
     totals: dict[str, np.ndarray] = {}
     bars = progress and sys.stderr.isatty()
     words = _distinct_words(next(iter(corpora.values()))(), probe_words) if corpora else []
-    usable = {name: _usable_encoders(tok) for name, tok in tokenizers.items()} if words else {}
-    probes = {name: list(built) for name, built in usable.items() if len(built) > 1}
+    # Build every engine now, so the passes below time only the streaming: each in its own thread (fastokens
+    # parses a tokenizer.json without the GIL, 2-4 s for o200k), while this thread builds the other encoders and
+    # the HF engines the inference-method probes run (`prepare_segments`; o200k's long-first: 3-4 s).
+    # subtle: the threads are joined before any fork below (a forked child gets only the forking thread).
+    with ThreadPoolExecutor(max_workers=max(len(tokenizers), 1), thread_name_prefix="lexkit-engine") as threads:
+        engines = [threads.submit(tok.encode_batch_flat, ["\n"], disallowed_special=())
+                   for tok in tokenizers.values()]
+        usable = {name: _usable_encoders(tok) for name, tok in tokenizers.items()} if words else {}
+        probes = {name: list(built) for name, built in usable.items() if len(built) > 1}
+        for name, encoders in probes.items():
+            for encoder in encoders:
+                prepare_segments(tokenizers[name], encoder, built=usable[name])
+        for engine in engines:
+            engine.result()
     parallel = workers > 1 and fork_available()
     shards = {name: open_corpus.shards() for name, open_corpus in corpora.items()
               if parallel and isinstance(open_corpus, TextFiles)}
     most = max((len(parts or ()) for parts in shards.values()), default=0)
-    for tokenizer in tokenizers.values():  # build every engine now, so the passes below time only the streaming
-        tokenizer.encode_batch_flat(["\n"], disallowed_special=())
     # subtle: the pool forks before tqdm starts its monitor thread (forking a threaded process can deadlock).
     pool = start_workers(tokenizers, workers, built=usable) if parallel and (most > 1 or probes) else None
     try:
@@ -199,6 +212,8 @@ def analyze(
             length_histograms=histograms,
             rank_frequency={n: np.sort(c[c > 0])[::-1][:20000].tolist() for n, c in totals.items()},
         )
+        if pending:  # subtle: the workers run the probes meanwhile; the plots read nothing they add
+            report.images = _plots(report)
         methods = {name: segment_differences({
             encoder: pending[name][encoder].get() if pending else
             encoder_segments(tokenizers[name], encoder, words, built=usable[name]) for encoder in encoders})
@@ -251,21 +266,26 @@ def _distinct_words(texts: Iterable[str], limit: int) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------
 # rendering
 def _plots(report: AnalysisReport) -> dict[str, bytes]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The plot PNGs: drawn on matplotlib's Agg canvas without pyplot (no global figure state to import and close)."""
+    if report.images is not None:
+        return report.images
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     images: dict[str, bytes] = {}
+
+    def figure() -> tuple[Any, Any]:
+        fig = Figure(figsize=(7, 3.6))
+        FigureCanvasAgg(fig)
+        return fig, fig.subplots()
 
     def save(name: str, fig: Any) -> None:
         buffer = io.BytesIO()
         fig.tight_layout()
         fig.savefig(buffer, format="png", dpi=110)
-        plt.close(fig)
         images[name] = buffer.getvalue()
 
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = figure()
     for name, hist in report.length_histograms.items():
         counts = np.array(hist, dtype=np.float64)
         ax.step(np.arange(len(counts)), counts / max(counts.sum(), 1), where="mid", label=name)
@@ -274,7 +294,7 @@ def _plots(report: AnalysisReport) -> dict[str, bytes]:
     ax.legend(fontsize=7)
     save("token_lengths.png", fig)
 
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = figure()
     for name, freqs in report.rank_frequency.items():
         if not freqs:
             continue
@@ -284,7 +304,7 @@ def _plots(report: AnalysisReport) -> dict[str, bytes]:
     ax.legend(fontsize=7)
     save("rank_frequency.png", fig)
 
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = figure()
     width = 0.8 / max(len(report.tokenizers), 1)
     for i, name in enumerate(report.tokenizers):
         values = [report.get(name, c).bytes_per_token for c in report.corpora]

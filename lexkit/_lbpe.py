@@ -79,8 +79,8 @@ def gpt2_classes() -> bytes:
     return bytes(table)
 
 
-def token_table(vocabulary: Vocabulary) -> dict[bytes, int]:
-    """The tokens the readings may emit: normal model tokens and the 256 single bytes, content -> id.
+def check_vocabulary(vocabulary: Vocabulary) -> None:
+    """Raise unless the readings can run on ``vocabulary`` (`token_table`'s check, without building the table).
 
     Raises:
         LexkitError: the vocabulary is not byte-level or lacks single-byte tokens.
@@ -93,6 +93,15 @@ def token_table(vocabulary: Vocabulary) -> dict[bytes, int]:
             f"the LBPE encoders need a byte-level vocabulary with all 256 single bytes; this one is {scheme} "
             f"with {len(vocabulary.byte_ids)} byte tokens; use encoder 'bpe' or 'long-first'"
         )
+
+
+def token_table(vocabulary: Vocabulary) -> dict[bytes, int]:
+    """The tokens the readings may emit: normal model tokens and the 256 single bytes, content -> id.
+
+    Raises:
+        LexkitError: the vocabulary is not byte-level or lacks single-byte tokens.
+    """
+    check_vocabulary(vocabulary)
     ids = {
         token.content: token.id for token in vocabulary.tokens[:vocabulary.model_size]
         if token.kind == TokenKind.NORMAL and token.content

@@ -45,10 +45,14 @@ class HFEncoder(Encoder):
 
     @cached_property
     def compiled(self) -> CompiledTokenizer:
-        """``hf_json()`` compiled, shared by every encoder that exports the same one (`lexkit.encoders._engines`)."""
-        from lexkit.encoders._engines import compiled
+        """``hf_json()`` compiled, shared by every encoder that exports the same one (`lexkit.encoders._engines`):
+        keyed by the vocabulary's fingerprint and the ``hf_json`` that exports it, so an encoder whose export
+        is already compiled does not export again (``hf_json`` must read nothing but the vocabulary)."""
+        from lexkit.encoders._engines import compiled_for
 
-        return compiled(self.hf_json(), self.vocabulary.special_tokens)
+        export = type(self).hf_json
+        return compiled_for(self.vocabulary, self.hf_json, variant=f"{export.__module__}.{export.__qualname__}",
+                            specials=self.vocabulary.special_tokens)
 
     @property
     def backend(self) -> tokenizers.Tokenizer:

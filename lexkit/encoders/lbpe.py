@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 from lexkit.encoders.base import Encoder, _refuse_scaffolds
@@ -23,7 +24,7 @@ from lexkit.vocabulary import JSON, Vocabulary
 if TYPE_CHECKING:
     import numpy as np
 
-    from lexkit._lbpe import Reading
+    from lexkit._lbpe import Reading, Segmenter
 
 __all__ = ["FewestTokensEncoder", "LongFirstEncoder", "LongestPairEncoder", "LongestTokenEncoder",
            "long_first_order"]
@@ -37,9 +38,14 @@ def long_first_order(vocabulary: Vocabulary) -> list[int]:
     >>> long_first_order(v)
     [2, 0, 1]
     """
-    tokens = vocabulary.tokens
-    lengths = [len(tokens[merge[0]].content) + len(tokens[merge[1]].content) for merge in vocabulary.merges]
-    return sorted(range(len(lengths)), key=lambda rank: (-lengths[rank], rank))
+    import numpy as np
+
+    sizes = np.fromiter((len(token.content) for token in vocabulary.tokens), dtype=np.int64,
+                        count=len(vocabulary.tokens))
+    merges = vocabulary.merges
+    lengths = sizes[[merge[0] for merge in merges]] + sizes[[merge[1] for merge in merges]]
+    order: list[int] = np.lexsort((np.arange(len(merges)), -lengths)).tolist()  # numpy: o200k in 0.1 s, not 0.9
+    return order
 
 
 class LongFirstEncoder(HFEncoder):
@@ -86,9 +92,17 @@ class LongestTokenEncoder(Encoder):
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         super().__init__(vocabulary)
+        from lexkit._lbpe import check_vocabulary
+
+        check_vocabulary(vocabulary)
+
+    @cached_property
+    def segmenter(self) -> Segmenter:
+        """The reading's segmenter, built on first use (its token table and kernel take 0.3 s for o200k: an
+        analysis report builds every encoder but may encode with it only in a worker process)."""
         from lexkit._lbpe import Segmenter
 
-        self.segmenter = Segmenter(vocabulary, self.reading)
+        return Segmenter(self.vocabulary, self.reading)
 
     def _refuse_post_processor(self, add_special_tokens: bool) -> None:
         if add_special_tokens and self.vocabulary.post_processor is not None:

@@ -16,6 +16,7 @@ from typing import Literal
 from lexkit.component_specs import iter_components
 from lexkit.errors import FormatError, LossyConversionError, UnsupportedAlphabetError
 from lexkit.formats import surface as bu
+from lexkit.formats._gc import paused_gc
 from lexkit.vocabulary import JSON, AddedTokenOptions, Token, TokenKind, Vocabulary
 
 __all__ = ["Scheme", "surface_scheme", "load_json", "from_hf", "to_hf", "dumps", "save_hf"]
@@ -101,6 +102,7 @@ def load_json(source: str | PathLike[str] | JSON) -> tuple[JSON, str]:
     return data, name
 
 
+@paused_gc()
 def from_hf(source: str | PathLike[str] | JSON) -> Vocabulary:
     """Read an HF ``tokenizer.json`` (path, folder, JSON string or parsed dict) into a `Vocabulary`.
 
@@ -221,7 +223,14 @@ def to_hf(vocabulary: Vocabulary, *, allow_lossy: bool = False) -> JSON:
             "save it with Tokenizer.save (lexkit.json) instead"
         )
     _check_lossy(vocabulary, allow_lossy)
+    with paused_gc():
+        return _to_hf(vocabulary)
+
+
+def _to_hf(vocabulary: Vocabulary) -> JSON:
     scheme, replacement = surface_scheme(vocabulary)
+    # byte-level surfaces in one gather (`encode_surfaces`): the per-token loop spent most of the export on them
+    bulk = bu.encode_surfaces([t.content for t in vocabulary.tokens]) if scheme == "byte-level" else None
     hf_meta = vocabulary.metadata.get("hf", {})
     overrides = {int(k): v for k, v in hf_meta.get("surface_overrides", {}).items()}
     surfaces: dict[int, str] = {}
@@ -240,7 +249,8 @@ def to_hf(vocabulary: Vocabulary, *, allow_lossy: bool = False) -> JSON:
             })
             if not opts.in_model_vocab:
                 continue
-        surface = overrides.get(token.id) or _bytes_to_surface(token.content, scheme, replacement)
+        surface = overrides.get(token.id) or (bulk[token.id] if bulk is not None else
+                                              _bytes_to_surface(token.content, scheme, replacement))
         if surface is None:
             raise LossyConversionError(
                 f"token {token.id} content {token.content!r} has no {scheme} surface form in tokenizer.json; "

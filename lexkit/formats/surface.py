@@ -6,7 +6,10 @@ The only module that knows these encodings; everything else works on exact bytes
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
+
+import numpy as np
 
 METASPACE = "\u2581"  # ▁
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
@@ -41,6 +44,21 @@ def encode_surface(content: bytes) -> str:
     """Bytes -> GPT-2 byte-level surface string (``b" hi"`` -> ``"Ġhi"``)."""
     table = _encode_table()
     return "".join(table[b] for b in content)
+
+
+@lru_cache(maxsize=1)
+def _utf16_table() -> np.ndarray:
+    """Byte -> the UTF-16 code unit of its surface character (all of them are below U+0144)."""
+    return np.array([ord(c) for c in _encode_table()], dtype="<u2")
+
+
+def encode_surfaces(contents: Sequence[bytes]) -> list[str]:
+    """`encode_surface` of many contents at once: one table gather over their concatenation (a 200k-token
+    vocabulary in milliseconds instead of a Python loop per byte)."""
+    lengths = np.fromiter(map(len, contents), dtype=np.int64, count=len(contents))
+    text = _utf16_table()[np.frombuffer(b"".join(contents), dtype=np.uint8)].tobytes().decode("utf-16-le")
+    ends = np.cumsum(lengths).tolist()
+    return [text[end - length:end] for end, length in zip(ends, lengths.tolist())]
 
 
 def decode_surface(surface: str) -> bytes | None:

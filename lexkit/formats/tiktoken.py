@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from lexkit.components import GPT2_PATTERN
 from lexkit.errors import FormatError, LossyConversionError, UnsupportedAlphabetError, require
+from lexkit.formats._gc import paused_gc
 from lexkit.formats._merges import derive_merges
 from lexkit.vocabulary import JSON, Merge, Token, TokenKind, Vocabulary
 
@@ -55,6 +56,7 @@ Source = Union[str, "PathLike[str]", "tiktoken.Encoding", Mapping[bytes, int]]
 
 # ----------------------------------------------------------------------------------------------------------------
 # reading
+@paused_gc()
 def from_tiktoken(
     source: Source,
     *,

@@ -145,6 +145,44 @@ def test_encoders_exporting_one_tokenizer_json_share_one_engine() -> None:
     assert second.encode_batch(texts, disallowed_special=()) == _reference(_encoder("gpt2"), texts)
 
 
+def test_engine_cache_exports_each_vocabulary_once_and_never_shares_between_different_ones(monkeypatch) -> None:
+    """`lexkit.encoders._engines.compiled_for`: encoders on one vocabulary, or on an equal one (another object),
+    reuse its compiled export without exporting again; a vocabulary differing in any field gets its own engine."""
+    import lexkit.formats.hf as hf_format
+    from lexkit.components import byte_level_decoder, byte_level_pre_tokenizer
+    from lexkit.vocabulary import Vocabulary
+
+    exports: list[int] = []
+    real_to_hf = hf_format.to_hf
+    monkeypatch.setattr(hf_format, "to_hf", lambda v, **kw: exports.append(len(v)) or real_to_hf(v, **kw))
+    gpt2 = _tokenizer("gpt2").vocabulary
+    first = _encoder("gpt2").compiled
+    equal = Tokenizer(gpt2.replace(metadata=dict(gpt2.metadata)))  # another object, equal content
+    assert equal.vocabulary is not gpt2
+    assert equal.encoder.compiled is first and Tokenizer(gpt2, encoder="scaffold").encoder.compiled is first
+    assert exports == []
+    assert Tokenizer(gpt2, encoder="long-first").encoder.compiled is not first and exports == [len(gpt2)]
+
+    pipeline = {"pre_tokenizer": byte_level_pre_tokenizer(), "decoder": byte_level_decoder()}
+    base = [bytes([b]) for b in range(256)]
+    small = Vocabulary.from_merges(base, [(b"h", b"i"), (b"hi", b"s")], **pipeline)
+    variants = {
+        "equal": Vocabulary.from_merges(base, [(b"h", b"i"), (b"hi", b"s")], **pipeline),
+        "one merge fewer": Vocabulary.from_merges(base, [(b"h", b"i")], **pipeline),
+        "merges swapped": small.replace(merges=small.merges[::-1][1:] + small.merges[:1]),
+        "a special": Vocabulary.from_merges(base, [(b"h", b"i"), (b"hi", b"s")], specials=["<s>"], **pipeline),
+        "no decoder": small.replace(decoder=None),
+        "metadata": small.replace(metadata={"hf": {"merges_as_strings": True}}),
+    }
+    reference = Tokenizer(small).encoder
+    for name, vocabulary in variants.items():
+        encoder = Tokenizer(vocabulary).encoder
+        assert isinstance(encoder, HFEncoder) and isinstance(reference, HFEncoder)
+        assert (encoder.compiled is reference.compiled) == (name == "equal"), name
+    assert Tokenizer(small).encode("his") == [257]
+    assert Tokenizer(variants["one merge fewer"]).encode("his") == [256, ord("s")]
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # ids identical to HF
 @pytest.mark.parametrize("name", ["gpt2", "llama3"])

@@ -39,6 +39,17 @@ def test_invariants_name_the_offending_token():
         Vocabulary(tokens, merges=((97, 98),))
     with pytest.raises(VocabularyError, match="special tokens take part in no merge"):
         Vocabulary((*tokens, Token(256, b"<s>", TokenKind.SPECIAL)), merges=((256, 97),))
+    # the C-level check of well-formed merges hands every bad merge to the loop that names it
+    good = (*tokens, Token(256, b"ab"))
+    assert Vocabulary(good, merges=((97, 98),)).merges == ((97, 98),)
+    with pytest.raises(VocabularyError, match=r"merge 1 \(97, 257\) refers to id 257, outside 0..256"):
+        Vocabulary(good, merges=((97, 98), (97, 257)))
+    with pytest.raises(VocabularyError, match="refers to id -1"):
+        Vocabulary(good, merges=((-1, 98),))
+    with pytest.raises(VocabularyError, match="merge 1 .* produces b'ba', which is not a token"):
+        Vocabulary(good, merges=((97, 98), (98, 97)))
+    with pytest.raises(VocabularyError, match="relation 'up'"):
+        Vocabulary(good, merges=((97, 98, "up"),))
     with pytest.raises(VocabularyError, match="scaffold token"):
         Vocabulary((*tokens[:-1], Token(255, b"\xff", scaffold=True)))
     with pytest.raises(VocabularyError, match="empty content"):

@@ -179,3 +179,18 @@ def test_truncated_real_file(tmp_path, caplog):
         from_hf(path)
     with pytest.raises(FormatError, match="no such file"):
         from_hf(tmp_path / "missing" / "tokenizer.json")
+
+
+def test_bulk_byte_level_surfaces_equal_one_by_one():
+    """`encode_surfaces` (one gather, what `to_hf` uses) spells every GPT-2 token, every byte and odd contents as
+    `encode_surface` does, and `to_hf` of the real file gives back its surfaces."""
+    from lexkit.formats.surface import encode_surface, encode_surfaces
+
+    vocabulary = from_hf(_resources.gpt2_tokenizer_json())
+    contents = [t.content for t in vocabulary.tokens] + [bytes([b]) for b in range(256)]
+    contents += [b"", bytes(range(256)), b"\xff\x00 \n" * 50]
+    assert encode_surfaces(contents) == [encode_surface(c) for c in contents]
+    assert encode_surfaces([]) == []
+    model = json.loads(_resources.gpt2_tokenizer_json().read_text(encoding="utf-8"))["model"]
+    assert to_hf(vocabulary)["model"]["vocab"] == model["vocab"]
+
