@@ -82,18 +82,18 @@ ids only (Scaffold-BPE, arXiv 2404.17808). Without a rule the loop is plain HF-i
 
 from __future__ import annotations
 
-import gc
 import heapq
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from types import ModuleType
 from typing import Generic, Literal, TypeVar
 
 import numpy as np
+
+from lexkit._gc import paused_gc
 
 _kernel: ModuleType | None
 try:
@@ -212,18 +212,6 @@ class MergeResult(Generic[K]):
     reactivations: int = 0
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (the engine builds no cycles; collections only rescan its data)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def learn_merges(
     words: Sequence[Sequence[int]] | FlatWords,
     counts: Sequence[int],
@@ -276,7 +264,7 @@ def learn_merges(
     """
     num_keys = len(keys)
     _check_inputs(words, counts, keys, lengths, num_keys, min_frequency, max_token_length, max_merges)
-    with _gc_paused():
+    with paused_gc():  # the engine builds no cycles; collections would only rescan its data
         return _learn(
             words, counts, keys, vocab_size=vocab_size, join=join, lengths=lengths, min_frequency=min_frequency,
             max_token_length=max_token_length, length_rule=length_rule, max_merges=max_merges,

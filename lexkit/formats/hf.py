@@ -13,10 +13,10 @@ from os import PathLike
 from pathlib import Path
 from typing import Literal
 
+from lexkit._gc import paused_gc
 from lexkit.component_specs import iter_components
 from lexkit.errors import FormatError, LossyConversionError, UnsupportedAlphabetError
 from lexkit.formats import surface as bu
-from lexkit.formats._gc import paused_gc
 from lexkit.vocabulary import JSON, AddedTokenOptions, Token, TokenKind, Vocabulary
 
 __all__ = ["Scheme", "surface_scheme", "load_json", "from_hf", "to_hf", "dumps", "save_hf"]

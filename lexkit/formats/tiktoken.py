@@ -27,9 +27,9 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from lexkit._gc import paused_gc
 from lexkit.components import GPT2_PATTERN
 from lexkit.errors import FormatError, LossyConversionError, UnsupportedAlphabetError, require
-from lexkit.formats._gc import paused_gc
 from lexkit.formats._merges import derive_merges
 from lexkit.vocabulary import JSON, Merge, Token, TokenKind, Vocabulary
 

@@ -1,4 +1,4 @@
-"""`lexkit.formats._gc.paused_gc`: the collector is off inside and back as it was after, errors included."""
+"""`lexkit._gc.paused_gc`: the collector is off inside and back as it was after, errors included."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from lexkit.formats._gc import paused_gc
+from lexkit._gc import paused_gc
 
 
 def test_paused_gc_restores_the_collector_as_it_was():
