@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any, Literal
 
+from lexkit._gc import paused_gc
 from lexkit._version import __version__
 from lexkit.errors import VocabularyError
 from lexkit.formats.surface import bytes_to_unicode, unicode_to_bytes
-from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule, _gc_paused
+from lexkit.vocab._merge_engine import MergeResult, ScaffoldRule
 from lexkit.vocabulary import AddedTokenOptions, Token, TokenKind, Vocabulary
 
 _kernel: ModuleType | None
@@ -148,7 +149,7 @@ class BPETrainer:
         config = self.config
         # The collector paused throughout, not only in the merge loop: building the vocabulary's tokens
         # otherwise triggers full collections that rescan everything (about 7 % of a 10 MB run).
-        with _gc_paused():
+        with paused_gc():
             prepared = hf_words(
                 counts, special_tokens=list(config.special_tokens),
                 initial_alphabet=list(bytes_to_unicode().values()),
