@@ -154,9 +154,8 @@ def fingerprint(vocabulary: Vocabulary) -> str:
     digest.update(np.fromiter((len(t.content) for t in tokens), dtype=np.int64, count=len(tokens)).tobytes())
     digest.update(b"".join([t.content for t in tokens]))
     normal = TokenKind.NORMAL
-    rare = [(t.id, t.kind.value, t.scaffold, t.score, t.added) for position, t in enumerate(tokens)
-            if t.kind is not normal or t.scaffold or t.score is not None or t.added is not None
-            or t.id != position]
+    rare = [(t.id, t.kind.value, t.scaffold, t.score, t.added) for t in tokens  # ids are dense: tokens[i].id == i
+            if t.kind is not normal or t.scaffold or t.score is not None or t.added is not None]
     digest.update(repr(rare).encode("utf-8", "surrogatepass"))
     merges = vocabulary.merges
     if set(map(len, merges)) <= {2}:
