@@ -43,7 +43,8 @@ from lexkit.errors import LexkitError
 if TYPE_CHECKING:
     from lexkit.transfer import HealConfig
 
-__all__ = ["REPORT_JSON", "REPORT_HTML", "AdaptReport", "adapt", "split_held_out", "tokens_per_byte", "adapt_command"]
+__all__ = ["REPORT_JSON", "REPORT_HTML", "AdaptReport", "adapt", "replay_pieces", "split_held_out", "tokens_per_byte",
+           "adapt_command"]
 
 REPORT_JSON = "adapt_report.json"
 REPORT_HTML = "adapt_report.html"
@@ -167,9 +168,32 @@ def tokens_per_byte(hf_tokenizer: Any, texts: Sequence[str]) -> float:
 
 def _spread(pieces: Sequence[str], count: int) -> list[str]:
     """``count`` pieces evenly spread over ``pieces`` (all of them when there are fewer)."""
-    if len(pieces) <= count:
-        return list(pieces)
-    return [pieces[int(i * len(pieces) / count)] for i in range(count)]
+    return [pieces[i] for i in _spread_indices(len(pieces), count)]
+
+
+def _spread_indices(total: int, count: int) -> list[int]:
+    """The indices `_spread` picks: ``count`` evenly spread over ``range(total)`` (all when there are fewer)."""
+    if total <= count:
+        return list(range(total))
+    return [int(i * total / count) for i in range(count)]
+
+
+def replay_pieces(general: Sequence[str], *, scored: int, training: int, share: float) -> list[str]:
+    """The general pieces mixed into healing so that about ``share`` of the pieces it trains on are general text,
+    never one of the ``scored`` pieces the general slice is scored on (`_spread`'s picks); all the others when
+    there are too few.
+
+    Why: healing on domain text alone forgets general text (docs/adapt.md: +25 % general bits per byte after 30
+    minutes on Turkish); training on some general text beside it (replay) is the usual remedy.
+
+    >>> replay_pieces([str(i) for i in range(10)], scored=2, training=6, share=0.25)
+    ['1', '6']
+    """
+    if not 0 <= share < 1:
+        raise LexkitError(f"replay={share} must be at least 0 and below 1; pass e.g. 0.25 (a quarter general text)")
+    held = set(_spread_indices(len(general), scored))
+    pool = [piece for i, piece in enumerate(general) if i not in held]
+    return _spread(pool, round(training * share / (1 - share)))
 
 
 def _digest(*parts: Any) -> str:
@@ -221,6 +245,7 @@ def adapt(
     aux: Any = None,
     source_tokenizer: Any = None,
     general: Sequence[str] | None = None,
+    replay: float = 0.0,
     minutes: float | None = None,
     steps: int | None = None,
     heal_config: HealConfig | None = None,
@@ -256,6 +281,8 @@ def adapt(
         aux: the heuristic's auxiliary embedder or its folder (default all-MiniLM-L6-v2).
         source_tokenizer: the model's tokenizer (default: read from the model folder or ``.gguf`` file).
         general: general (non-domain) texts scored as a second slice (default: lexkit's embedded English prose).
+        replay: the share of healing pieces drawn from the general text, none of them scored (`replay_pieces`);
+            0 heals on domain text only.
         minutes: healing budget in minutes; steps: healing budget in steps (at least one of the two).
         heal_config: a `lexkit.transfer.HealConfig` (default: next-token loss on the new rows from both sides plus rank-8
             LoRA, 1000-character pieces).
@@ -303,6 +330,7 @@ def adapt(
     general_pieces = _pieces(general_texts, config.sequence_chars)
     if not general_pieces:
         raise LexkitError("the general text holds no text; pass a non-empty --general file")
+    replayed = replay_pieces(general_pieces, scored=eval_documents, training=len(training), share=replay)
     work = Path(work_dir) if work_dir is not None else output.with_name(f"{output.name}.adapt-work")
     stages: dict[str, float] = {}
     names = names or {}
@@ -315,7 +343,7 @@ def adapt(
         "donor": None if donor is None else str(donor), "minutes": minutes, "steps": steps,
         "heal": asdict(config), "held_out_fraction": held_out_fraction, "eval_documents": eval_documents,
         "device": device, "general": names.get("general", "embedded English prose" if general is None else
-                                               f"{len(general_texts)} text(s)"),
+                                               f"{len(general_texts)} text(s)"), "replay": replay,
     }
 
     def stage(number: int, title: str) -> float:
@@ -385,13 +413,14 @@ def adapt(
 
     # 3. heal (resumes from the checkpoint of an interrupted run)
     limits = [f"{minutes:g} minutes" if minutes else "", f"{steps} steps" if steps else ""]
-    started = stage(3, f"healing ({' or '.join(x for x in limits if x)}, whichever ends first)")
+    mix = f", {len(replayed)} general pieces beside {len(training)} domain pieces" if replayed else ""
+    started = stage(3, f"healing ({' or '.join(x for x in limits if x)}, whichever ends first{mix})")
 
     def progress(step: Any) -> None:
         if step.step == 1 or step.step % 10 == 0:
             say(f"      step {step.step}: loss {step.loss:.4f}, {step.tokens} tokens, {step.seconds:.0f}s")
 
-    healed = heal(swapped, original, training, budget=budget, teacher_tokenizer=source, config=config,
+    healed = heal(swapped, original, training + replayed, budget=budget, teacher_tokenizer=source, config=config,
                   device=device, checkpoint_dir=work / "heal", progress=progress)
     done("heal", started, f"{healed.info['steps']} steps, {healed.info['tokens_per_second']} tokens/s")
 
@@ -424,7 +453,8 @@ def adapt(
     heal_info = {k: v for k, v in healed.info.items() if k != "config"}
     report = AdaptReport(
         settings, {k: {v: round(x, 5) for v, x in part.items()} for k, part in tpb.items()}, bpb, throughput, stages,
-        {"slices": {"training_pieces": len(training), "held_out_pieces": len(held_out), "scored": {
+        {"slices": {"training_pieces": len(training), "replay_pieces": len(replayed), "held_out_pieces": len(held_out),
+                    "scored": {
             n: {"documents": len(t), "bytes": scores["original"].slices[n].n_bytes} for n, t in slices.items()}},
          "heal": heal_info, "vocabulary": {"size": trained.model_size, "merges": len(trained.merges),
                         **({"extension": trained.metadata["extension"]} if vocabulary == "extend" else {})}},
@@ -489,6 +519,8 @@ def _read(path: Path, what: str) -> str:
               help="The model's tokenizer (default: read from the model folder or .gguf file).")
 @click.option("--general", type=click.Path(path_type=Path), default=None,
               help="General text scored beside the domain (default: lexkit's embedded English prose).")
+@click.option("--replay", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Share of healing pieces drawn from the general text (never the scored ones): keeps general text.")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="Healing time budget.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Healing step budget.")
 @click.option("--loss", type=click.Choice(("next-token", "alm")), default="next-token", show_default=True,
@@ -513,7 +545,7 @@ def _read(path: Path, what: str) -> str:
 def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: VocabularyMode, size: int,
                   output: Path, algorithm: str,
                   min_frequency: int, donor: str | None, method: str | None, aux: Path | None, source_tokenizer: Path | None,
-                  general: Path | None, minutes: float | None, steps: int | None, loss: str, learning_rate: float,
+                  general: Path | None, replay: float, minutes: float | None, steps: int | None, loss: str, learning_rate: float,
                   through_body: bool, lora_rank: int,
                   sequence_chars: int, held_out_fraction: float, eval_documents: int, device: str, dtype: str,
                   workers: int | None, as_json: bool) -> None:
@@ -531,7 +563,7 @@ def adapt_command(model_path: Path, corpora: tuple[Path, ...], vocabulary_mode: 
     report = adapt(model_path, texts, vocabulary=vocabulary_mode, **sizes, output=output, algorithm=algorithm,
                    min_frequency=min_frequency, donor=None if donor is None else Path(donor), method=method, aux=aux,
                    source_tokenizer=source_tokenizer,
-                   general=general_texts, minutes=minutes, steps=steps,
+                   general=general_texts, replay=replay, minutes=minutes, steps=steps,
                    heal_config=HealConfig(loss=loss, learning_rate=learning_rate, sequence_chars=sequence_chars,
                                           through_body=through_body, lora_rank=lora_rank,
                                           dtype=dtype),  # type: ignore[arg-type]

@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lexkit import LexkitError
-from lexkit.cli.adapt import REPORT_HTML, REPORT_JSON, adapt, split_held_out, tokens_per_byte
+from lexkit.cli.adapt import REPORT_HTML, REPORT_JSON, adapt, replay_pieces, split_held_out, tokens_per_byte
 from lexkit.cli.main import main
 from lexkit.embedded import default_corpus
 from lexkit.transfer import HealConfig, evaluate
+from lexkit.transfer.evaluate import chunk_text
 from lexkit.transfer.tokenizer import TransferTokenizer
 
 VOCAB = 420
@@ -179,3 +180,39 @@ def test_adapt_sizes_must_match_the_vocabulary_mode(tmp_path, model_dir, code_te
     with pytest.raises(LexkitError, match="needs new_tokens="):
         adapt(model_dir, [code_text], output=tmp_path / "x", steps=1)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("share", [0.0, 0.2, 0.5, 0.9])
+def test_replay_takes_its_share_and_never_a_scored_piece(share):
+    general = [f"general {i}" for i in range(100)]
+    scored = {general[i] for i in (0, 25, 50, 75)}  # the four pieces the general slice scores
+    replayed = replay_pieces(general, scored=4, training=30, share=share)
+    assert not set(replayed) & scored and len(set(replayed)) == len(replayed)
+    assert len(replayed) == min(96, round(30 * share / (1 - share)))  # 0, 8, 30, then all 96 the slice leaves
+    with pytest.raises(LexkitError, match="replay=1 must be at least 0 and below 1"):
+        replay_pieces(general, scored=4, training=30, share=1)
+
+
+def test_adapt_heals_on_the_domain_and_the_replayed_general_pieces(tmp_path, model_dir, code_text, monkeypatch):
+    import lexkit.transfer
+
+    trained_on: list[str] = []
+    real_heal = lexkit.transfer.heal
+
+    def heal(model, teacher, texts, **options):
+        trained_on.extend(texts)
+        return real_heal(model, teacher, texts, **options)
+
+    monkeypatch.setattr(lexkit.transfer, "heal", heal)
+    general = "\n".join(default_corpus("prose")[:40])
+    report = adapt(model_dir, [code_text], new_tokens=20, output=tmp_path / "out", steps=1, general=[general],
+                   replay=0.5, eval_documents=4, device="cpu", workers=1,
+                   heal_config=HealConfig(sequence_chars=CHARS, batch_size=2))
+    training, _ = split_held_out([code_text], fraction=0.1, chunk_chars=CHARS)
+    pieces = [p for p in chunk_text(general, CHARS) if p.strip()]
+    scored = {pieces[int(i * len(pieces) / 4)] for i in range(4)}
+    replayed = trained_on[len(training):]
+    assert trained_on[:len(training)] == training
+    assert len(replayed) == report.info["slices"]["replay_pieces"] == min(len(training), len(pieces) - 4) > 0
+    assert set(replayed) <= set(pieces) and not set(replayed) & scored
+    assert report.settings["replay"] == 0.5
