@@ -8,7 +8,8 @@ The workflow chains three peer packages, which may not import each other, so it 
 2. transplant it into the model (`lexkit.transfer.transplant`): old rows are copied unchanged; new ones by
    subword-mean (``extend``), or centred OMP with a donor, else the heuristic with the auxiliary embedder
    (all-MiniLM-L6-v2 by default), as ``lexkit transplant`` picks (``replace``);
-3. heal the swapped model within the budget (`lexkit.transfer.heal`, resumable from its checkpoints);
+3. heal the swapped model within the budget (`lexkit.transfer.heal`, resumable from its checkpoints) on the domain
+   text plus some general text (``replay``, a quarter of the pieces by default), so general text is not forgotten;
 4. score the original, the zero-shot transplant and the adapted model in bits per byte on the held-out domain
    slice and on general text (`lexkit.transfer.evaluate`), and count tokens per byte of both tokenizers there;
 5. write the model, the tokenizer and ``adapt_report.json`` + ``adapt_report.html`` into one folder, atomically.
@@ -245,7 +246,7 @@ def adapt(
     aux: Any = None,
     source_tokenizer: Any = None,
     general: Sequence[str] | None = None,
-    replay: float = 0.0,
+    replay: float = 0.25,
     minutes: float | None = None,
     steps: int | None = None,
     heal_config: HealConfig | None = None,
@@ -281,8 +282,9 @@ def adapt(
         aux: the heuristic's auxiliary embedder or its folder (default all-MiniLM-L6-v2).
         source_tokenizer: the model's tokenizer (default: read from the model folder or ``.gguf`` file).
         general: general (non-domain) texts scored as a second slice (default: lexkit's embedded English prose).
-        replay: the share of healing pieces drawn from the general text, none of them scored (`replay_pieces`);
-            0 heals on domain text only.
+        replay: the share of healing pieces drawn from the general text, none of them scored (`replay_pieces`;
+            fewer when the general text has too few pieces); 0 heals on domain text only. The default is measured
+            (docs/adapt.md): on Turkish it turned +25 % general bits per byte into -6 % and improved the domain too.
         minutes: healing budget in minutes; steps: healing budget in steps (at least one of the two).
         heal_config: a `lexkit.transfer.HealConfig` (default: next-token loss on the new rows from both sides plus rank-8
             LoRA, 1000-character pieces).
@@ -519,8 +521,9 @@ def _read(path: Path, what: str) -> str:
               help="The model's tokenizer (default: read from the model folder or .gguf file).")
 @click.option("--general", type=click.Path(path_type=Path), default=None,
               help="General text scored beside the domain (default: lexkit's embedded English prose).")
-@click.option("--replay", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
-              help="Share of healing pieces drawn from the general text (never the scored ones): keeps general text.")
+@click.option("--replay", type=click.FloatRange(0, 1, max_open=True), default=0.25, show_default=True,
+              help="Share of healing pieces drawn from the general text (never the scored ones; fewer when it is "
+                   "short): keeps general text (measured default; 0: domain text only).")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="Healing time budget.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Healing step budget.")
 @click.option("--loss", type=click.Choice(("next-token", "alm")), default="next-token", show_default=True,
